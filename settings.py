@@ -1,0 +1,40 @@
+"""Names and defaults shared by the Python side of the project: handlers, training, the local run
+and monitoring. One place, so a class name or a default threshold is never spelled twice.
+
+Values that differ per deployment are read from environment variables, named here, which
+serverless.yml sets in the cloud and local/run.py sets offline. The Lambda zips include this file.
+Only the standard library may be imported here (it loads on every Lambda cold start).
+"""
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+# --- The classes, in the order of the model's output probabilities ------------------------------
+CLASS_NAMES = ("bicycle", "motorcycle")
+# CIFAR-100 fine labels of those classes (the class comes from fine_labels, never from filenames).
+CIFAR_FINE_LABELS = {"bicycle": 8, "motorcycle": 48}
+
+# --- Workflow defaults (serverless.yml params mirror these for the cloud) -----------------------
+DEFAULT_THRESHOLD = 0.95
+# Step Functions limits a state's payload to 256 KB; base64 grows bytes by 4/3 and the event
+# carries a few hundred bytes more, so the raw image must stay under about 190 KB.
+DEFAULT_MAX_IMAGE_BYTES = 180_000
+
+# Environment variables the Lambdas read.
+ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
+ENV_THRESHOLD = "THRESHOLD"
+ENV_CLASS_NAMES = "CLASS_NAMES"          # comma-separated, in model output order
+ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"
+
+# --- Where the endpoint name travels from training to serverless.yml ----------------------------
+# training/launch.py writes {"endpoint_name": ...} here; serverless.yml reads it with a default.
+ENDPOINT_NAME_FILE = PROJECT_ROOT / "training" / "endpoint.json"
+DEFAULT_ENDPOINT_NAME = "vehicle-classifier"
+
+# --- Local run ----------------------------------------------------------------------------------
+# The real CIFAR-100 images of the two classes, official split; read-only, never written to.
+DEFAULT_DATA_SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "cifar100-vehicles"
+# Everything produced locally (staged data, model, captures, results, reports) goes below this.
+ARTIFACTS_DIR = Path(os.environ.get("VEHICLE_ARTIFACTS_DIR", PROJECT_ROOT / "artifacts"))
+STATE_MACHINE_FILE = PROJECT_ROOT / "statemachine" / "classify_vehicle.asl.json"
