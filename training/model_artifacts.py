@@ -1,0 +1,84 @@
+"""The model directory contract shared by train.py (writer) and inference.py (reader).
+
+A model directory holds:
+  model-symbol.json, model-0000.params  the exported Gluon graph: NCHW float32 RGB pixels in
+                                        0..255 at INPUT_SIZE x INPUT_SIZE in, logits out
+  classes.json                          class names in the order of the outputs
+  calibration.json                      {"temperature": T}: probabilities are softmax(logits / T)
+  metrics.json                          validation and test figures, hyperparameters
+
+SageMaker copies training/ alone into its containers, so this module imports nothing from the
+rest of the repository and only the standard library, numpy and Pillow at module level.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+EXPORT_PREFIX = "model"
+EXPORT_EPOCH = 0
+SYMBOL_FILE = f"{EXPORT_PREFIX}-symbol.json"
+PARAMS_FILE = f"{EXPORT_PREFIX}-{EXPORT_EPOCH:04d}.params"
+CLASSES_FILE = "classes.json"
+CALIBRATION_FILE = "calibration.json"
+METRICS_FILE = "metrics.json"
+INPUT_NAME = "data"
+
+# CIFAR images are 32x32; anything else is resized to this before it reaches the network.
+INPUT_SIZE = 32
+# LANCZOS low-pass filters when shrinking, so a 224-px camera JPEG shrinks without aliasing.
+RESAMPLING = Image.Resampling.LANCZOS
+
+
+def to_model_image(image: Image.Image) -> Image.Image:
+    """Return an RGB INPUT_SIZE x INPUT_SIZE copy of any Pillow image (palette, RGBA, grey...)."""
+    if image.mode != "RGB":
+        image = image.convert("RGBA").convert("RGB") if "transparency" in image.info else image.convert("RGB")
+    if image.size != (INPUT_SIZE, INPUT_SIZE):
+        image = image.resize((INPUT_SIZE, INPUT_SIZE), RESAMPLING)
+    return image
+
+
+def to_batch_array(images) -> np.ndarray:
+    """Stack Pillow images into the network's NCHW float32 input (pixel values 0..255)."""
+    pixels = np.stack([np.asarray(to_model_image(image), dtype=np.uint8) for image in images])
+    return pixels.transpose(0, 3, 1, 2).astype(np.float32)
+
+
+def _write_json_atomically(path: Path, payload) -> None:
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(temp_name, path)
+
+
+def save_model_dir(network, class_names, temperature: float, metrics: dict, model_dir) -> Path:
+    """Export a hybridizable Gluon network and its companions into model_dir.
+
+    The graph files are exported into a scratch directory beside them and moved in one by one,
+    so a crash never leaves a params file that belongs to another symbol file; classes.json is
+    written last and marks a complete directory.
+    """
+    import mxnet as mx  # deferred: the serving side imports this module before choosing a context
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    network.hybridize()
+    network(mx.nd.zeros((1, 3, INPUT_SIZE, INPUT_SIZE)))  # export needs one traced forward pass
+    with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as scratch:
+        network.export(os.path.join(scratch, EXPORT_PREFIX), epoch=EXPORT_EPOCH)
+        for name in (SYMBOL_FILE, PARAMS_FILE):
+            os.replace(os.path.join(scratch, name), model_dir / name)
+    _write_json_atomically(model_dir / CALIBRATION_FILE, {"temperature": float(temperature)})
+    _write_json_atomically(model_dir / METRICS_FILE, metrics)
+    _write_json_atomically(model_dir / CLASSES_FILE, list(class_names))
+    return model_dir
+
+
+def read_json(model_dir, name: str):
+    with open(Path(model_dir) / name) as handle:
+        return json.load(handle)

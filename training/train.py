@@ -1,0 +1,437 @@
+"""SageMaker MXNet script-mode entry point: train the bicycle/motorcycle classifier.
+
+Runs unchanged in the SageMaker MXNet 1.9 training container and on this machine:
+hyperparameters are command-line options; data and model paths come from SM_CHANNEL_TRAIN,
+SM_CHANNEL_TEST and SM_MODEL_DIR, with local defaults below the project's artifacts directory.
+
+A channel directory holds one sub-directory of images per class (what stage_data.py writes);
+the sorted sub-directory names are the classes, in output order.
+
+Model selection and early stopping use a validation split carved from the training channel;
+the temperature of the softmax is fitted on the same split. The test channel, when given, is
+only measured and written to metrics.json: it never chooses anything.
+"""
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+try:
+    from training import model_artifacts
+except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
+    import model_artifacts
+
+LOGGER = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+CONFIDENCE_THRESHOLD = 0.95  # the workflow's default threshold; reported, never trained on
+
+# One line per epoch, parsed by these regexes (launch.py passes them as metric_definitions).
+EPOCH_LINE = ("epoch={epoch} member={member} train_loss={train_loss:.4f} train_accuracy={train_accuracy:.4f} "
+              "validation_loss={validation_loss:.4f} validation_accuracy={validation_accuracy:.4f} "
+              "learning_rate={learning_rate:.5f}")
+FINAL_LINE = ("final validation_accuracy={validation_accuracy:.4f} validation_ece={validation_ece:.4f} "
+              "test_accuracy={test_accuracy:.4f} test_ece={test_ece:.4f} temperature={temperature:.4f}")
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+METRIC_DEFINITIONS = [
+    {"Name": "train:loss", "Regex": rf"^epoch=\d+ member=\d+ train_loss={_NUMBER}"},
+    {"Name": "train:accuracy", "Regex": rf"^epoch=\d+ .*train_accuracy={_NUMBER}"},
+    {"Name": "validation:loss", "Regex": rf"^epoch=\d+ .*validation_loss={_NUMBER}"},
+    {"Name": "validation:accuracy", "Regex": rf"^epoch=\d+ .*validation_accuracy={_NUMBER}"},
+    {"Name": "final:validation_accuracy", "Regex": rf"^final validation_accuracy={_NUMBER}"},
+    {"Name": "final:test_accuracy", "Regex": rf"^final .*test_accuracy={_NUMBER}"},
+    {"Name": "final:test_ece", "Regex": rf"^final .*test_ece={_NUMBER}"},
+]
+
+
+def _default_path(env_name: str, local_parts: tuple, container_default: str) -> str:
+    if env_name in os.environ:
+        return os.environ[env_name]
+    try:
+        import settings  # present in the repository, absent in the SageMaker container
+    except ImportError:
+        return container_default
+    return str(Path(settings.ARTIFACTS_DIR, *local_parts))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Train the bicycle/motorcycle classifier (SageMaker MXNet script mode).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hyper = parser.add_argument_group("hyperparameters")
+    hyper.add_argument("--epochs", type=int, default=30, help="epochs per ensemble member")
+    hyper.add_argument("--batch-size", type=int, default=64)
+    hyper.add_argument("--learning-rate", type=float, default=0.1, help="peak SGD learning rate")
+    hyper.add_argument("--momentum", type=float, default=0.9)
+    hyper.add_argument("--weight-decay", type=float, default=5e-4)
+    hyper.add_argument("--warmup-epochs", type=int, default=2)
+    hyper.add_argument("--width", type=int, default=32, help="channels of the first stage (doubled per stage)")
+    hyper.add_argument("--blocks-per-stage", type=int, default=2, help="residual blocks in each of 3 stages")
+    hyper.add_argument("--ensemble-size", type=int, default=1, help="members trained with different seeds")
+    hyper.add_argument("--mixup-alpha", type=float, default=0.0, help="Beta(alpha, alpha) mixup; 0 disables")
+    hyper.add_argument("--cutout", type=int, default=8, help="side of the erased square; 0 disables")
+    hyper.add_argument("--label-smoothing", type=float, default=0.0)
+    hyper.add_argument("--validation-fraction", type=float, default=0.1,
+                       help="share of the training channel held out for selection and calibration")
+    hyper.add_argument("--patience", type=int, default=0,
+                       help="stop a member after this many epochs without a better validation loss; 0 never")
+    hyper.add_argument("--seed", type=int, default=1)
+    paths = parser.add_argument_group("paths (SageMaker sets them through SM_* variables)")
+    paths.add_argument("--train", default=_default_path("SM_CHANNEL_TRAIN", ("data", "train"),
+                                                        "/opt/ml/input/data/train"))
+    paths.add_argument("--test", default=_default_path("SM_CHANNEL_TEST", ("data", "test"),
+                                                       "/opt/ml/input/data/test"),
+                       help="measured only; a missing directory skips the test figures")
+    paths.add_argument("--model-dir", default=_default_path("SM_MODEL_DIR", ("model",), "/opt/ml/model"))
+    paths.add_argument("--num-cpus", type=int, default=int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)))
+    args = parser.parse_args(argv)
+    if not 0 < args.validation_fraction < 1:
+        parser.error("--validation-fraction must be between 0 and 1")
+    for name in ("epochs", "batch_size", "width", "blocks_per_stage", "ensemble_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def load_channel(channel_dir, class_names=None):
+    """Read a channel laid out as <class>/<image>; return (uint8 NHWC pixels, int labels, class names)."""
+    channel_dir = Path(channel_dir)
+    if class_names is None:
+        class_names = sorted(p.name for p in channel_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_names:
+        raise FileNotFoundError(f"no class sub-directories in {channel_dir}")
+    images, labels = [], []
+    for label, name in enumerate(class_names):
+        files = sorted(p for p in (channel_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"no images in {channel_dir / name}")
+        for path in files:
+            with Image.open(path) as image:
+                images.append(np.asarray(model_artifacts.to_model_image(image), dtype=np.uint8))
+            labels.append(label)
+    return np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names)
+
+
+def split_validation(labels, fraction: float, seed: int):
+    """Stratified split of indices into (train, validation), the same for every member."""
+    rng = np.random.RandomState(seed)
+    train_idx, validation_idx = [], []
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        cut = max(1, int(round(len(idx) * fraction)))
+        validation_idx.extend(idx[:cut])
+        train_idx.extend(idx[cut:])
+    return np.sort(train_idx), np.sort(validation_idx)
+
+
+def augment(pixels, rng, cutout: int):
+    """Random 4-px-padded crops, horizontal flips and cutout on a uint8 NHWC batch."""
+    n, h, w, _ = pixels.shape
+    padded = np.pad(pixels, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
+    out = np.empty_like(pixels)
+    dy, dx = rng.randint(0, 9, n), rng.randint(0, 9, n)
+    flips = rng.rand(n) < 0.5
+    for i in range(n):
+        crop = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = crop[:, ::-1] if flips[i] else crop
+    if cutout:
+        cy, cx = rng.randint(0, h, n), rng.randint(0, w, n)
+        half = cutout // 2
+        for i in range(n):
+            out[i, max(0, cy[i] - half):cy[i] + half, max(0, cx[i] - half):cx[i] + half] = 127
+    return out
+
+
+def to_nchw(pixels):
+    return pixels.transpose(0, 3, 1, 2).astype(np.float32)
+
+
+# --- network ---------------------------------------------------------------------------------------
+
+def _gluon():
+    from mxnet.gluon import nn
+    return nn
+
+
+class _Blocks:
+    """Block classes, defined on first use so importing train.py does not import MXNet."""
+    _cache = None
+
+    @classmethod
+    def get(cls):
+        if cls._cache is None:
+            cls._cache = _define_blocks()
+        return cls._cache
+
+
+def _define_blocks():
+    nn = _gluon()
+
+    class ScalePixels(nn.HybridBlock):
+        """0..255 pixels -> roughly -1..1, inside the graph so serving sends raw pixels."""
+
+        def hybrid_forward(self, F, x):
+            return x / 127.5 - 1.0
+
+    class ResidualBlock(nn.HybridBlock):
+        def __init__(self, channels, stride, **kwargs):
+            super().__init__(**kwargs)
+            with self.name_scope():
+                self.body = nn.HybridSequential()
+                self.body.add(nn.Conv2D(channels, 3, stride, 1, use_bias=False), nn.BatchNorm(),
+                              nn.Activation("relu"), nn.Conv2D(channels, 3, 1, 1, use_bias=False),
+                              nn.BatchNorm())
+                self.shortcut = None
+                if stride != 1:
+                    self.shortcut = nn.HybridSequential()
+                    self.shortcut.add(nn.Conv2D(channels, 1, stride, use_bias=False), nn.BatchNorm())
+
+        def hybrid_forward(self, F, x):
+            residual = x if self.shortcut is None else self.shortcut(x)
+            return F.relu(self.body(x) + residual)
+
+    class FlipAveragedEnsemble(nn.HybridBlock):
+        """Mean logits of every member over the image and its mirror image (test-time flips)."""
+
+        def __init__(self, members, **kwargs):
+            super().__init__(**kwargs)
+            self.members = members
+            for index, member in enumerate(members):
+                self.register_child(member, f"member{index}")
+
+        def hybrid_forward(self, F, x):
+            mirrored = F.flip(x, axis=3)
+            logits = [member(view) for member in self.members for view in (x, mirrored)]
+            return F.add_n(*logits) / len(logits)
+
+    return {"ScalePixels": ScalePixels, "ResidualBlock": ResidualBlock,
+            "FlipAveragedEnsemble": FlipAveragedEnsemble}
+
+
+def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2):
+    """A small pre-pooling ResNet for 32x32 images: 3 stages of width, 2x and 4x channels."""
+    nn = _gluon()
+    blocks = _Blocks.get()
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(blocks["ScalePixels"](), nn.Conv2D(width, 3, 1, 1, use_bias=False), nn.BatchNorm(),
+                nn.Activation("relu"))
+        for stage in range(3):
+            for block in range(blocks_per_stage):
+                downsample = stage > 0 and block == 0
+                net.add(blocks["ResidualBlock"](width * 2 ** stage, 2 if downsample else 1))
+        net.add(nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(num_classes))
+    return net
+
+
+def build_serving_network(members):
+    """The graph that is exported: flip-averaged mean logits of the members."""
+    return _Blocks.get()["FlipAveragedEnsemble"](members)
+
+
+# --- calibration and metrics -----------------------------------------------------------------------
+
+def softmax(logits, temperature: float = 1.0):
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
+    probabilities = softmax(logits, temperature)
+    return float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels] + 1e-12)))
+
+
+def fit_temperature(logits, labels) -> float:
+    """The temperature minimising validation NLL (coarse log grid, then a finer one around it)."""
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    best = min(grid, key=lambda t: negative_log_likelihood(logits, labels, t))
+    fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
+    return float(min(fine, key=lambda t: negative_log_likelihood(logits, labels, t)))
+
+
+def expected_calibration_error(probabilities, labels, bins: int = 10) -> float:
+    """Top-label ECE with equal-width confidence bins."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(error)
+
+
+def classification_report(probabilities, labels, class_names, threshold: float = CONFIDENCE_THRESHOLD) -> dict:
+    """Accuracy, per-class precision/recall, ECE, and coverage/precision of the confident answers."""
+    predictions = probabilities.argmax(axis=1)
+    accepted = probabilities.max(axis=1) >= threshold
+    report = {
+        "count": int(len(labels)),
+        "accuracy": float(np.mean(predictions == labels)),
+        "ece": expected_calibration_error(probabilities, labels),
+        "nll": float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))),
+        "threshold": threshold,
+        "coverage_at_threshold": float(accepted.mean()),
+        "precision_at_threshold": float(np.mean(predictions[accepted] == labels[accepted])) if accepted.any()
+        else None,
+        "per_class": {},
+    }
+    for index, name in enumerate(class_names):
+        predicted, actual = predictions == index, labels == index
+        true_positive = int(np.sum(predicted & actual))
+        report["per_class"][name] = {
+            "precision": true_positive / int(predicted.sum()) if predicted.any() else None,
+            "recall": true_positive / int(actual.sum()) if actual.any() else None,
+        }
+    return report
+
+
+# --- training --------------------------------------------------------------------------------------
+
+def predict_logits(net, pixels, batch_size: int = 256):
+    import mxnet as mx
+    outputs = [net(mx.nd.array(to_nchw(pixels[start:start + batch_size]))).asnumpy()
+               for start in range(0, len(pixels), batch_size)]
+    return np.concatenate(outputs)
+
+
+def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * peak * (1 + math.cos(math.pi * progress))
+
+
+def train_member(args, member: int, train_pixels, train_labels, validation_pixels, validation_labels,
+                 num_classes: int, log=print):
+    """Train one network; return it with the parameters of its best validation-loss epoch."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+
+    seed = args.seed + 1000 * member
+    mx.random.seed(seed)
+    rng = np.random.RandomState(seed)
+    net = build_network(num_classes, args.width, args.blocks_per_stage)
+    net.initialize(mx.init.Xavier(magnitude=2.0))
+    net.hybridize(static_alloc=True, static_shape=False)
+    trainer = gluon.Trainer(net.collect_params(), "nag", {
+        "learning_rate": args.learning_rate, "momentum": args.momentum, "wd": args.weight_decay})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
+    steps_per_epoch = max(1, len(train_pixels) // args.batch_size)
+    total_steps, warmup_steps = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
+    best_loss, best_params, epochs_without_gain, step = math.inf, None, 0, 0
+    eye = np.eye(num_classes, dtype=np.float32)
+    for epoch in range(1, args.epochs + 1):
+        order = rng.permutation(len(train_pixels))
+        epoch_loss, epoch_correct, seen = 0.0, 0, 0
+        for batch in range(steps_per_epoch):  # drops the ragged tail: BatchNorm dislikes tiny batches
+            idx = order[batch * args.batch_size:(batch + 1) * args.batch_size]
+            pixels = augment(train_pixels[idx], rng, args.cutout)
+            targets = eye[train_labels[idx]] * (1 - args.label_smoothing) + args.label_smoothing / num_classes
+            if args.mixup_alpha > 0:
+                lam = rng.beta(args.mixup_alpha, args.mixup_alpha)
+                partner = rng.permutation(len(idx))
+                pixels = lam * pixels + (1 - lam) * pixels[partner]
+                targets = lam * targets + (1 - lam) * targets[partner]
+            trainer.set_learning_rate(learning_rate_at(step, total_steps, warmup_steps, args.learning_rate))
+            data = mx.nd.array(to_nchw(pixels))
+            label = mx.nd.array(targets)
+            with autograd.record():
+                output = net(data)
+                loss = loss_fn(output, label)
+            loss.backward()
+            trainer.step(len(idx))
+            epoch_loss += float(loss.sum().asscalar())
+            epoch_correct += int((output.argmax(axis=1).asnumpy() == train_labels[idx]).sum())
+            seen += len(idx)
+            step += 1
+        validation_logits = predict_logits(net, validation_pixels)
+        validation_loss = negative_log_likelihood(validation_logits, validation_labels)
+        validation_accuracy = float(np.mean(validation_logits.argmax(axis=1) == validation_labels))
+        log(EPOCH_LINE.format(epoch=epoch, member=member, train_loss=epoch_loss / seen,
+                              train_accuracy=epoch_correct / seen, validation_loss=validation_loss,
+                              validation_accuracy=validation_accuracy, learning_rate=trainer.learning_rate))
+        if validation_loss < best_loss:
+            best_loss, epochs_without_gain = validation_loss, 0
+            best_params = {name: p.data().copy() for name, p in net.collect_params().items()}
+        else:
+            epochs_without_gain += 1
+            if args.patience and epochs_without_gain >= args.patience:
+                log(f"early stop member={member} epoch={epoch}")
+                break
+    for name, param in net.collect_params().items():
+        param.set_data(best_params[name])
+    return net
+
+
+def evaluate(serving_net, pixels, labels, class_names, temperature: float) -> dict:
+    return classification_report(softmax(predict_logits(serving_net, pixels), temperature), labels, class_names)
+
+
+def save(serving_net, class_names, temperature: float, metrics: dict, model_dir):
+    """Write the model directory that inference.model_fn loads (see model_artifacts)."""
+    return model_artifacts.save_model_dir(serving_net, class_names, temperature, metrics, model_dir)
+
+
+def train(args, log=print) -> dict:
+    started = time.time()
+    pixels, labels, class_names = load_channel(args.train)
+    train_idx, validation_idx = split_validation(labels, args.validation_fraction, args.seed)
+    log(f"classes={class_names} train_images={len(train_idx)} validation_images={len(validation_idx)}")
+    members = [train_member(args, member, pixels[train_idx], labels[train_idx], pixels[validation_idx],
+                            labels[validation_idx], len(class_names), log)
+               for member in range(args.ensemble_size)]
+    serving_net = build_serving_network(members)
+    serving_net.hybridize()
+    validation_logits = predict_logits(serving_net, pixels[validation_idx])
+    temperature = fit_temperature(validation_logits, labels[validation_idx])
+    metrics = {
+        "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train", "test", "model_dir")},
+        "temperature": temperature,
+        "validation": classification_report(softmax(validation_logits, temperature), labels[validation_idx],
+                                            class_names),
+        "training_seconds": None,
+    }
+    if args.test and Path(args.test).is_dir():
+        test_pixels, test_labels, _ = load_channel(args.test, class_names)
+        metrics["test"] = evaluate(serving_net, test_pixels, test_labels, class_names, temperature)
+    metrics["training_seconds"] = round(time.time() - started, 1)
+    test = metrics.get("test", {})
+    log(FINAL_LINE.format(validation_accuracy=metrics["validation"]["accuracy"],
+                          validation_ece=metrics["validation"]["ece"],
+                          test_accuracy=test.get("accuracy", float("nan")), test_ece=test.get("ece", float("nan")),
+                          temperature=temperature))
+    save(serving_net, class_names, temperature, metrics, args.model_dir)
+    log(f"saved model_dir={args.model_dir} seconds={metrics['training_seconds']}")
+    return metrics
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # Threads must be set before MXNet starts its engine; SageMaker tells how many CPUs there are.
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.num_cpus))
+    os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        train(args, log=lambda line: print(line, flush=True))
+    except FileNotFoundError as error:
+        print(f"train.py: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
