@@ -1,0 +1,175 @@
+"""Ground truth in SageMaker Model Quality Monitor's format: writing it, and reading it back.
+
+One JSON object per line, matched to captured inferences by id (the capture's inferenceId when
+the caller gave one, else its eventId):
+
+    {"groundTruthData": {"data": "bicycle", "encoding": "CSV"},
+     "eventMetadata": {"eventId": "<inference id>"},
+     "eventVersion": "0"}
+
+Files live under {prefix}/yyyy/mm/dd/hh/{file}.jsonl, the capture layout without endpoint and
+variant, which is where Model Quality Monitor looks for them. Labels are class names from
+settings.CLASS_NAMES; reading also accepts a class index, and JSON or BASE64 encodings.
+
+Typical use by the local run, which knows which image each inference id classified:
+
+    labels = labels_for_images({"id-1": ".../test/bicycle/a.png", ...})   # class from folder
+    write_ground_truth(labels, "artifacts/ground-truth")    # or s3://bucket/prefix
+"""
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence, Union
+
+import settings
+from monitoring import storage
+from monitoring.capture_format import (
+    CAPTURE_FILE_SUFFIX,
+    ENCODING_BASE64,
+    ENCODING_CSV,
+    ENCODING_JSON,
+    EVENT_VERSION,
+    hour_path,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Keys of a JSON Lines manifest row (the image reference follows SageMaker Ground Truth's name).
+MANIFEST_IMAGE_KEY = "source-ref"
+MANIFEST_LABEL_KEY = "label"
+
+
+class MalformedGroundTruth(ValueError):
+    """A ground-truth line or label that cannot be read (readers count these, never crash)."""
+
+
+def _checked_label(label, class_names: Sequence[str]) -> str:
+    """A class name from a name or an index into class_names."""
+    text = str(label).strip()
+    if text in class_names:
+        return text
+    if text.isdigit() and int(text) < len(class_names):
+        return class_names[int(text)]
+    raise MalformedGroundTruth(f"unknown label {label!r}; expected one of {', '.join(class_names)}")
+
+
+def build_ground_truth_record(inference_id: str, label: str,
+                              class_names: Sequence[str] = settings.CLASS_NAMES) -> dict:
+    """One ground-truth record saying that the inference with this id shows `label`."""
+    if not inference_id:
+        raise ValueError("a ground-truth record needs a non-empty inference id")
+    return {
+        "groundTruthData": {"data": _checked_label(label, class_names), "encoding": ENCODING_CSV},
+        "eventMetadata": {"eventId": str(inference_id)},
+        "eventVersion": EVENT_VERSION,
+    }
+
+
+def parse_ground_truth_line(line, class_names: Sequence[str] = settings.CLASS_NAMES) -> tuple:
+    """(event id, class name) from one line (str or bytes); MalformedGroundTruth when unusable."""
+    try:
+        record = json.loads(line)
+        truth = record["groundTruthData"]
+        event_id = record["eventMetadata"]["eventId"]
+        data, encoding = truth["data"], str(truth.get("encoding", ENCODING_CSV)).upper()
+    except (ValueError, TypeError, KeyError) as error:
+        raise MalformedGroundTruth(f"not a ground-truth record: {error!r}") from None
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedGroundTruth("missing eventMetadata.eventId")
+    try:
+        if encoding == ENCODING_BASE64:
+            data = base64.b64decode(str(data), validate=True).decode("utf-8")
+        elif encoding == ENCODING_JSON and isinstance(data, str):
+            data = json.loads(data)
+        elif encoding not in (ENCODING_CSV, ENCODING_JSON):
+            raise MalformedGroundTruth(f"unknown encoding {truth.get('encoding')!r}")
+    except (binascii.Error, ValueError) as error:
+        if isinstance(error, MalformedGroundTruth):
+            raise
+        raise MalformedGroundTruth(f"undecodable {encoding} data: {error}") from None
+    if isinstance(data, dict):  # e.g. {"label": "bicycle"} under JSON encoding
+        data = data.get(MANIFEST_LABEL_KEY)
+    if isinstance(data, str) and "," in data:  # CSV row: the label is the first column
+        data = data.split(",", 1)[0]
+    return event_id, _checked_label(data, class_names)
+
+
+def label_of_image(path: Union[str, Path], class_names: Sequence[str] = settings.CLASS_NAMES) -> str:
+    """The class of an image in a labelled folder ({class}/image.png): its parent folder's name."""
+    label = Path(path).parent.name
+    if label not in class_names:
+        raise MalformedGroundTruth(
+            f"{path}: its folder {label!r} is not a class name ({', '.join(class_names)})")
+    return label
+
+
+def labels_from_image_folder(root: Union[str, Path],
+                             class_names: Sequence[str] = settings.CLASS_NAMES) -> Dict[str, str]:
+    """{image path: class} for every image in root/{class}/ (other folders are ignored)."""
+    labels = {}
+    for class_name in class_names:
+        for path in sorted((Path(root) / class_name).glob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                labels[str(path)] = class_name
+    return labels
+
+
+def labels_from_manifest(manifest: Union[str, Path],
+                         class_names: Sequence[str] = settings.CLASS_NAMES) -> Dict[str, str]:
+    """{image reference: class} from a JSON Lines manifest of {"source-ref": ..., "label": ...}.
+
+    Raises MalformedGroundTruth naming the line of the first unusable row: a manifest is input a
+    person wrote, better refused whole than half used.
+    """
+    labels = {}
+    with open(manifest, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                labels[str(row[MANIFEST_IMAGE_KEY])] = _checked_label(row[MANIFEST_LABEL_KEY], class_names)
+            except (ValueError, TypeError, KeyError) as error:
+                raise MalformedGroundTruth(f"{manifest}, line {number}: {error}") from None
+    return labels
+
+
+def labels_for_images(images_by_inference_id: Mapping[str, Union[str, Path]],
+                      labels_by_image: Optional[Mapping[str, str]] = None,
+                      class_names: Sequence[str] = settings.CLASS_NAMES) -> Dict[str, str]:
+    """{inference id: class} for the images the run classified.
+
+    Each image's class comes from labels_by_image (e.g. labels_from_manifest) when given, keyed by
+    the same reference the run used, else from the image's folder name (label_of_image).
+    """
+    labels = {}
+    for inference_id, image in images_by_inference_id.items():
+        if labels_by_image is None:
+            labels[inference_id] = label_of_image(image, class_names)
+        elif str(image) in labels_by_image:
+            labels[inference_id] = labels_by_image[str(image)]
+        else:
+            raise MalformedGroundTruth(f"no label for image {image} (inference {inference_id})")
+    return labels
+
+
+def ground_truth_key(when: datetime, file_name: Optional[str] = None) -> str:
+    """yyyy/mm/dd/hh/{file}.jsonl, relative to the ground-truth prefix."""
+    return f"{hour_path(when)}/{file_name or f'ground-truth-{uuid.uuid4()}{CAPTURE_FILE_SUFFIX}'}"
+
+
+def write_ground_truth(labels_by_inference_id: Mapping[str, str], destination: Union[str, Path],
+                       when: Optional[datetime] = None, s3_client=None,
+                       class_names: Sequence[str] = settings.CLASS_NAMES) -> str:
+    """Write one ground-truth file for {inference id: class} below a directory or s3:// prefix.
+
+    `when` (default now, UTC) picks the yyyy/mm/dd/hh folder. Returns the file's path or URI.
+    The file appears whole or not at all.
+    """
+    when = when or datetime.now(timezone.utc)
+    text = "".join(
+        json.dumps(build_ground_truth_record(inference_id, label, class_names), separators=(",", ":")) + "\n"
+        for inference_id, label in labels_by_inference_id.items())
+    return storage.write_text(destination, ground_truth_key(when), text, s3_client)

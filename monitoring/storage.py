@@ -1,0 +1,114 @@
+"""Where monitoring files live: a local directory or an S3 prefix (s3://bucket/prefix), the same API.
+
+Listing is paginated and reading streams line by line, so a prefix with thousands of capture
+files is never held in memory at once.
+"""
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Tuple, Union
+
+S3_SCHEME = "s3://"
+JSONL_SUFFIX = ".jsonl"
+
+Location = Union[str, Path]
+
+
+class LocationNotFound(FileNotFoundError):
+    """A local directory that does not exist (an empty S3 prefix is simply empty)."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+
+    def key(self, relative_key: str) -> str:
+        return f"{self.prefix.rstrip('/')}/{relative_key}" if self.prefix.strip("/") else relative_key
+
+
+def is_s3(location: Location) -> bool:
+    return str(location).startswith(S3_SCHEME)
+
+
+def parse_s3(location: str) -> S3Location:
+    """s3://bucket/some/prefix -> S3Location("bucket", "some/prefix"); ValueError without a bucket."""
+    bucket, _, prefix = location[len(S3_SCHEME):].partition("/")
+    if not bucket:
+        raise ValueError(f"{location!r} names no bucket; expected s3://bucket/prefix")
+    return S3Location(bucket, prefix)
+
+
+def _s3_client(s3_client):
+    if s3_client is not None:
+        return s3_client
+    import boto3  # only when S3 is used, so local reports need no AWS configuration
+
+    return boto3.client("s3")
+
+
+def list_jsonl(location: Location, s3_client=None) -> Iterator[str]:
+    """The .jsonl files below a location, in path order (SageMaker's layout sorts by time)."""
+    if is_s3(location):
+        target = parse_s3(str(location))
+        paginator = _s3_client(s3_client).get_paginator("list_objects_v2")
+        prefix = target.prefix.rstrip("/") + "/" if target.prefix.strip("/") else ""
+        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(JSONL_SUFFIX):
+                    yield f"{S3_SCHEME}{target.bucket}/{item['Key']}"
+        return
+    root = Path(location)
+    if not root.is_dir():
+        raise LocationNotFound(f"no such directory: {root}")
+    yield from (str(path) for path in sorted(root.rglob(f"*{JSONL_SUFFIX}")))
+
+
+def iter_lines(file_location: str, s3_client=None) -> Iterator[bytes]:
+    """The non-blank lines of one file (local path or s3:// URI), streamed, without newlines."""
+    if is_s3(file_location):
+        target = parse_s3(file_location)
+        body = _s3_client(s3_client).get_object(Bucket=target.bucket, Key=target.prefix)["Body"]
+        lines = body.iter_lines()
+    else:
+        lines = open(file_location, "rb")
+    try:
+        for line in lines:
+            line = line.strip()
+            if line:
+                yield line
+    finally:
+        if hasattr(lines, "close"):
+            lines.close()
+
+
+def iter_jsonl_lines(location: Location, s3_client=None) -> Iterator[Tuple[str, bytes]]:
+    """(file, line) for every non-blank line of every .jsonl file below a location."""
+    for file_location in list_jsonl(location, s3_client):
+        for line in iter_lines(file_location, s3_client):
+            yield file_location, line
+
+
+def write_text(location: Location, relative_key: str, text: str, s3_client=None) -> str:
+    """Write a whole file at location/relative_key; returns its path or s3:// URI.
+
+    Local files are written to a temporary file first and renamed, so no reader ever sees half.
+    """
+    if is_s3(location):
+        target = parse_s3(str(location))
+        key = target.key(relative_key)
+        _s3_client(s3_client).put_object(Bucket=target.bucket, Key=key, Body=text.encode("utf-8"))
+        return f"{S3_SCHEME}{target.bucket}/{key}"
+    path = Path(location) / relative_key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return str(path)
+
