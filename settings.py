@@ -20,6 +20,8 @@ DEFAULT_THRESHOLD = 0.95
 # Step Functions limits a state's payload to 256 KB; base64 grows bytes by 4/3 and the event
 # carries a few hundred bytes more, so the raw image must stay under about 190 KB.
 DEFAULT_MAX_IMAGE_BYTES = 180_000
+# The routing decision the workflow outputs: bicycles get nearby orders, motorcycles far ones.
+ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 
 # Environment variables the Lambdas read.
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
@@ -38,3 +40,12 @@ DEFAULT_DATA_SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "cifar100-vehicl
 # Everything produced locally (staged data, model, captures, results, reports) goes below this.
 ARTIFACTS_DIR = Path(os.environ.get("VEHICLE_ARTIFACTS_DIR", PROJECT_ROOT / "artifacts"))
 STATE_MACHINE_FILE = PROJECT_ROOT / "statemachine" / "classify_vehicle.asl.json"
+
+# --- Local endpoint (local/endpoint.py) and the local run (local/run.py) ------------------------
+LOCAL_ENDPOINT_HOST = "127.0.0.1"
+LOCAL_ENDPOINT_PORT = 8080             # the standalone server's default; the local run picks a free port
+DEFAULT_VARIANT_NAME = "AllTraffic"    # the production variant name the SageMaker SDK gives a model
+# boto3 reads this standard variable to send sagemaker-runtime calls to another URL.
+ENV_SAGEMAKER_RUNTIME_URL = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
+LOCAL_CAPTURE_DIR = ARTIFACTS_DIR / "captures"
+LOCAL_RESULTS_DIR = ARTIFACTS_DIR / "results"
