@@ -156,11 +156,12 @@ def to_jsonl_line(record: dict) -> str:
     return json.dumps(record, separators=(",", ":")) + "\n"
 
 
-def parse_capture_line(line) -> CaptureRecord:
+def parse_capture_line(line, decode_input: bool = True) -> CaptureRecord:
     """Decode one line (str or bytes) of a capture file.
 
     A record may hold only the input or only the output (capture mode Input or Output); the
-    missing side is None. Raises MalformedCaptureRecord for anything else unusable.
+    missing side is None. decode_input=False leaves input_body None, for readers that need only
+    the output (the image is most of the line). Raises MalformedCaptureRecord when unusable.
     """
     try:
         record = json.loads(line)
@@ -179,13 +180,15 @@ def parse_capture_line(line) -> CaptureRecord:
     endpoint_output = capture.get("endpointOutput")
     if endpoint_input is None and endpoint_output is None:
         raise MalformedCaptureRecord("captureData has neither endpointInput nor endpointOutput")
+    if not all(isinstance(side, (dict, type(None))) for side in (endpoint_input, endpoint_output)):
+        raise MalformedCaptureRecord("endpointInput / endpointOutput is not an object")
     inference_id = metadata.get("inferenceId")
     return CaptureRecord(
         event_id=event_id,
         inference_id=str(inference_id) if inference_id else None,
         inference_time=parse_inference_time(metadata.get("inferenceTime")),
         input_content_type=endpoint_input.get("observedContentType") if endpoint_input else None,
-        input_body=decode_payload(endpoint_input) if endpoint_input is not None else None,
+        input_body=decode_payload(endpoint_input) if decode_input and endpoint_input is not None else None,
         output_content_type=endpoint_output.get("observedContentType") if endpoint_output else None,
         output_body=decode_payload(endpoint_output) if endpoint_output is not None else None,
     )
