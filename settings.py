@@ -49,3 +49,6 @@ DEFAULT_VARIANT_NAME = "AllTraffic"    # the production variant name the SageMak
 ENV_SAGEMAKER_RUNTIME_URL = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 LOCAL_CAPTURE_DIR = ARTIFACTS_DIR / "captures"
 LOCAL_RESULTS_DIR = ARTIFACTS_DIR / "results"
+# Ground truth in Model Quality Monitor's format (monitoring/ground_truth.py) and the monitoring report.
+LOCAL_GROUND_TRUTH_DIR = ARTIFACTS_DIR / "ground-truth"
+LOCAL_REPORT_DIR = ARTIFACTS_DIR / "report"
