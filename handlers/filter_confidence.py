@@ -1,0 +1,46 @@
+"""Check Confidence: let a classification through only when the model is sure enough.
+
+Below the threshold this raises ConfidenceBelowThreshold instead of returning a status, so the
+execution fails under that name and nobody routes a driver on a guess.
+"""
+import math
+import os
+
+import settings
+from handlers.errors import ConfidenceBelowThreshold, InvalidEvent
+from handlers.support import log_decision, required_text, s3_uri
+
+STEP = "filter_confidence"
+THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
+if not 0.0 < THRESHOLD <= 1.0:
+    raise ValueError(f"{settings.ENV_THRESHOLD} must be a probability in (0, 1], got {THRESHOLD}")
+
+
+def handler(event: dict, context) -> dict:
+    try:
+        label, confidence = _classification(event)
+        if confidence < THRESHOLD:
+            raise ConfidenceBelowThreshold(
+                f"confidence {confidence:.4f} that {s3_uri(event) or 'the image'} shows a {label} "
+                f"is below the threshold {THRESHOLD}; a person should check this driver")
+    except Exception as error:
+        log_decision(STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
+                     label=event.get("label") if isinstance(event, dict) else None,
+                     confidence=event.get("confidence") if isinstance(event, dict) else None,
+                     threshold=THRESHOLD)
+        raise
+    route = settings.ROUTE_BY_LABEL[label]
+    log_decision(STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
+                 threshold=THRESHOLD, route=route)
+    return {**event, "accepted": True, "threshold": THRESHOLD, "route": route}
+
+
+def _classification(event: dict) -> tuple[str, float]:
+    label = required_text(event, "label")
+    if label not in settings.ROUTE_BY_LABEL:
+        raise InvalidEvent(f"label must be one of {sorted(settings.ROUTE_BY_LABEL)}, got {label!r}")
+    confidence = event.get("confidence")
+    if (not isinstance(confidence, (int, float)) or isinstance(confidence, bool)
+            or math.isnan(confidence) or not 0.0 <= confidence <= 1.0):
+        raise InvalidEvent(f"confidence must be a number between 0 and 1, got {confidence!r}")
+    return label, float(confidence)
