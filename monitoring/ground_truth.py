@@ -14,7 +14,7 @@ settings.CLASS_NAMES; reading also accepts a class index, and JSON or BASE64 enc
 Typical use by the local run, which knows which image each inference id classified:
 
     labels = labels_for_images({"id-1": ".../test/bicycle/a.png", ...})   # class from folder
-    write_ground_truth(labels, "artifacts/ground-truth")    # or s3://bucket/prefix
+    write_ground_truth(labels, settings.LOCAL_GROUND_TRUTH_DIR)    # or "s3://bucket/prefix"
 """
 import base64
 import binascii

@@ -11,6 +11,7 @@ from typing import Iterator, Tuple, Union
 
 S3_SCHEME = "s3://"
 JSONL_SUFFIX = ".jsonl"
+FILE_MODE = 0o644
 
 Location = Union[str, Path]
 
@@ -90,25 +91,27 @@ def iter_jsonl_lines(location: Location, s3_client=None) -> Iterator[Tuple[str, 
             yield file_location, line
 
 
-def write_text(location: Location, relative_key: str, text: str, s3_client=None) -> str:
-    """Write a whole file at location/relative_key; returns its path or s3:// URI.
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a local file through a temporary file and a rename, so no reader ever sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, FILE_MODE)  # mkstemp makes 0600; these files are read by other tools
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
-    Local files are written to a temporary file first and renamed, so no reader ever sees half.
-    """
+
+def write_text(location: Location, relative_key: str, text: str, s3_client=None) -> str:
+    """Write a whole file at location/relative_key (atomically when local); returns its path or URI."""
     if is_s3(location):
         target = parse_s3(str(location))
         key = target.key(relative_key)
         _s3_client(s3_client).put_object(Bucket=target.bucket, Key=key, Body=text.encode("utf-8"))
         return f"{S3_SCHEME}{target.bucket}/{key}"
     path = Path(location) / relative_key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text.encode("utf-8"))
     return str(path)
-

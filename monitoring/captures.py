@@ -1,0 +1,173 @@
+"""Reading captured inferences (and their ground truth) into arrays the report can work on.
+
+One streaming pass over every capture line: each becomes a timestamp, the class probabilities the
+endpoint answered, and the ids ground truth is joined on. Lines that cannot be used are skipped
+and counted by reason, so a report always says how much it left out.
+"""
+import csv
+import io
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+import settings
+from monitoring import storage
+from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
+from monitoring.ground_truth import MalformedGroundTruth, parse_ground_truth_line
+
+logger = logging.getLogger(__name__)
+
+# Keys under which a JSON response may hold the probabilities, when it is an object, not a list.
+PROBABILITY_KEYS = ("probabilities", "predictions", "inferences", "scores")
+NO_LABEL = -1
+
+
+class UnusableOutput(ValueError):
+    """An endpoint response that is not a list of class probabilities."""
+
+
+@dataclass
+class CaptureSet:
+    """Captured inferences as parallel arrays (one entry per usable record), plus what was skipped.
+
+    times are POSIX seconds (UTC); probabilities has one column per class, in class order;
+    true_labels holds class indices, NO_LABEL where no ground truth matched.
+    """
+
+    class_names: Tuple[str, ...]
+    times: np.ndarray
+    probabilities: np.ndarray
+    inference_ids: List[Optional[str]]
+    event_ids: List[str]
+    skipped: Counter = field(default_factory=Counter)
+    files: int = 0
+    true_labels: Optional[np.ndarray] = None
+    ground_truth_records: int = 0
+    ground_truth_skipped: Counter = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    @property
+    def confidences(self) -> np.ndarray:
+        return self.probabilities.max(axis=1) if len(self) else np.empty(0)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1) if len(self) else np.empty(0, dtype=int)
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(self.skipped.values())
+
+
+def parse_probabilities(body: bytes, content_type: Optional[str], class_count: int) -> List[float]:
+    """Class probabilities from a response body: a JSON list (or [[...]], or an object holding one
+    under PROBABILITY_KEYS) or a CSV row. Raises UnusableOutput otherwise."""
+    text = body.decode("utf-8", errors="replace").strip()
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        if media_type == "text/csv" or (not text.startswith(("[", "{")) and "," in text):
+            values = next(csv.reader(io.StringIO(text)))
+        else:
+            values = json.loads(text)
+            if isinstance(values, dict):
+                values = next((values[key] for key in PROBABILITY_KEYS if key in values), None)
+            if isinstance(values, list) and len(values) == 1 and isinstance(values[0], list):
+                values = values[0]
+        probabilities = [float(value) for value in values]
+    except (ValueError, TypeError, StopIteration):
+        raise UnusableOutput(f"not a list of probabilities: {text[:60]!r}") from None
+    if len(probabilities) != class_count:
+        raise UnusableOutput(f"{len(probabilities)} probabilities for {class_count} classes")
+    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
+        raise UnusableOutput(f"probabilities outside [0, 1]: {probabilities}")
+    return probabilities
+
+
+def read_captures(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
+                  s3_client=None, progress: bool = False) -> CaptureSet:
+    """Every usable captured inference below a local directory or s3:// prefix, in time order.
+
+    Malformed lines, records without an output and outputs that are not probabilities are skipped
+    and counted in CaptureSet.skipped by reason; a missing local directory raises LocationNotFound.
+    """
+    times, probabilities, inference_ids, event_ids = [], [], [], []
+    skipped: Counter = Counter()
+    files = set()
+    lines = storage.iter_jsonl_lines(location, s3_client)
+    for file_location, line in tqdm(lines, desc="capture records", unit=" records", disable=not progress):
+        files.add(file_location)
+        try:
+            record = parse_capture_line(line, decode_input=False)
+        except MalformedCaptureRecord:
+            skipped["malformed line"] += 1
+            continue
+        if record.output_body is None:
+            skipped["no endpoint output"] += 1
+            continue
+        try:
+            probabilities.append(parse_probabilities(record.output_body, record.output_content_type,
+                                                     len(class_names)))
+        except UnusableOutput:
+            skipped["output is not class probabilities"] += 1
+            continue
+        times.append(record.inference_time.timestamp())
+        inference_ids.append(record.inference_id)
+        event_ids.append(record.event_id)
+    if skipped:
+        logger.warning("Skipped %d capture lines below %s: %s", sum(skipped.values()), location,
+                       dict(skipped))
+    order = np.argsort(np.asarray(times, dtype=float), kind="stable")
+    return CaptureSet(
+        class_names=tuple(class_names),
+        times=np.asarray(times, dtype=float)[order],
+        probabilities=np.asarray(probabilities, dtype=float).reshape(-1, len(class_names))[order],
+        inference_ids=[inference_ids[i] for i in order],
+        event_ids=[event_ids[i] for i in order],
+        skipped=skipped,
+        files=len(files),
+    )
+
+
+def read_ground_truth(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
+                      s3_client=None) -> Tuple[Dict[str, str], Counter]:
+    """({event id: class name}, skipped lines by reason) from ground-truth files below a location.
+
+    When an id appears twice the later file wins (files are read in path order, i.e. by hour).
+    """
+    labels: Dict[str, str] = {}
+    skipped: Counter = Counter()
+    for _, line in storage.iter_jsonl_lines(location, s3_client):
+        try:
+            event_id, label = parse_ground_truth_line(line, class_names)
+        except MalformedGroundTruth:
+            skipped["malformed line"] += 1
+            continue
+        labels[event_id] = label
+    if skipped:
+        logger.warning("Skipped %d ground-truth lines below %s", sum(skipped.values()), location)
+    return labels, skipped
+
+
+def attach_ground_truth(captures: CaptureSet, labels: Dict[str, str], skipped: Counter = None) -> CaptureSet:
+    """Set captures.true_labels from {id: class}: matched on inferenceId, falling back to eventId
+    (as Model Quality Monitor does); NO_LABEL where neither matches."""
+    index_of = {name: index for index, name in enumerate(captures.class_names)}
+    true_labels = np.full(len(captures), NO_LABEL, dtype=int)
+    for position, (inference_id, event_id) in enumerate(zip(captures.inference_ids, captures.event_ids)):
+        label = labels.get(inference_id) if inference_id else None
+        if label is None:
+            label = labels.get(event_id)
+        if label is not None:
+            true_labels[position] = index_of[label]
+    captures.true_labels = true_labels
+    captures.ground_truth_records = len(labels)
+    captures.ground_truth_skipped = skipped or Counter()
+    return captures

@@ -1,0 +1,137 @@
+"""The threshold arithmetic behind the report, on plain numpy arrays (no I/O, no plotting).
+
+Conventions shared with the workflow's Check Confidence step: a prediction is *accepted* when its
+confidence (the top class probability) is >= the threshold, *rejected* otherwise. Precision among
+accepted is the share of accepted predictions that are correct; coverage is the share accepted.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+DEFAULT_TARGET_PRECISION = 0.99
+DEFAULT_CALIBRATION_BINS = 10
+
+
+def share(mask: np.ndarray) -> Optional[float]:
+    """Mean of a boolean array; None when it is empty (a share of nothing is undefined, not 0)."""
+    return float(np.mean(mask)) if mask.size else None
+
+
+@dataclass(frozen=True)
+class ThresholdOutcome:
+    """What one threshold does to a labelled set of predictions."""
+
+    threshold: float
+    total: int
+    accepted: int
+    accepted_correct: int
+    rejected: int
+    rejected_correct: int
+
+    @property
+    def coverage(self) -> Optional[float]:
+        return self.accepted / self.total if self.total else None
+
+    @property
+    def rejected_share(self) -> Optional[float]:
+        return self.rejected / self.total if self.total else None
+
+    @property
+    def precision_accepted(self) -> Optional[float]:
+        return self.accepted_correct / self.accepted if self.accepted else None
+
+    @property
+    def accuracy_rejected(self) -> Optional[float]:
+        return self.rejected_correct / self.rejected if self.rejected else None
+
+
+def outcome_at(threshold: float, confidences: np.ndarray, correct: np.ndarray) -> ThresholdOutcome:
+    """Counts of accepted / rejected and how many of each were correct, at one threshold."""
+    accepted = confidences >= threshold
+    return ThresholdOutcome(
+        threshold=float(threshold),
+        total=int(confidences.size),
+        accepted=int(accepted.sum()),
+        accepted_correct=int((accepted & correct).sum()),
+        rejected=int((~accepted).sum()),
+        rejected_correct=int((~accepted & correct).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class ThresholdCurves:
+    """Coverage and precision among accepted at every threshold that changes them.
+
+    thresholds are the distinct confidences, ascending: at thresholds[i] exactly the predictions
+    with confidence >= thresholds[i] are accepted (any threshold in between behaves like the next
+    one up).
+    """
+
+    thresholds: np.ndarray
+    coverage: np.ndarray
+    precision: np.ndarray
+
+
+def threshold_curves(confidences: np.ndarray, correct: np.ndarray) -> ThresholdCurves:
+    """Coverage and precision for all thresholds in one sort (O(n log n)), not one pass each."""
+    if confidences.size == 0:
+        empty = np.empty(0)
+        return ThresholdCurves(empty, empty, empty)
+    order = np.argsort(-confidences, kind="stable")
+    descending = confidences[order]
+    accepted_counts = np.arange(1, descending.size + 1)
+    correct_counts = np.cumsum(correct[order])
+    # Ties must be accepted together: keep the last position of each run of equal confidences.
+    last_of_run = np.append(descending[1:] != descending[:-1], True)
+    thresholds = descending[last_of_run][::-1]
+    accepted = accepted_counts[last_of_run][::-1]
+    return ThresholdCurves(
+        thresholds=thresholds,
+        coverage=accepted / confidences.size,
+        precision=correct_counts[last_of_run][::-1] / accepted,
+    )
+
+
+def recommend_threshold(curves: ThresholdCurves, target_precision: float) -> Optional[int]:
+    """Index into curves of the lowest threshold whose precision among accepted is >= target;
+    None when no threshold reaches it. The lowest such threshold buys the largest coverage."""
+    meets = np.flatnonzero(curves.precision >= target_precision - 1e-12)
+    return int(meets[0]) if meets.size else None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Reliability diagram data: per confidence bin, mean confidence, accuracy and size."""
+
+    bin_edges: np.ndarray
+    mean_confidence: np.ndarray   # NaN for empty bins
+    accuracy: np.ndarray          # NaN for empty bins
+    counts: np.ndarray
+    expected_calibration_error: float
+
+
+def calibration(confidences: np.ndarray, correct: np.ndarray, class_count: int,
+                bins: int = DEFAULT_CALIBRATION_BINS) -> Calibration:
+    """Equal-width bins over [1/class_count, 1] (the top probability can never be lower).
+
+    ECE = sum over bins of (bin size / n) * |accuracy - mean confidence|.
+    """
+    edges = np.linspace(1.0 / class_count, 1.0, bins + 1)
+    # Bin i holds edges[i] <= c < edges[i+1], the last bin also c == 1.
+    which = np.clip(np.searchsorted(edges, confidences, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    confidence_sums = np.bincount(which, weights=confidences, minlength=bins)
+    correct_sums = np.bincount(which, weights=correct.astype(float), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.where(counts > 0, confidence_sums / counts, np.nan)
+        accuracy = np.where(counts > 0, correct_sums / counts, np.nan)
+    total = confidences.size
+    ece = float(np.abs(correct_sums - confidence_sums).sum() / total) if total else float("nan")
+    return Calibration(edges, mean_confidence, accuracy, counts, ece)
+
+
+def confusion_matrix(true_labels: np.ndarray, predictions: np.ndarray, class_count: int) -> np.ndarray:
+    """counts[true, predicted]."""
+    return np.bincount(true_labels * class_count + predictions,
+                       minlength=class_count * class_count).reshape(class_count, class_count)
