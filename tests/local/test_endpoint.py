@@ -1,0 +1,163 @@
+"""The local endpoint against boto3's real sagemaker-runtime client."""
+import json
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+import settings
+from local import endpoint
+from monitoring import capture_format, storage
+from tests.local.conftest import png_bytes
+from training import inference
+
+ENDPOINT_NAME = "test-endpoint"
+
+
+@pytest.fixture
+def running_endpoint(tiny_model_dir, tmp_path):
+    """A started endpoint serving the tiny model, capturing to tmp_path/captures."""
+    server, capture = endpoint.serve(tiny_model_dir, ENDPOINT_NAME, port=0,
+                                     capture_destination=str(tmp_path / "captures"))
+    server.start()
+    yield server, capture
+    server.stop()
+    capture.close()
+
+
+@pytest.fixture
+def runtime(running_endpoint):
+    server, _ = running_endpoint
+    return boto3.client("sagemaker-runtime", endpoint_url=server.url)
+
+
+def captured_records(capture):
+    capture.flush()
+    return [capture_format.parse_capture_line(line)
+            for _, line in storage.iter_jsonl_lines(capture.destination)]
+
+
+def test_endpoint_returns_probabilities_with_sagemaker_headers(runtime, png_image):
+    response = runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=png_image, ContentType="image/png",
+                                       Accept="application/json", CustomAttributes="trace=1")
+
+    probabilities = json.loads(response["Body"].read())
+    assert len(probabilities) == len(settings.CLASS_NAMES)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert response["ContentType"] == "application/json"
+    assert response["InvokedProductionVariant"] == settings.DEFAULT_VARIANT_NAME
+    assert response["CustomAttributes"] == "trace=1"
+
+
+def test_endpoint_answers_exactly_what_transform_fn_answers(runtime, tiny_model_dir, png_image):
+    expected, _ = inference.transform_fn(inference.model_fn(tiny_model_dir), png_image, "image/png",
+                                         "application/json")
+
+    response = runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=png_image, ContentType="image/png")
+
+    assert json.loads(response["Body"].read()) == json.loads(expected)
+
+
+@pytest.mark.parametrize(
+    "body, content_type, accept, original_status",
+    [(png_bytes((1, 2, 3)), "text/plain", "application/json", 415),
+     (b"these bytes are no image", "image/png", "application/json", 400),
+     (png_bytes((1, 2, 3)), "image/png", "text/csv", 406)],
+    ids=["unsupported-content-type", "undecodable-bytes", "unsupported-accept"])
+def test_endpoint_bad_input_raises_model_error_with_original_status(runtime, body, content_type, accept,
+                                                                   original_status):
+    with pytest.raises(runtime.exceptions.ModelError) as error:
+        runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=body, ContentType=content_type, Accept=accept)
+
+    assert error.value.response["Error"]["Code"] == "ModelError"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error.value.response["OriginalStatusCode"] == original_status
+    assert error.value.response["OriginalMessage"] in error.value.response["Error"]["Message"]
+
+
+def test_endpoint_unknown_name_raises_validation_error(runtime, png_image):
+    with pytest.raises(runtime.exceptions.ValidationError) as error:
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body=png_image, ContentType="image/png")
+
+    assert error.value.response["Error"]["Code"] == "ValidationError"
+    assert "no-such-endpoint" in error.value.response["Error"]["Message"]
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_endpoint_ping_answers_ok(running_endpoint):
+    server, _ = running_endpoint
+
+    with urllib.request.urlopen(f"{server.url}/ping", timeout=5) as response:
+        assert response.status == 200
+
+
+def test_endpoint_boto3_reaches_it_through_the_standard_url_variable(running_endpoint, monkeypatch, png_image):
+    server, _ = running_endpoint
+    monkeypatch.setenv(settings.ENV_SAGEMAKER_RUNTIME_URL, server.url)
+    runtime = boto3.client("sagemaker-runtime")
+
+    response = runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=png_image, ContentType="image/png")
+
+    assert len(json.loads(response["Body"].read())) == len(settings.CLASS_NAMES)
+
+
+def test_endpoint_captures_each_request_in_sagemaker_format(running_endpoint, runtime, png_image):
+    _, capture = running_endpoint
+
+    runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=png_image, ContentType="image/png",
+                            InferenceId="image-1")
+
+    [record] = captured_records(capture)
+    assert record.inference_id == "image-1"
+    assert record.input_body == png_image
+    assert record.input_content_type == "image/png"
+    assert len(json.loads(record.output_body)) == len(settings.CLASS_NAMES)
+    [path] = storage.list_jsonl(capture.destination)
+    assert f"/{ENDPOINT_NAME}/{settings.DEFAULT_VARIANT_NAME}/{capture_format.hour_path(record.inference_time)}/" in path
+
+
+def test_endpoint_concurrent_requests_are_each_answered_and_captured_once(running_endpoint, tiny_model_dir):
+    server, capture = running_endpoint
+    model = inference.model_fn(tiny_model_dir)
+    images = {f"image-{index}": png_bytes((index * 7 % 256, 255 - index * 3, index * 11 % 256))
+              for index in range(48)}
+
+    def invoke(item):
+        inference_id, image = item
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=server.url)
+        response = runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=image, ContentType="image/png",
+                                           InferenceId=inference_id)
+        return inference_id, json.loads(response["Body"].read())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = dict(pool.map(invoke, images.items()))
+    records = captured_records(capture)
+
+    # Coalesced forward passes must hand every request its own image's answer (a batch may round
+    # the last float digits differently from a single forward pass).
+    expected = {inference_id: json.loads(inference.transform_fn(model, image, "image/png", "application/json")[0])
+                for inference_id, image in images.items()}
+    assert answers.keys() == expected.keys()
+    assert all(answers[key] == pytest.approx(expected[key], abs=1e-6) for key in expected)
+    assert len(records) == len(images)
+    assert {record.inference_id: record.input_body for record in records} == images
+
+
+def test_endpoint_busy_port_raises_port_in_use(running_endpoint):
+    server, _ = running_endpoint
+
+    with pytest.raises(endpoint.PortInUse, match=str(server.port)):
+        endpoint.EndpointServer(server.app, port=server.port)
+
+
+def test_serve_missing_model_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No trained model"):
+        endpoint.serve(tmp_path / "empty", ENDPOINT_NAME)
+
+
+def test_endpoint_cli_missing_model_exits_with_message(tmp_path, capsys):
+    status = endpoint.main(["--model-dir", str(tmp_path), "--port", "0"])
+
+    assert status == 1
+    assert "No trained model" in capsys.readouterr().err
