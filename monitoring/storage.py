@@ -7,7 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 S3_SCHEME = "s3://"
 JSONL_SUFFIX = ".jsonl"
@@ -49,13 +49,17 @@ def _s3_client(s3_client):
     return boto3.client("s3")
 
 
-def list_jsonl(location: Location, s3_client=None) -> Iterator[str]:
-    """The .jsonl files below a location, in path order (SageMaker's layout sorts by time)."""
+def list_jsonl(location: Location, s3_client=None, page_size: Optional[int] = None) -> Iterator[str]:
+    """The .jsonl files below a location, in path order (SageMaker's layout sorts by time).
+
+    S3 listings are paginated (page_size keys a request; S3's default and maximum is 1000).
+    """
     if is_s3(location):
         target = parse_s3(str(location))
         paginator = _s3_client(s3_client).get_paginator("list_objects_v2")
         prefix = target.prefix.rstrip("/") + "/" if target.prefix.strip("/") else ""
-        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix):
+        pagination = {"PageSize": page_size} if page_size else {}
+        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix, PaginationConfig=pagination):
             for item in page.get("Contents", []):
                 if item["Key"].endswith(JSONL_SUFFIX):
                     yield f"{S3_SCHEME}{target.bucket}/{item['Key']}"

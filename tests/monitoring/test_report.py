@@ -1,0 +1,183 @@
+import json
+import re
+import subprocess
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import settings
+from monitoring import ground_truth, report
+from monitoring.report import NothingToReport
+from tests.monitoring.conftest import START, capture_line, write_capture_file
+
+# (confidence of "bicycle", right?): wrong at 0.6 and 0.8, as in test_metrics.
+LABELLED = [(0.99, True), (0.6, False), (0.9, True), (0.7, True), (0.95, True), (0.8, False)]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def labelled_run(tmp_path):
+    """Six labelled captures plus one without ground truth; returns (captures dir, ground-truth dir)."""
+    lines = [capture_line([confidence, round(1 - confidence, 2)], inference_id=f"inf-{number}", seconds=number)
+             for number, (confidence, _) in enumerate(LABELLED)]
+    lines.append(capture_line([0.97, 0.03], inference_id="unlabelled", seconds=10))
+    write_capture_file(tmp_path / "captures", lines)
+    labels = {f"inf-{number}": "bicycle" if right else "motorcycle" for number, (_, right) in enumerate(LABELLED)}
+    ground_truth.write_ground_truth(labels, tmp_path / "ground-truth", when=START)
+    return tmp_path / "captures", tmp_path / "ground-truth"
+
+
+def test_build_report_states_the_threshold_trade_off_in_plain_words(labelled_run, tmp_path):
+    captures, truth = labelled_run
+
+    result = report.build_report(captures, truth, threshold=0.92, output_dir=tmp_path / "out")
+
+    summary = result.summary
+    assert (summary["records"], summary["labelled"], summary["unlabelled"]) == (7, 6, 1)
+    assert summary["accuracy"] == pytest.approx(4 / 6)
+    assert summary["accuracy_accepted"] == 1.0
+    assert summary["accuracy_rejected"] == 0.5
+    assert summary["below_threshold"] == 4  # 0.6, 0.7, 0.8, 0.9; the unlabelled 0.97 is above
+    assert summary["confusion_matrix"] == [[4, 0], [2, 0]]
+    assert summary["recommended_threshold"] == 0.9
+    assert summary["recommended"]["coverage"] == 0.5
+    assert ("At 0.92 you reject 66.7% of drivers (4 of 6), of whom 50.0% were classified correctly, and the 2 "
+            "you accept (33.3% coverage) are correct 100.0% of the time.") in summary["sentences"]
+    assert ("At 0.9, the lowest threshold whose precision among accepted is at least 99.0%, you would reject "
+            "50.0% of drivers (3 of 6), of whom 33.3% were classified correctly, and the 3 you accept "
+            "(50.0% coverage) are correct 100.0% of the time.") in summary["sentences"]
+
+
+def test_build_report_writes_pngs_summary_and_a_self_contained_page(labelled_run, tmp_path):
+    captures, truth = labelled_run
+
+    result = report.build_report(captures, truth, output_dir=tmp_path / "out")
+
+    assert set(result.plot_paths) == set(report.PLOT_FILES)
+    assert all(path.read_bytes().startswith(PNG_SIGNATURE) for path in result.plot_paths.values())
+    page = result.html_path.read_text()
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == len(report.PLOT_FILES)
+    assert re.findall(r'(?:src|href)="(?!data:)', page) == []  # nothing the page would fetch
+    assert json.loads(result.summary_path.read_text())["recommended_threshold"] == 0.9
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [*report.PLOT_FILES.values(), report.HTML_FILE, report.SUMMARY_FILE])
+
+
+def test_build_report_without_ground_truth_shows_only_confidence(labelled_run, tmp_path):
+    captures, _ = labelled_run
+
+    result = report.build_report(captures, None, threshold=0.92, output_dir=tmp_path / "out")
+
+    assert list(result.plot_paths) == ["confidence_over_time"]
+    assert "accuracy" not in result.summary
+    assert result.summary["share_below_threshold"] == pytest.approx(4 / 7)
+    assert any(sentence.startswith("No ground truth was given") for sentence in result.summary["sentences"])
+
+
+def test_build_report_says_when_no_ground_truth_matches(labelled_run, tmp_path):
+    captures, _ = labelled_run
+    ground_truth.write_ground_truth({"someone-else": "bicycle"}, tmp_path / "other-truth", when=START)
+
+    result = report.build_report(captures, tmp_path / "other-truth", output_dir=tmp_path / "out")
+
+    assert result.summary["labelled"] == 0
+    assert any(sentence.startswith("No ground truth matched") for sentence in result.summary["sentences"])
+
+
+def test_build_report_says_when_no_threshold_reaches_the_target(tmp_path):
+    write_capture_file(tmp_path / "captures", [capture_line([0.99, 0.01], inference_id="a"),
+                                               capture_line([0.7, 0.3], inference_id="b", seconds=1)])
+    ground_truth.write_ground_truth({"a": "motorcycle", "b": "bicycle"}, tmp_path / "truth", when=START)
+
+    result = report.build_report(tmp_path / "captures", tmp_path / "truth", output_dir=tmp_path / "out")
+
+    assert result.summary["recommended_threshold"] is None
+    assert any(sentence.startswith("No threshold reaches 99.0% precision") for sentence in result.summary["sentences"])
+
+
+def test_build_report_counts_skipped_lines_in_the_summary(tmp_path):
+    write_capture_file(tmp_path / "captures", [capture_line([0.2, 0.8], inference_id="a"), "garbage", "{}"])
+
+    result = report.build_report(tmp_path / "captures", output_dir=tmp_path / "out")
+
+    assert result.summary["skipped_capture_lines"] == {"malformed line": 2}
+    assert "2 capture lines could not be used and were skipped (2 malformed line)." in result.summary["sentences"]
+
+
+@pytest.mark.parametrize("lines, message", [([], "0 capture files"), (["garbage", "{}"], "2 unusable lines")],
+                         ids=["empty", "only-malformed"])
+def test_build_report_with_nothing_usable_raises_a_clear_error(tmp_path, lines, message):
+    (tmp_path / "captures").mkdir()
+    if lines:
+        write_capture_file(tmp_path / "captures", lines)
+
+    with pytest.raises(NothingToReport, match=message):
+        report.build_report(tmp_path / "captures", output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_report_reads_captures_and_ground_truth_from_s3(aws_credentials, tmp_path):
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="report-bucket")
+        s3.put_object(Bucket="report-bucket", Key="capture/ep/AllTraffic/2026/11/25/09/a.jsonl",
+                      Body=capture_line([0.2, 0.8], inference_id="a") + capture_line([0.6, 0.4], inference_id="b"))
+        ground_truth.write_ground_truth({"a": "motorcycle", "b": "motorcycle"}, "s3://report-bucket/ground-truth",
+                                        when=START, s3_client=s3)
+
+        result = report.build_report("s3://report-bucket/capture", "s3://report-bucket/ground-truth",
+                                     output_dir=tmp_path / "out", s3_client=s3)
+
+    assert result.summary["labelled"] == 2 and result.summary["accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("threshold, lower, expected", [(0.9, 0.8, 0.9), (0.95123, 0.9, 0.95), (0.9375, 0.93, 0.937),
+                                                        (0.999987, 0.99998, 0.99998 + 0.000007)],
+                         ids=["already-short", "two-decimals", "needs-three", "near-one"])
+def test_display_threshold_is_short_and_accepts_the_same_predictions(threshold, lower, expected):
+    shown = report.display_threshold(threshold, lower)
+
+    assert shown == pytest.approx(expected) and lower < shown <= threshold
+
+
+def test_main_writes_the_report_and_prints_the_sentences(labelled_run, tmp_path, capsys):
+    captures, truth = labelled_run
+
+    code = report.main(["--captures", str(captures), "--ground-truth", str(truth), "--threshold", "0.92",
+                        "--output-dir", str(tmp_path / "out"), "--no-progress"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "At 0.92 you reject 66.7% of drivers" in out
+    assert f"Report: {tmp_path / 'out' / report.HTML_FILE}" in out
+    assert (tmp_path / "out" / "threshold_curves.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize("make_input, code, message", [
+    (lambda root: root / "missing", 2, "error: no such directory"),
+    (lambda root: root, 1, "Nothing to report: No captured inferences found"),
+], ids=["missing-directory", "empty-directory"])
+def test_main_reports_bad_input_without_a_traceback(tmp_path, capsys, make_input, code, message):
+    assert report.main(["--captures", str(make_input(tmp_path)), "--output-dir", str(tmp_path / "out")]) == code
+
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argument", ["--threshold=1.5", "--threshold=high", "--target-precision=-0.1"],
+                         ids=["above-one", "not-a-number", "negative"])
+def test_main_rejects_bad_fractions(argument, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.parse_args([argument])
+
+    assert exit_info.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_module_runs_from_the_command_line_with_help():
+    completed = subprocess.run([sys.executable, "-m", "monitoring.report", "--help"], cwd=settings.PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=60)
+
+    assert completed.returncode == 0
+    assert "--ground-truth" in completed.stdout and "--target-precision" in completed.stdout
