@@ -36,9 +36,11 @@ def s3_uri(event: dict) -> str:
     return ""
 
 
-class _JsonLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(record.decision, sort_keys=True, default=str)
+class _JsonLinesToStdout(logging.Handler):
+    """Writes to whatever sys.stdout is at the time, so redirected output is captured too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stdout.write(json.dumps(record.decision, sort_keys=True, default=str) + "\n")
 
 
 # Lambda sends a function's stdout to CloudWatch line by line: a bare JSON line per decision is
@@ -47,9 +49,7 @@ _decision_logger = logging.getLogger("vehicle_routing.decisions")
 _decision_logger.setLevel(logging.INFO)
 _decision_logger.propagate = False
 if not _decision_logger.handlers:
-    _stdout = logging.StreamHandler(sys.stdout)
-    _stdout.setFormatter(_JsonLineFormatter())
-    _decision_logger.addHandler(_stdout)
+    _decision_logger.addHandler(_JsonLinesToStdout())
 
 
 def log_decision(step: str, outcome: str, **fields) -> None:

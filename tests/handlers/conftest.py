@@ -1,0 +1,54 @@
+import importlib
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import settings
+from tests.handlers.doubles import MotoEndpoint, image_bytes
+
+HANDLER_SETTINGS = (settings.ENV_ENDPOINT_NAME, settings.ENV_THRESHOLD, settings.ENV_CLASS_NAMES,
+                    settings.ENV_MAX_IMAGE_BYTES, settings.ENV_SAGEMAKER_RUNTIME_URL)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in HANDLER_SETTINGS:  # each test states the settings it relies on
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def load_handler(aws, monkeypatch):
+    """Import a handler module afresh, as a new Lambda container would, with these settings."""
+    def load(module_name: str, **environment):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, str(value))
+        return importlib.reload(importlib.import_module(f"handlers.{module_name}"))
+    return load
+
+
+@pytest.fixture
+def images_bucket(aws):
+    name = "driver-photos"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def endpoint(aws, monkeypatch):
+    return MotoEndpoint(monkeypatch)
+
+
+@pytest.fixture
+def png():
+    return image_bytes("PNG")
+
+
+@pytest.fixture
+def jpeg():
+    return image_bytes("JPEG")

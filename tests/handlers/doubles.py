@@ -1,0 +1,109 @@
+"""Inputs and cloud doubles for the handler and state machine tests.
+
+What the tests need from moto beyond its defaults:
+moto's sagemaker-runtime decodes request bodies as UTF-8, so a binary image would fail inside moto
+rather than reach its (configurable) endpoint results; `MotoEndpoint` keeps the body raw, records
+every request, and can answer with the errors the real service sends. Shared with
+tests/statemachine, which runs the same endpoint double behind the real state machine.
+"""
+import base64
+import io
+import json
+from dataclasses import dataclass
+
+import requests
+from botocore.awsrequest import AWSResponse
+from PIL import Image
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import JsonRESTError
+from moto.sagemakerruntime.models import SageMakerRuntimeBackend
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+MOTO_ENDPOINT_RESULTS_URL = "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results"
+
+
+class SageMakerRuntimeError(JsonRESTError):
+    """An error as sagemaker-runtime sends it: a code, a message and the code's modeled fields."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **fields):
+        super().__init__(code, message)
+        self.code = status
+        self.description = json.dumps({"__type": code, "message": message, **fields})
+
+
+@dataclass
+class EndpointRequest:
+    endpoint_name: str
+    content_type: str
+    inference_id: str
+    body: bytes
+
+
+class MotoEndpoint:
+    """moto's sagemaker-runtime with binary bodies, a request log and injectable errors."""
+
+    def __init__(self, monkeypatch):
+        self.requests: list[EndpointRequest] = []
+        self._errors: list[SageMakerRuntimeError] = []
+        original_setup, original_invoke = SageMakerRuntimeResponse.setup_class, SageMakerRuntimeBackend.invoke_endpoint
+        endpoint = self
+
+        def setup_class(response, request, full_url=None, headers=None, use_raw_body=None):
+            original_setup(response, request, full_url, headers, use_raw_body=True)
+            endpoint.requests.append(EndpointRequest(
+                endpoint_name=response.path.split("/")[2],
+                content_type=response.headers.get("Content-Type"),
+                inference_id=response.headers.get("X-Amzn-SageMaker-Inference-Id"),
+                body=response.raw_body))
+            # moto keys its answers by a JSON text that includes the body: latin-1 maps bytes 1:1.
+            response.body = response.raw_body.decode("latin-1")
+
+        def invoke_endpoint(backend, *args, **kwargs):
+            if endpoint._errors:
+                raise endpoint._errors.pop(0)
+            return original_invoke(backend, *args, **kwargs)
+
+        monkeypatch.setattr(SageMakerRuntimeResponse, "setup_class", setup_class)
+        monkeypatch.setattr(SageMakerRuntimeBackend, "invoke_endpoint", invoke_endpoint)
+
+    def answer(self, *bodies: str, content_type: str = "application/json") -> None:
+        """Queue the endpoint's next answers, in order (moto's documented results API)."""
+        results = [{"Body": body, "ContentType": content_type} for body in bodies]
+        requests.post(MOTO_ENDPOINT_RESULTS_URL,
+                      json={"account_id": DEFAULT_ACCOUNT_ID, "results": results}).raise_for_status()
+
+    def fail(self, *errors: SageMakerRuntimeError) -> None:
+        """The next invocations fail with these errors, in order, before answers resume."""
+        self._errors.extend(errors)
+
+
+class _RawBody:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+
+def answer_s3_with_error(client, operation: str, status: int, code: str, message: str) -> list:
+    """Make `client`'s `operation` calls get this S3 XML error instead of reaching moto.
+    Returns the list of HTTP requests answered so (one per attempt, retries included)."""
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+    answered = []
+
+    def error_response(request, **_):
+        answered.append(request)
+        return AWSResponse(request.url, status, {"Content-Type": "application/xml"}, _RawBody(body))
+
+    client.meta.events.register_first(f"before-send.s3.{operation}", error_response)
+    return answered
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def image_bytes(image_format: str, size=(32, 32), color="blue") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, image_format)
+    return buffer.getvalue()

@@ -1,0 +1,166 @@
+import json
+
+import pytest
+
+import settings
+from handlers.errors import (EndpointRejected, EndpointUnavailable, InvalidEvent, ModelError,
+                             UnexpectedModelOutput)
+from tests.handlers.doubles import SageMakerRuntimeError, b64
+
+
+@pytest.fixture
+def classify_image(load_handler, endpoint):
+    return load_handler("classify_image", **{settings.ENV_ENDPOINT_NAME: "vehicle-classifier-test"})
+
+
+def serialized(image: bytes, content_type: str = "image/png", **extra) -> dict:
+    return {"s3_bucket": "driver-photos", "s3_key": "a.png", "image_data": b64(image),
+            "content_type": content_type, **extra}
+
+
+@pytest.mark.parametrize("answer, label, confidence", [
+    ("[0.97, 0.03]", "bicycle", 0.97),
+    ("[0.1, 0.9]", "motorcycle", 0.9),
+    ("[1, 0]", "bicycle", 1.0),
+], ids=["bicycle", "motorcycle", "integer-probabilities"])
+def test_classify_image_names_the_most_likely_class(classify_image, endpoint, png, answer, label, confidence):
+    endpoint.answer(answer)
+
+    result = classify_image.handler(serialized(png), None)
+
+    assert (result["label"], result["confidence"]) == (label, confidence)
+    assert result["inferences"] == json.loads(answer)
+    assert all(isinstance(value, float) for value in result["inferences"])
+
+
+def test_classify_image_sends_the_decoded_image_with_its_content_type_and_an_inference_id(
+        classify_image, endpoint, jpeg):
+    endpoint.answer("[0.2, 0.8]")
+
+    result = classify_image.handler(serialized(jpeg, "image/jpeg"), None)
+
+    [request] = endpoint.requests
+    assert request.body == jpeg
+    assert request.content_type == "image/jpeg"
+    assert request.endpoint_name == "vehicle-classifier-test"
+    assert request.inference_id == result["inference_id"]
+
+
+def test_classify_image_keeps_the_callers_inference_id(classify_image, endpoint, png):
+    endpoint.answer("[0.2, 0.8]")
+
+    result = classify_image.handler(serialized(png, inference_id="driver-42-2026-11-25"), None)
+
+    assert result["inference_id"] == endpoint.requests[0].inference_id == "driver-42-2026-11-25"
+
+
+def test_classify_image_drops_the_image_data_and_keeps_the_rest(classify_image, endpoint, png):
+    endpoint.answer("[0.97, 0.03]")
+
+    result = classify_image.handler(serialized(png, inferences=[]), None)
+
+    assert "image_data" not in result
+    assert (result["s3_bucket"], result["s3_key"], result["content_type"]) == ("driver-photos", "a.png", "image/png")
+
+
+def test_classify_image_uses_the_default_endpoint_name_without_configuration(load_handler, endpoint, png):
+    classify_image = load_handler("classify_image")
+    endpoint.answer("[0.97, 0.03]")
+
+    classify_image.handler(serialized(png), None)
+
+    assert endpoint.requests[0].endpoint_name == settings.DEFAULT_ENDPOINT_NAME
+
+
+def test_classify_image_reads_class_names_from_configuration(load_handler, endpoint, png):
+    classify_image = load_handler("classify_image", **{settings.ENV_CLASS_NAMES: "motorcycle, bicycle"})
+    endpoint.answer("[0.97, 0.03]")
+
+    assert classify_image.handler(serialized(png), None)["label"] == "motorcycle"
+
+
+@pytest.mark.parametrize("event", [
+    {"content_type": "image/png"},
+    {"image_data": "", "content_type": "image/png"},
+    {"image_data": "not base64 at all!", "content_type": "image/png"},
+    {"image_data": "iVBORw0KGgo=", "content_type": "image/gif"},
+    {"image_data": "iVBORw0KGgo="},
+    {"image_data": "iVBORw0KGgo=", "content_type": "image/png", "inference_id": "x" * 65},
+    "iVBORw0KGgo=",
+], ids=["no-image-data", "empty-image-data", "not-base64", "unsupported-content-type", "no-content-type",
+        "inference-id-too-long", "not-an-object"])
+def test_classify_image_rejects_a_malformed_event_without_calling_the_endpoint(classify_image, endpoint, event):
+    with pytest.raises(InvalidEvent):
+        classify_image.handler(event, None)
+
+    assert endpoint.requests == []
+
+
+@pytest.mark.parametrize("answer", [
+    "[0.5]", "[0.2, 0.3, 0.5]", '{"bicycle": 0.9}', '"0.9, 0.1"', "[true, false]", "[1.5, -0.5]",
+    "not json", '[[0.9, 0.1]]',
+], ids=["too-few", "too-many", "object", "string", "booleans", "outside-0-1", "not-json", "nested"])
+def test_classify_image_rejects_an_answer_that_is_not_one_probability_per_class(
+        classify_image, endpoint, png, answer):
+    endpoint.answer(answer)
+
+    with pytest.raises(UnexpectedModelOutput, match="probabilities"):
+        classify_image.handler(serialized(png), None)
+
+
+@pytest.mark.parametrize("error, expected, message", [
+    (SageMakerRuntimeError("ThrottlingException", "Rate exceeded"), EndpointUnavailable, "ThrottlingException"),
+    (SageMakerRuntimeError("ServiceUnavailable", "Service unavailable", status=503), EndpointUnavailable,
+     "ServiceUnavailable"),
+    (SageMakerRuntimeError("InternalFailure", "Internal failure", status=500), EndpointUnavailable,
+     "InternalFailure"),
+    (SageMakerRuntimeError("ModelNotReadyException", "Model not ready", status=429), EndpointUnavailable,
+     "ModelNotReadyException"),
+    (SageMakerRuntimeError("ModelError", "Received client error (400) from primary",
+                           OriginalStatusCode=400, OriginalMessage="400: the image could not be decoded"),
+     ModelError, "status 400.*could not be decoded"),
+    (SageMakerRuntimeError("ValidationError", "Endpoint vehicle-classifier-test of account 123 not found."),
+     EndpointRejected, "not found.*ENDPOINT_NAME"),
+], ids=["throttled", "service-unavailable", "internal-failure", "model-not-ready", "model-error",
+        "endpoint-not-found"])
+def test_classify_image_names_endpoint_errors(classify_image, endpoint, png, error, expected, message):
+    endpoint.fail(error)
+
+    with pytest.raises(expected, match=message):
+        classify_image.handler(serialized(png), None)
+
+
+def test_classify_image_reports_the_model_containers_own_message(classify_image, endpoint, png):
+    endpoint.fail(SageMakerRuntimeError("ModelError", "Received client error (415) from primary",
+                                        OriginalStatusCode=415, OriginalMessage="415: unsupported content type"))
+
+    with pytest.raises(ModelError, match="status 415.*unsupported content type"):
+        classify_image.handler(serialized(png), None)
+
+
+def test_classify_image_makes_a_single_attempt_when_throttled(classify_image, endpoint, png):
+    endpoint.fail(SageMakerRuntimeError("ThrottlingException", "Rate exceeded"))
+    endpoint.answer("[0.97, 0.03]")
+
+    with pytest.raises(EndpointUnavailable):
+        classify_image.handler(serialized(png), None)
+
+    assert len(endpoint.requests) == 1
+
+
+def test_classify_image_names_an_unreachable_endpoint_unavailable(load_handler, png):
+    classify_image = load_handler("classify_image", **{settings.ENV_SAGEMAKER_RUNTIME_URL: "http://127.0.0.1:9"})
+
+    with pytest.raises(EndpointUnavailable, match="did not answer"):
+        classify_image.handler(serialized(png), None)
+
+
+def test_classify_image_logs_label_confidence_and_inference_id(classify_image, endpoint, png, capsys):
+    endpoint.answer("[0.1, 0.9]")
+
+    result = classify_image.handler(serialized(png), None)
+
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line == {"step": "classify_image", "outcome": "classified", "image": "s3://driver-photos/a.png",
+                    "endpoint": "vehicle-classifier-test", "label": "motorcycle", "confidence": 0.9,
+                    "inference_id": result["inference_id"]}

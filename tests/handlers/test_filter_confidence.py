@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+import settings
+from handlers.errors import ConfidenceBelowThreshold, InvalidEvent
+
+
+@pytest.fixture
+def filter_confidence(load_handler):
+    return load_handler("filter_confidence")
+
+
+def classified(label: str, confidence, **extra) -> dict:
+    return {"s3_bucket": "driver-photos", "s3_key": "a.png", "label": label, "confidence": confidence,
+            "inferences": [confidence, 1 - confidence] if isinstance(confidence, float) else [], **extra}
+
+
+@pytest.mark.parametrize("label, confidence, route", [
+    ("bicycle", 0.99, "near"), ("motorcycle", 0.96, "far"), ("bicycle", settings.DEFAULT_THRESHOLD, "near"),
+], ids=["bicycle", "motorcycle", "exactly-at-threshold"])
+def test_filter_confidence_accepts_a_confident_classification_and_routes_the_driver(
+        filter_confidence, label, confidence, route):
+    event = classified(label, confidence)
+
+    result = filter_confidence.handler(event, None)
+
+    assert result == {**event, "accepted": True, "threshold": settings.DEFAULT_THRESHOLD, "route": route}
+
+
+@pytest.mark.parametrize("confidence", [0.0, 0.5, 0.9499], ids=["zero", "coin-flip", "just-below"])
+def test_filter_confidence_raises_its_own_error_below_the_threshold(filter_confidence, confidence):
+    with pytest.raises(ConfidenceBelowThreshold) as raised:
+        filter_confidence.handler(classified("bicycle", confidence), None)
+
+    assert f"{confidence:.4f}" in str(raised.value)
+    assert str(settings.DEFAULT_THRESHOLD) in str(raised.value)
+
+
+@pytest.mark.parametrize("threshold, confidence, accepted", [("0.8", 0.85, True), ("0.9", 0.85, False)],
+                         ids=["lower-threshold-accepts", "higher-threshold-rejects"])
+def test_filter_confidence_reads_the_threshold_from_configuration(load_handler, threshold, confidence, accepted):
+    filter_confidence = load_handler("filter_confidence", **{settings.ENV_THRESHOLD: threshold})
+
+    if accepted:
+        assert filter_confidence.handler(classified("motorcycle", confidence), None)["threshold"] == float(threshold)
+    else:
+        with pytest.raises(ConfidenceBelowThreshold, match=f"threshold {threshold}"):
+            filter_confidence.handler(classified("motorcycle", confidence), None)
+
+
+@pytest.mark.parametrize("threshold", ["0", "1.5", "-0.2", "high"], ids=["zero", "above-one", "negative", "not-a-number"])
+def test_filter_confidence_refuses_to_start_with_a_meaningless_threshold(load_handler, threshold):
+    with pytest.raises(ValueError):
+        load_handler("filter_confidence", **{settings.ENV_THRESHOLD: threshold})
+
+
+@pytest.mark.parametrize("event", [
+    {"confidence": 0.99},
+    {"label": "scooter", "confidence": 0.99},
+    {"label": "bicycle"},
+    {"label": "bicycle", "confidence": "0.99"},
+    {"label": "bicycle", "confidence": True},
+    {"label": "bicycle", "confidence": 1.2},
+    {"label": "bicycle", "confidence": float("nan")},
+    [0.99, 0.01],
+], ids=["no-label", "unknown-label", "no-confidence", "confidence-as-text", "confidence-boolean",
+        "confidence-above-one", "confidence-nan", "not-an-object"])
+def test_filter_confidence_rejects_a_malformed_event(filter_confidence, event):
+    with pytest.raises(InvalidEvent):
+        filter_confidence.handler(event, None)
+
+
+def test_filter_confidence_logs_each_decision_with_image_label_confidence_and_threshold(filter_confidence, capsys):
+    filter_confidence.handler(classified("motorcycle", 0.97), None)
+    with pytest.raises(ConfidenceBelowThreshold):
+        filter_confidence.handler(classified("bicycle", 0.6), None)
+
+    accepted, rejected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert {key: accepted[key] for key in ("outcome", "image", "label", "confidence", "threshold", "route")} == {
+        "outcome": "accepted", "image": "s3://driver-photos/a.png", "label": "motorcycle", "confidence": 0.97,
+        "threshold": settings.DEFAULT_THRESHOLD, "route": "far"}
+    assert (rejected["outcome"], rejected["label"], rejected["confidence"]) == ("ConfidenceBelowThreshold", "bicycle", 0.6)
