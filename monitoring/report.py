@@ -80,6 +80,12 @@ def display_threshold(threshold: float, next_lower_confidence: float) -> float:
     return threshold
 
 
+def minimum_evidence(target_precision: float) -> int:
+    """Accepted predictions needed before one error in them can be the (1 - target) share allowed:
+    with fewer, 100% and the target are indistinguishable."""
+    return math.ceil(1 / (1 - target_precision) - 1e-9) if target_precision < 1 else 0
+
+
 # --- summary ------------------------------------------------------------------------------------
 
 def _outcome_summary(outcome: metrics.ThresholdOutcome) -> dict:
@@ -188,6 +194,12 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         sentences.append(_rejection_sentence(
             f"At {recommended_value:g}, the lowest threshold whose precision among accepted is at least "
             f"{percent(target_precision)},", recommended).replace(" you reject", " you would reject", 1))
+        needed = minimum_evidence(target_precision)
+        summary["recommendation_evidence_sufficient"] = recommended.accepted >= needed
+        if not summary["recommendation_evidence_sufficient"]:
+            sentences.append(f"Caution: that recommendation rests on only {recommended.accepted} accepted "
+                             f"inferences; at least {needed} are needed before a precision of "
+                             f"{percent(target_precision)} can be told apart from a perfect score.")
     summary["sentences"] = sentences
     summary["_curves"], summary["_calibration"] = curves, calibration  # for the plots; dropped from JSON
     return summary
@@ -239,13 +251,15 @@ def plot_confidence_over_time(captures: CaptureSet, threshold: float) -> bytes:
 
 def plot_threshold_curves(summary: dict) -> bytes:
     curves: metrics.ThresholdCurves = summary["_curves"]
-    # Step plots: a threshold between two confidences behaves like the next confidence up.
-    thresholds = np.concatenate(([1.0 / len(summary["predicted_counts"])], curves.thresholds))
-    coverage = np.concatenate(([1.0], curves.coverage))
-    precision = np.concatenate(([curves.precision[0]], curves.precision))
+    # A threshold between two confidences behaves like the next confidence up, hence steps "pre";
+    # above the highest confidence nothing is accepted (coverage 0, precision undefined).
+    lowest = 1.0 / len(summary["predicted_counts"])
+    thresholds = np.concatenate(([lowest], curves.thresholds, [1.0]))
+    coverage = np.concatenate(([1.0], curves.coverage, [0.0]))
+    precision = np.concatenate(([curves.precision[0]], curves.precision, [np.nan]))
     figure, axes = plt.subplots(figsize=FIGURE_SIZE)
-    axes.step(thresholds, coverage, where="post", color="tab:blue", label="coverage (share accepted)")
-    axes.step(thresholds, precision, where="post", color="tab:green", label="precision among accepted")
+    axes.step(thresholds, coverage, where="pre", color="tab:blue", label="coverage (share accepted)")
+    axes.step(thresholds, precision, where="pre", color="tab:green", label="precision among accepted")
     axes.axhline(summary["target_precision"], color="tab:green", linestyle=":", linewidth=1,
                  label=f"target precision {percent(summary['target_precision'])}")
     axes.axvline(summary["threshold"], color="black", linestyle="--", linewidth=1.2,

@@ -50,6 +50,23 @@ def test_build_report_states_the_threshold_trade_off_in_plain_words(labelled_run
             "(50.0% coverage) are correct 100.0% of the time.") in summary["sentences"]
 
 
+@pytest.mark.parametrize("target, sufficient", [(0.99, False), (0.6, True)], ids=["3-of-100-needed", "6-of-3-needed"])
+def test_build_report_cautions_when_the_recommendation_rests_on_too_few_inferences(labelled_run, tmp_path,
+                                                                                    target, sufficient):
+    captures, truth = labelled_run
+
+    result = report.build_report(captures, truth, target_precision=target, output_dir=tmp_path / "out")
+
+    assert result.summary["recommendation_evidence_sufficient"] is sufficient
+    assert any(sentence.startswith("Caution: that recommendation rests on only") for sentence in
+               result.summary["sentences"]) is not sufficient
+
+
+@pytest.mark.parametrize("target, needed", [(0.99, 100), (0.95, 20), (0.9, 10)], ids=["99", "95", "90"])
+def test_minimum_evidence_is_one_error_at_the_allowed_rate(target, needed):
+    assert report.minimum_evidence(target) == needed
+
+
 def test_build_report_writes_pngs_summary_and_a_self_contained_page(labelled_run, tmp_path):
     captures, truth = labelled_run
 
