@@ -50,6 +50,15 @@ PLOT_FILES = {
 MIN_SPAN_FOR_TIME_AXIS_SECONDS = 120
 FIGURE_SIZE = (9, 5)
 FIGURE_DPI = 110
+PLOT_CAPTIONS = {
+    "confidence_over_time": "Each captured inference's confidence against the threshold; red crosses are "
+                            "predictions the ground truth says are wrong.",
+    "threshold_curves": "For every possible threshold: the share of drivers accepted (coverage) and how many "
+                        "of those are classified correctly (precision among accepted).",
+    "reliability": "Calibration: within each confidence band, how often the model is right. Bars below the "
+                   "diagonal mean the model is over-confident there.",
+    "confusion_matrix": "True class against predicted class, over the labelled inferences.",
+}
 CLASS_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 
 
@@ -131,9 +140,9 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         "predicted_counts": {name: int((predictions == index).sum())
                              for index, name in enumerate(captures.class_names)},
     }
+    first, last = summary["first_inference"][:19] + "Z", summary["last_inference"][:19] + "Z"
     sentences = [
-        f"{len(captures)} captured inferences from {summary['first_inference'][:19]}Z to "
-        f"{summary['last_inference'][:19]}Z.",
+        f"{len(captures)} captured inferences " + (f"at {first}." if first == last else f"from {first} to {last}."),
         f"At the threshold {threshold:g}, {percent(summary['share_below_threshold'])} of them "
         f"({summary['below_threshold']}) fall below it and would be rejected.",
     ]
@@ -341,8 +350,9 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
                       for name, value in rows)
     sentences = "\n".join(f"<li>{html.escape(sentence)}</li>" for sentence in summary["sentences"])
     figures = "\n".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"></figure>' for name, png in images.items())
+        f'<figure><img alt="{html.escape(PLOT_CAPTIONS[name])}" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode("ascii")}"><figcaption>{html.escape(PLOT_CAPTIONS[name])}'
+        f'</figcaption></figure>' for name, png in images.items())
     source_text = ", ".join(f"{name}: {location}" for name, location in sources.items() if location)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Vehicle classifier monitoring report</title>
@@ -353,7 +363,8 @@ th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; }}
 th {{ background: #f4f4f4; font-weight: normal; }}
 li {{ margin: 0.4em 0; }}
 img {{ max-width: 100%; border: 1px solid #eee; }}
-.meta {{ color: #666; font-size: small; }}
+.meta, figcaption {{ color: #666; font-size: small; }}
+figure {{ margin: 1.5em 0; }}
 </style></head><body>
 <h1>Vehicle classifier monitoring report</h1>
 <p class="meta">Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {html.escape(source_text)}.</p>
