@@ -290,6 +290,7 @@ class EndpointServer:
         self.port = self._server.effective_port
         self._thread: Optional[threading.Thread] = None
         self._stopping = threading.Event()
+        self._on_stop: list[Callable[[], None]] = []
 
     @property
     def url(self) -> str:
@@ -311,6 +312,10 @@ class EndpointServer:
         self._server.task_dispatcher.shutdown()
         wasyncore.close_all(socket_map)
 
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run callback once the server has stopped (e.g. to release the model)."""
+        self._on_stop.append(callback)
+
     def stop(self) -> None:
         if self._thread is None:
             return
@@ -318,6 +323,8 @@ class EndpointServer:
         self._server.trigger.pull_trigger()  # wakes select() at once
         self._thread.join(timeout=10)
         self._thread = None
+        while self._on_stop:
+            self._on_stop.pop()()
 
     def __enter__(self) -> "EndpointServer":
         return self.start()
@@ -327,23 +334,34 @@ class EndpointServer:
 
 
 def serve(model_dir: Path, endpoint_name: str, port: int = 0, capture_destination: Optional[str] = None,
-          variant_name: str = settings.DEFAULT_VARIANT_NAME):
-    """Loads the model and returns (server, capture writer or None), neither started yet.
+          variant_name: str = settings.DEFAULT_VARIANT_NAME,
+          extra_listener: Optional[Callable[[Invocation], None]] = None):
+    """Loads the model and returns (server, capture writer or None), the server not started yet.
 
+    extra_listener, when given, also sees every answered invocation (after capture has it).
     Raises FileNotFoundError for a missing model and PortInUse for a busy port.
     """
     from local.capture import CaptureWriter
     require_model_dir(model_dir)
     capture = (CaptureWriter(capture_destination, endpoint_name, variant_name)
                if capture_destination else None)
-    app = EndpointApp(InferenceModel(model_dir), endpoint_name, variant_name,
-                      on_invocation=capture.submit if capture else None)
+    listeners = [listener for listener in (capture.submit if capture else None, extra_listener) if listener]
+
+    def on_invocation(invocation: Invocation) -> None:
+        for listener in listeners:
+            listener(invocation)
+
+    model = InferenceModel(model_dir)
+    app = EndpointApp(model, endpoint_name, variant_name, on_invocation=on_invocation if listeners else None)
     try:
-        return EndpointServer(app, port=port), capture
+        server = EndpointServer(app, port=port)
     except PortInUse:
+        model.close()
         if capture is not None:
             capture.close()
         raise
+    server.on_stop(model.close)
+    return server, capture
 
 
 def require_model_dir(model_dir: Path) -> None:

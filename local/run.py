@@ -1,0 +1,417 @@
+"""The whole product offline, in one command: `python -m local.run`.
+
+1. stages the real CIFAR-100 bicycle and motorcycle images (training/stage_data.py),
+2. trains the model with the default hyperparameters (training/train.py), or reuses a trained one,
+3. serves it on a local SageMaker-compatible endpoint with data capture (local/endpoint.py),
+4. deploys the real state machine and handlers into moto (local/workflow.py), uploads the official
+   test images to a moto S3 bucket and runs one execution per image,
+5. prints a routing table and a summary, writes them to artifacts/results/, writes ground truth
+   and the monitoring report (monitoring/), and shuts everything down.
+
+`--image PATH` instead sends one image of yours through the same workflow.
+Nothing reaches AWS: moto answers every AWS call, and the handler reaches the local endpoint
+through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, as it would reach a real one.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import settings
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+RESULTS_JSON = "routing.json"
+RESULTS_CSV = "routing.csv"
+LOW_CONFIDENCE_ERROR = "ConfidenceBelowThreshold"
+# Executions in flight at once: the handlers run one at a time in this process (one warm
+# "container" each), so more only adds polling threads.
+PARALLEL_EXECUTIONS = 4
+EXECUTION_TIMEOUT_SECONDS = 120
+# Logger the handlers write their JSON decision lines to; the table says the same, once.
+HANDLER_DECISION_LOGGER = "vehicle_routing.decisions"
+MOTO_STEPFUNCTIONS_LOGGER = "moto.stepfunctions"
+DUMMY_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                         "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+class RunError(Exception):
+    """Something the person running the command can fix; printed without a traceback."""
+
+
+@dataclass
+class Routing:
+    """What the workflow decided for one image."""
+    image: str
+    true_class: Optional[str]
+    inference_id: str
+    status: str                      # the execution's status: SUCCEEDED, FAILED, ...
+    label: Optional[str] = None
+    confidence: Optional[float] = None
+    accepted: bool = False
+    route: Optional[str] = None
+    error: Optional[str] = None
+    error_message: Optional[str] = None
+    seconds: float = 0.0
+
+    @property
+    def correct(self) -> Optional[bool]:
+        if self.true_class is None or self.label is None:
+            return None
+        return self.label == self.true_class
+
+
+# --- data and model ---------------------------------------------------------------------------------
+
+def stage_images(data_source: Path, data_dir: Path) -> dict:
+    from training import stage_data
+    if not Path(data_source).is_dir():
+        raise RunError(f"The image folder {data_source} does not exist; pass --data-source "
+                       f"DIR laid out {{train,test}}/{{{','.join(settings.CLASS_NAMES)}}}/*.png.")
+    try:
+        return stage_data.stage("folder", Path(data_source), Path(data_dir))
+    except stage_data.StagingError as error:
+        raise RunError(f"Could not stage {data_source}: {error}") from error
+
+
+def model_is_complete(model_dir: Path) -> bool:
+    from local.endpoint import require_model_dir
+    try:
+        require_model_dir(model_dir)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def train_model(data_dir: Path, model_dir: Path) -> None:
+    """Train with train.py's default hyperparameters, as SageMaker would run it."""
+    from training import train
+    status = train.main(["--train", str(data_dir / "train"), "--test", str(data_dir / "test"),
+                         "--model-dir", str(model_dir)])
+    if status != 0 or not model_is_complete(model_dir):
+        raise RunError(f"Training failed (exit status {status}); see its messages above.")
+
+
+def test_images(data_dir: Path, limit: Optional[int], seed: int) -> list[tuple[Path, str]]:
+    """(image, true class) for the official test split, all of them or a reproducible sample."""
+    images = [(path, class_name) for class_name in settings.CLASS_NAMES
+              for path in sorted((data_dir / "test" / class_name).glob("*"))
+              if path.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        raise RunError(f"No test images below {data_dir / 'test'}.")
+    if limit is not None and limit < len(images):
+        images = sorted(random.Random(seed).sample(images, limit))
+    return images
+
+
+# --- the product, running -------------------------------------------------------------------------
+
+class LocalProduct:
+    """The endpoint, moto (S3, Lambda, Step Functions) and the deployed workflow, all in process."""
+
+    def __init__(self, endpoint_url: str, workflow, s3_client, bucket: str, answers: dict):
+        self.endpoint_url = endpoint_url
+        self.workflow = workflow
+        self.s3 = s3_client
+        self.bucket = bucket
+        self._answers = answers
+
+    def route(self, image: Path, key: str, true_class: Optional[str]) -> Routing:
+        """Upload one image to S3, run the state machine on it and say what it decided."""
+        inference_id = uuid.uuid4().hex
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=Path(image).read_bytes())
+        started = time.perf_counter()
+        result = self.workflow.run({"s3_bucket": self.bucket, "s3_key": key, "inference_id": inference_id},
+                                   timeout_seconds=EXECUTION_TIMEOUT_SECONDS)
+        routing = Routing(image=str(image), true_class=true_class, inference_id=inference_id,
+                          status=result.status, seconds=round(time.perf_counter() - started, 3))
+        if result.status == "SUCCEEDED":
+            routing.label = result.output["label"]
+            routing.confidence = float(result.output["confidence"])
+            routing.accepted = bool(result.output.get("accepted"))
+            routing.route = result.output.get("route")
+        else:
+            routing.error = result.error or result.status
+            routing.error_message = result.error_message
+            # A low-confidence image was still classified: the endpoint's answer says what it saw.
+            probabilities = self._answers.get(inference_id)
+            if probabilities is not None:
+                best = max(range(len(probabilities)), key=probabilities.__getitem__)
+                routing.label, routing.confidence = settings.CLASS_NAMES[best], probabilities[best]
+        return routing
+
+
+@contextmanager
+def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir: Path,
+                    threshold: float) -> Iterator[LocalProduct]:
+    """Start the endpoint and moto with the workflow deployed; stop all of it on the way out."""
+    import boto3
+
+    from local.endpoint import PortInUse, serve
+    from local.workflow import local_workflow
+
+    for name, value in DUMMY_AWS_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    answers: dict = {}
+    answers_lock = threading.Lock()
+
+    def remember_answer(invocation) -> None:
+        try:
+            probabilities = json.loads(invocation.response_body)
+        except ValueError:
+            return
+        with answers_lock:
+            answers[invocation.inference_id] = probabilities
+
+    with ExitStack() as stack:
+        try:
+            server, capture = serve(model_dir, endpoint_name, port, str(capture_dir),
+                                    extra_listener=remember_answer)
+        except (FileNotFoundError, PortInUse) as error:
+            raise RunError(str(error)) from error
+        stack.callback(capture.close)
+        server.start()
+        stack.callback(server.stop)
+        environment = {settings.ENV_ENDPOINT_NAME: endpoint_name,
+                       settings.ENV_SAGEMAKER_RUNTIME_URL: server.url,
+                       settings.ENV_THRESHOLD: str(threshold)}
+        workflow = stack.enter_context(local_workflow(environment=environment))
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=workflow.images_bucket)
+        yield LocalProduct(server.url, workflow, s3, workflow.images_bucket, answers)
+        capture.flush()
+
+
+def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]], key_prefix: str,
+              progress: bool = True) -> list[Routing]:
+    from tqdm import tqdm
+
+    def route_one(item):
+        path, true_class = item
+        key = f"{key_prefix}/{true_class or 'unlabelled'}/{Path(path).name}"
+        return product.route(path, key, true_class)
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_EXECUTIONS) as pool:
+        return list(tqdm(pool.map(route_one, images), total=len(images), desc="routing images",
+                         unit="img", disable=not progress))
+
+
+# --- what the run says and writes -----------------------------------------------------------------
+
+def summarise(routings: Sequence[Routing], threshold: float) -> dict:
+    total = len(routings)
+    classified = [r for r in routings if r.label is not None]
+    labelled = [r for r in classified if r.correct is not None]
+    accepted = [r for r in routings if r.accepted]
+    accepted_labelled = [r for r in accepted if r.correct is not None]
+    low_confidence = [r for r in routings if r.error == LOW_CONFIDENCE_ERROR]
+    errors = [r for r in routings if r.error and r.error != LOW_CONFIDENCE_ERROR]
+
+    def share(part, whole):
+        return round(len(part) / len(whole), 4) if whole else None
+
+    return {
+        "images": total,
+        "threshold": threshold,
+        "accuracy": share([r for r in labelled if r.correct], labelled),
+        "routed_share": share(accepted, routings),
+        "routed_accuracy": share([r for r in accepted_labelled if r.correct], accepted_labelled),
+        "low_confidence_share": share(low_confidence, routings),
+        "error_share": share(errors, routings),
+        "errors": sorted({r.error for r in errors}),
+        "routes": {route: sum(r.route == route for r in accepted)
+                   for route in sorted(set(settings.ROUTE_BY_LABEL.values()))},
+        "median_execution_seconds": sorted(r.seconds for r in routings)[total // 2] if total else None,
+    }
+
+
+def decision_text(routing: Routing) -> str:
+    if routing.accepted:
+        return f"routed: {routing.route} orders"
+    if routing.error == LOW_CONFIDENCE_ERROR:
+        return "to a person: low confidence"
+    return f"failed: {routing.error}: {routing.error_message or ''}".strip()
+
+
+def print_table(routings: Sequence[Routing]) -> None:
+    header = f"{'image':<34} {'true class':<11} {'predicted':<11} {'confidence':>10}  decision"
+    print(header)
+    print("-" * len(header))
+    for r in routings:
+        confidence = f"{r.confidence:.4f}" if r.confidence is not None else "-"
+        print(f"{Path(r.image).name[:34]:<34} {r.true_class or '-':<11} {r.label or '-':<11} "
+              f"{confidence:>10}  {decision_text(r)}")
+
+
+def percent(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def print_summary(summary: dict) -> None:
+    print(f"\n{summary['images']} images, threshold {summary['threshold']}:")
+    print(f"  accuracy of the model           {percent(summary['accuracy'])}")
+    print(f"  routed automatically            {percent(summary['routed_share'])} "
+          f"(correct among routed: {percent(summary['routed_accuracy'])}; "
+          + ", ".join(f"{count} {route}" for route, count in summary["routes"].items()) + ")")
+    print(f"  sent to a person (low conf.)    {percent(summary['low_confidence_share'])}")
+    errors = f" ({', '.join(summary['errors'])})" if summary["errors"] else ""
+    print(f"  failed with an error            {percent(summary['error_share'])}{errors}")
+
+
+def write_results(routings: Sequence[Routing], summary: dict, results_dir: Path) -> tuple[Path, Path]:
+    """routing.json (summary and rows) and routing.csv (rows), each replaced whole."""
+    from monitoring.storage import write_atomically
+    rows = [{**asdict(r), "correct": r.correct} for r in routings]
+    json_path, csv_path = results_dir / RESULTS_JSON, results_dir / RESULTS_CSV
+    write_atomically(json_path, (json.dumps({"summary": summary, "images": rows}, indent=2) + "\n").encode())
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["image"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(csv_path, buffer.getvalue().encode())
+    return json_path, csv_path
+
+
+def write_monitoring(routings: Sequence[Routing], capture_dir: Path, ground_truth_dir: Path,
+                     report_dir: Path, threshold: float):
+    """Ground truth for every classified image, then the monitoring report over this run."""
+    from monitoring import ground_truth, report
+    labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.label is not None}
+    if labels:
+        ground_truth.write_ground_truth(labels, ground_truth_dir)
+    try:
+        return report.build_report(str(capture_dir), str(ground_truth_dir) if labels else None,
+                                   threshold, report_dir)
+    except report.NothingToReport as error:
+        logger.warning("No monitoring report: %s", error)
+        return None
+
+
+def quiet_expected_noise() -> None:
+    """The table reports every decision once: silence the handlers' per-decision JSON lines (in
+    the cloud they go to CloudWatch) and moto's ERROR log of every failed execution, which here
+    includes each low-confidence image the workflow rightly fails."""
+    logging.getLogger(HANDLER_DECISION_LOGGER).disabled = True
+    logging.getLogger(MOTO_STEPFUNCTIONS_LOGGER).setLevel(logging.CRITICAL)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.run",
+        description="Run the whole product offline: stage the CIFAR-100 bicycle/motorcycle images, train "
+                    "(or reuse) the model, serve it on a local SageMaker-compatible endpoint with data "
+                    "capture, run the real Step Functions workflow in moto for every test image, and "
+                    "write the routing results and the monitoring report below the artifacts directory "
+                    f"({settings.ARTIFACTS_DIR}; set VEHICLE_ARTIFACTS_DIR to move it).")
+    parser.add_argument("--image", type=Path, metavar="PATH",
+                        help="route this one PNG or JPEG image instead of the test set")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="route a reproducible random sample of N test images (default: all)")
+    parser.add_argument("--data-source", type=Path, default=settings.DEFAULT_DATA_SOURCE,
+                        help="image folder laid out {train,test}/{class}/*.png (default: %(default)s)")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="trained model directory to use, or where training writes one "
+                             f"(default: {settings.ARTIFACTS_DIR / 'model'})")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again even if the model directory holds a trained model")
+    parser.add_argument("--threshold", type=float, default=settings.DEFAULT_THRESHOLD,
+                        help="confidence below which an image goes to a person (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0,
+                        help="port of the local endpoint on 127.0.0.1 (default: any free port)")
+    parser.add_argument("--endpoint-name", default=settings.DEFAULT_ENDPOINT_NAME,
+                        help="name of the local endpoint (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.sample is not None and args.sample < 1:
+        parser.error("--sample must be at least 1")
+    if not 0.0 < args.threshold <= 1.0:
+        parser.error("--threshold must be in (0, 1]")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    if args.image is not None:
+        if not args.image.is_file():
+            parser.error(f"--image {args.image}: no such file")
+        if args.image.suffix.lower() not in IMAGE_SUFFIXES:
+            parser.error(f"--image {args.image}: expected a .png, .jpg or .jpeg file")
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    artifacts = settings.ARTIFACTS_DIR
+    data_dir = artifacts / "data"
+    model_dir = args.model_dir or artifacts / "model"
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    # Each run captures below its own prefix, so the report and ground truth describe this run only.
+    capture_dir = settings.LOCAL_CAPTURE_DIR / run_id
+    quiet_expected_noise()
+
+    if args.image is None or not model_is_complete(model_dir) or args.retrain:
+        document = stage_images(args.data_source, data_dir)
+        print(f"Data: {data_dir} ({'already staged' if document.get('already_staged') else 'staged'}: "
+              f"{json.dumps(document['counts'])})")
+    if args.retrain or not model_is_complete(model_dir):
+        print(f"Training the model into {model_dir} with the default hyperparameters ...", flush=True)
+        train_model(data_dir, model_dir)
+    else:
+        print(f"Model: reusing {model_dir} (--retrain trains again)")
+
+    if args.image is not None:
+        images = [(args.image, None)]
+    else:
+        images = test_images(data_dir, args.sample, args.seed)
+    with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
+        print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, workflow deployed in moto; "
+              f"routing {len(images)} image(s) ...", flush=True)
+        routings = route_all(product, images, key_prefix="uploads" if args.image else "test",
+                             progress=not args.no_progress)
+
+    print_table(routings)
+    if args.image is not None:
+        return 0 if routings[0].status == "SUCCEEDED" or routings[0].error == LOW_CONFIDENCE_ERROR else 1
+    summary = summarise(routings, args.threshold)
+    print_summary(summary)
+    json_path, csv_path = write_results(routings, summary, settings.LOCAL_RESULTS_DIR)
+    print(f"\nResults: {json_path} and {csv_path}")
+    result = write_monitoring(routings, capture_dir, settings.LOCAL_GROUND_TRUTH_DIR / run_id,
+                              settings.LOCAL_REPORT_DIR, args.threshold)
+    if result is not None:
+        for sentence in result.summary.get("sentences", []):
+            print(f"  {sentence}")
+        print(f"Monitoring report: {result.html_path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted; the endpoint and moto are stopped.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

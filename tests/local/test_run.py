@@ -1,0 +1,120 @@
+"""The main command end to end: tiny model, a few tiny images, the real workflow in moto."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+import settings
+from local import run
+from monitoring import storage
+
+IMAGES_PER_CLASS = 3
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A data source laid out like the real one: {train,test}/{class}/*.png."""
+    root = tmp_path / "source"
+    for split in ("train", "test"):
+        for class_index, class_name in enumerate(settings.CLASS_NAMES):
+            folder = root / split / class_name
+            folder.mkdir(parents=True)
+            for number in range(IMAGES_PER_CLASS):
+                colour = (40 * number, 200 * class_index, 90)
+                Image.new("RGB", (32, 32), colour).save(folder / f"{class_name}_{number}.png")
+    return root
+
+
+@pytest.fixture
+def artifacts(tmp_path, monkeypatch):
+    """Point every artifacts path of settings below tmp_path, as VEHICLE_ARTIFACTS_DIR would."""
+    root = tmp_path / "artifacts"
+    default_root = settings.ARTIFACTS_DIR
+    for name in ("LOCAL_CAPTURE_DIR", "LOCAL_RESULTS_DIR", "LOCAL_GROUND_TRUTH_DIR", "LOCAL_REPORT_DIR",
+                 "ARTIFACTS_DIR"):
+        monkeypatch.setattr(settings, name, root / getattr(settings, name).relative_to(default_root))
+    return root
+
+
+@pytest.mark.slow
+def test_run_main_command_routes_every_test_image_and_writes_results(tiny_model_dir, image_folder, tmp_path):
+    environment = {**os.environ, "VEHICLE_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    command = [sys.executable, "-m", "local.run", "--data-source", str(image_folder),
+               "--model-dir", str(tiny_model_dir), "--threshold", "0.5", "--no-progress"]
+
+    completed = subprocess.run(command, cwd=settings.PROJECT_ROOT, env=environment, capture_output=True,
+                               text=True, timeout=300)
+
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads((tmp_path / "artifacts" / "results" / run.RESULTS_JSON).read_text())
+    assert len(results["images"]) == 2 * IMAGES_PER_CLASS
+    assert {row["true_class"] for row in results["images"]} == set(settings.CLASS_NAMES)
+    assert all(row["status"] == "SUCCEEDED" and row["route"] in settings.ROUTE_BY_LABEL.values()
+               for row in results["images"])  # any top-class probability of 2 classes is >= 0.5
+    assert results["summary"]["routed_share"] == 1.0
+    for row in results["images"]:
+        assert f"{row['label']:<11} {row['confidence']:>10.4f}  routed: {row['route']} orders" in completed.stdout
+    assert (tmp_path / "artifacts" / "report" / "report.html").is_file()
+    captured = list(storage.iter_jsonl_lines(tmp_path / "artifacts" / "captures"))
+    assert len(captured) == 2 * IMAGES_PER_CLASS
+
+
+def test_run_low_confidence_image_is_reported_with_its_prediction(tiny_model_dir, image_folder, artifacts,
+                                                                 capsys):
+    image = image_folder / "test" / "bicycle" / "bicycle_0.png"
+
+    status = run.main(["--image", str(image), "--model-dir", str(tiny_model_dir), "--data-source",
+                       str(image_folder), "--threshold", "1.0", "--no-progress"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    [row] = [line for line in output.splitlines() if line.startswith("bicycle_0.png")]
+    assert "to a person: low confidence" in row
+    assert any(class_name in row for class_name in settings.CLASS_NAMES)
+
+
+def test_run_second_run_gives_the_same_results(tiny_model_dir, image_folder, artifacts):
+    arguments = ["--model-dir", str(tiny_model_dir), "--data-source", str(image_folder), "--no-progress",
+                 "--sample", "4"]
+
+    def routed():
+        assert run.main(arguments) == 0
+        rows = json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())["images"]
+        return [(row["image"], row["label"], row["confidence"], row["accepted"]) for row in rows]
+
+    assert routed() == routed()
+
+
+def test_run_missing_data_source_exits_with_message(tmp_path, artifacts, capsys):
+    status = run.main(["--data-source", str(tmp_path / "nowhere"), "--no-progress"])
+
+    assert status == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_busy_port_exits_with_message(tiny_model_dir, image_folder, artifacts, capsys):
+    with socket.socket() as busy:
+        busy.bind((settings.LOCAL_ENDPOINT_HOST, 0))
+        busy.listen()
+        status = run.main(["--model-dir", str(tiny_model_dir), "--data-source", str(image_folder),
+                           "--port", str(busy.getsockname()[1]), "--no-progress"])
+
+    assert status == 1
+    assert "Choose another --port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--sample", "0"], "--sample must be at least 1"),
+    (["--threshold", "1.5"], "--threshold must be in (0, 1]"),
+    (["--image", "/no/such/image.png"], "no such file"),
+], ids=["sample-zero", "threshold-above-one", "missing-image"])
+def test_run_bad_arguments_exit_with_usage_message(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run.parse_args(arguments)
+
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
