@@ -258,6 +258,15 @@ def plot_confidence_over_time(captures: CaptureSet, threshold: float) -> bytes:
     return _png(figure)
 
 
+def _zoom_start(summary: dict, lowest: float) -> float:
+    """Left edge of the close-up: a little below the lower of the current and recommended
+    thresholds, where the decision is made (0.9 and above squeezes into a sliver otherwise)."""
+    marks = [summary["threshold"]]
+    if summary.get("recommended_threshold") is not None:
+        marks.append(summary["recommended_threshold"])
+    return max(lowest, min(marks) - max(0.02, (1 - min(marks)) * 0.5))
+
+
 def plot_threshold_curves(summary: dict) -> bytes:
     curves: metrics.ThresholdCurves = summary["_curves"]
     # A threshold between two confidences behaves like the next confidence up, hence steps "pre";
@@ -266,24 +275,39 @@ def plot_threshold_curves(summary: dict) -> bytes:
     thresholds = np.concatenate(([lowest], curves.thresholds, [1.0]))
     coverage = np.concatenate(([1.0], curves.coverage, [0.0]))
     precision = np.concatenate(([curves.precision[0]], curves.precision, [np.nan]))
-    figure, axes = plt.subplots(figsize=FIGURE_SIZE)
-    axes.step(thresholds, coverage, where="pre", color="tab:blue", label="coverage (share accepted)")
-    axes.step(thresholds, precision, where="pre", color="tab:green", label="precision among accepted")
-    axes.axhline(summary["target_precision"], color="tab:green", linestyle=":", linewidth=1,
-                 label=f"target precision {percent(summary['target_precision'])}")
-    axes.axvline(summary["threshold"], color="black", linestyle="--", linewidth=1.2,
-                 label=f"current threshold {summary['threshold']:g}")
-    if summary.get("recommended_threshold") is not None:
-        axes.axvline(summary["recommended_threshold"], color="tab:red", linestyle="-.", linewidth=1.2,
-                     label=f"recommended {summary['recommended_threshold']:g} "
-                           f"(coverage {percent(summary['recommended']['coverage'])})")
-    axes.set_xlim(thresholds[0], 1.0)
-    axes.set_ylim(0, 1.02)
-    axes.set_xlabel("confidence threshold (accept when confidence >= threshold)")
-    axes.set_ylabel("share")
-    axes.set_title(f"Coverage and precision over every threshold ({summary['labelled']} labelled inferences)")
-    axes.legend(loc="lower left", fontsize="small", framealpha=0.9)
-    axes.grid(alpha=0.3)
+    zoom_start = _zoom_start(summary, lowest)
+    figure, (full, zoom) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    zoom_coverage = zoom.twinx()  # the close-up gives precision its own scale, coverage the right axis
+    full.step(thresholds, coverage, where="pre", color="tab:blue", label="coverage (share accepted)")
+    zoom_coverage.step(thresholds, coverage, where="pre", color="tab:blue")
+    for axes in (full, zoom):
+        axes.step(thresholds, precision, where="pre", color="tab:green", label="precision among accepted")
+        axes.axhline(summary["target_precision"], color="tab:green", linestyle=":", linewidth=1,
+                     label=f"target precision {percent(summary['target_precision'])}")
+        axes.axvline(summary["threshold"], color="black", linestyle="--", linewidth=1.2,
+                     label=f"current threshold {summary['threshold']:g}")
+        if summary.get("recommended_threshold") is not None:
+            axes.axvline(summary["recommended_threshold"], color="tab:red", linestyle="-.", linewidth=1.2,
+                         label=f"recommended {summary['recommended_threshold']:g} "
+                               f"(coverage {percent(summary['recommended']['coverage'])})")
+        axes.set_xlabel("confidence threshold (accept when confidence >= threshold)")
+        axes.grid(alpha=0.3)
+    full.set_xlim(lowest, 1.0)
+    full.set_ylim(0, 1.02)
+    full.set_ylabel("share")
+    full.set_title(f"Coverage and precision over every threshold ({summary['labelled']} labelled)")
+    full.legend(loc="lower left", fontsize="small", framealpha=0.9)
+
+    zoom.set_xlim(zoom_start, 1.0)
+    in_view = precision[(thresholds >= zoom_start) & ~np.isnan(precision)]
+    floor = min([summary["target_precision"], *in_view]) if in_view.size else summary["target_precision"]
+    zoom.set_ylim(max(0.0, floor - 0.1 * (1 - floor) - 0.002), 1.0 + 0.05 * (1 - floor) + 0.001)
+    zoom.set_ylabel("precision among accepted", color="tab:green")
+    zoom.tick_params(axis="y", colors="tab:green")
+    zoom_coverage.set_ylim(0, 1.02)
+    zoom_coverage.set_ylabel("coverage (share accepted)", color="tab:blue")
+    zoom_coverage.tick_params(axis="y", colors="tab:blue")
+    zoom.set_title(f"Close-up from {zoom_start:.3g}: precision (left scale), coverage (right)")
     return _png(figure)
 
 
