@@ -1,0 +1,194 @@
+"""The deployment as `sls package` builds it, offline: template, state machine, roles and zips."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import settings
+
+pytestmark = pytest.mark.skipif(shutil.which("npx") is None,
+                                reason="npx (Node.js) is not installed: bin/setup installs the Serverless CLI with npm")
+
+ROOT = settings.PROJECT_ROOT
+FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyImage": "handlers/classify_image.py",
+                     "filterConfidence": "handlers/filter_confidence.py"}
+SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
+MAX_ZIP_BYTES = 50 * 1024
+# Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
+LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+LAMBDA_LOG_ACTIONS = {"logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:TagResource"}
+DUMMY_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:vehicle-routing-dev-function"
+
+
+def sls(*arguments, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
+    environment.pop("AWS_PROFILE", None)
+    completed = subprocess.run(["npx", "--no-install", "sls", *arguments], cwd=cwd, env=environment,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+@pytest.fixture(scope="module")
+def package_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("sls-package")
+    sls("package", "--package", str(directory))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def template(package_dir) -> dict:
+    return json.loads((package_dir / "cloudformation-template-update-stack.json").read_text())
+
+
+def resources_of_type(template: dict, resource_type: str) -> dict:
+    return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == resource_type}
+
+
+def validate_asl(definition_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["npx", "--no-install", "asl-validator", "--json-path", str(definition_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_package_template_passes_cfn_lint(package_dir):
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+
+    linted = subprocess.run([str(cfn_lint), str(package_dir / "cloudformation-template-update-stack.json")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert (linted.returncode, linted.stdout) == (0, ""), linted.stdout + linted.stderr
+
+
+def test_package_state_machine_file_passes_asl_validator():
+    validated = validate_asl(settings.STATE_MACHINE_FILE)
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+def test_package_embedded_state_machine_passes_asl_validator(template, tmp_path):
+    [machine] = resources_of_type(template, "AWS::StepFunctions::StateMachine").values()
+    text, function_references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    for placeholder in function_references:  # what CloudFormation substitutes on deployment
+        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN)
+    (tmp_path / "definition.json").write_text(text)
+
+    validated = validate_asl(tmp_path / "definition.json")
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert sorted(reference["Fn::GetAtt"][0] for reference in function_references.values()) == sorted(
+        f"{key[0].upper()}{key[1:]}LambdaFunction" for key in FUNCTION_HANDLERS)
+
+
+def test_package_state_machine_logs_alarms_and_outputs_its_arn(template):
+    [(machine_id, machine)] = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+    log_groups = resources_of_type(template, "AWS::Logs::LogGroup").values()
+
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ERROR"
+    assert {alarm["Properties"]["MetricName"] for alarm in alarms} >= {"ExecutionsFailed", "ExecutionsTimedOut"}
+    assert all(log_group["Properties"].get("RetentionInDays") for log_group in log_groups)
+    assert template["Outputs"]["ClassifyVehicleStateMachineArn"]["Value"] == {"Ref": machine_id}
+
+
+@pytest.mark.parametrize("function_key", FUNCTION_HANDLERS, ids=list(FUNCTION_HANDLERS))
+def test_package_zip_holds_only_settings_and_its_handler(package_dir, function_key):
+    archive = package_dir / f"{function_key}.zip"
+
+    names = set(zipfile.ZipFile(archive).namelist())
+
+    assert names == SHARED_FILES | {FUNCTION_HANDLERS[function_key]}
+    assert archive.stat().st_size < MAX_ZIP_BYTES
+
+
+def statements_of(role: dict) -> list[dict]:
+    return [statement for policy in role["Properties"].get("Policies", [])
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_package_no_role_grants_wildcard_actions_or_resources(template):
+    for name, role in resources_of_type(template, "AWS::IAM::Role").items():
+        for statement in statements_of(role):
+            actions = set(as_list(statement["Action"]))
+            assert not any(action == "*" or action.endswith(":*") for action in actions), (name, statement)
+            if "*" in as_list(statement["Resource"]):
+                assert actions <= LOG_DELIVERY_ACTIONS, (name, statement)
+
+
+@pytest.mark.parametrize("function_key, actions", [
+    ("serializeImage", {"s3:GetObject", "s3:ListBucket"}),
+    ("classifyImage", {"sagemaker:InvokeEndpoint"}),
+    ("filterConfidence", set()),
+], ids=list(FUNCTION_HANDLERS))
+def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
+    function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
+    role = template["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+
+    granted = {action for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+    assert granted - LAMBDA_LOG_ACTIONS == actions
+    assert not any("*" in as_list(statement["Resource"]) for statement in statements_of(role))
+
+
+def test_package_lambda_runtime_and_environment(template):
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    environment = {name: function["Properties"].get("Environment", {}).get("Variables", {})
+                   for name, function in functions.items()}
+    endpoint_file = settings.ENDPOINT_NAME_FILE
+    expected_endpoint = (json.loads(endpoint_file.read_text())["endpoint_name"] if endpoint_file.exists()
+                         else settings.DEFAULT_ENDPOINT_NAME)
+
+    assert all(re.fullmatch(r"python3\.1[1-9]", function["Properties"]["Runtime"]) for function in functions.values())
+    assert environment["ClassifyImageLambdaFunction"] == {settings.ENV_ENDPOINT_NAME: expected_endpoint}
+    assert float(environment["FilterConfidenceLambdaFunction"][settings.ENV_THRESHOLD]) == settings.DEFAULT_THRESHOLD
+
+
+@pytest.fixture(scope="module")
+def service_copy(tmp_path_factory) -> Path:
+    """The service alone in a directory, so the endpoint file can be there or not."""
+    directory = tmp_path_factory.mktemp("service")
+    for name in ("serverless.yml", "package.json", "settings.py"):
+        shutil.copy(ROOT / name, directory / name)
+    shutil.copytree(ROOT / "statemachine", directory / "statemachine")
+    shutil.copytree(ROOT / "handlers", directory / "handlers", ignore=shutil.ignore_patterns("__pycache__"))
+    (directory / "node_modules").symlink_to(ROOT / "node_modules")
+    (directory / "training").mkdir()
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("written, expected", [(None, settings.DEFAULT_ENDPOINT_NAME),
+                                               ("vehicles-2026-11-25", "vehicles-2026-11-25")],
+                         ids=["no-endpoint-file", "endpoint-file"])
+def test_package_endpoint_name_comes_from_the_launchers_file_else_the_default(service_copy, written, expected):
+    endpoint_file = service_copy / settings.ENDPOINT_NAME_FILE.relative_to(ROOT)
+    endpoint_file.unlink(missing_ok=True)
+    if written:
+        endpoint_file.write_text(json.dumps({"endpoint_name": written}))
+
+    printed = sls("print", "--format", "json", cwd=service_copy).stdout
+
+    config = json.loads(printed[printed.index("{"):])
+    assert config["functions"]["classifyImage"]["environment"][settings.ENV_ENDPOINT_NAME] == expected
+
+
+@pytest.mark.slow
+def test_package_endpoint_name_parameter_overrides_the_file(service_copy):
+    (service_copy / settings.ENDPOINT_NAME_FILE.relative_to(ROOT)).write_text(json.dumps({"endpoint_name": "from-file"}))
+
+    printed = sls("print", "--format", "json", "--param=endpointName=from-command-line", cwd=service_copy).stdout
+
+    config = json.loads(printed[printed.index("{"):])
+    assert config["functions"]["classifyImage"]["environment"][settings.ENV_ENDPOINT_NAME] == "from-command-line"
