@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import matplotlib
 
@@ -405,6 +405,28 @@ figure {{ margin: 1.5em 0; }}
 """
 
 
+def analyse(captures: storage.Location, ground_truth: Optional[storage.Location] = None,
+            threshold: float = settings.DEFAULT_THRESHOLD,
+            target_precision: float = metrics.DEFAULT_TARGET_PRECISION,
+            class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
+            progress: bool = False) -> Tuple[CaptureSet, dict]:
+    """Read captures (and ground truth) and work out every figure, without plotting or writing.
+
+    Returns the joined captures and the summary (keys starting with "_" hold arrays for the
+    plots). Raises NothingToReport when no usable capture record exists, and
+    storage.LocationNotFound when a local directory is missing.
+    """
+    capture_set = read_captures(captures, class_names, s3_client, progress)
+    if not len(capture_set):
+        skipped = f" ({capture_set.skipped_lines} unusable lines skipped)" if capture_set.skipped else ""
+        raise NothingToReport(f"No captured inferences found below {captures}{skipped}: "
+                              f"{capture_set.files} capture files read.")
+    if ground_truth is not None:
+        labels, skipped = read_ground_truth(ground_truth, class_names, s3_client)
+        attach_ground_truth(capture_set, labels, skipped)
+    return capture_set, summarise(capture_set, threshold, target_precision)
+
+
 def build_report(captures: storage.Location, ground_truth: Optional[storage.Location] = None,
                  threshold: float = settings.DEFAULT_THRESHOLD,
                  output_dir: Union[str, Path] = settings.LOCAL_REPORT_DIR,
@@ -414,19 +436,11 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     """Read captures (and ground truth), write the plots, summary.json and report.html.
 
     captures / ground_truth: a local directory or s3://bucket/prefix (searched recursively for
-    .jsonl). Raises NothingToReport when no usable capture record exists, and
-    storage.LocationNotFound when a local directory is missing.
+    .jsonl). Raises what analyse() raises; writes nothing then.
     """
     started = time.perf_counter()
-    capture_set = read_captures(captures, class_names, s3_client, progress)
-    if not len(capture_set):
-        skipped = f" ({capture_set.skipped_lines} unusable lines skipped)" if capture_set.skipped else ""
-        raise NothingToReport(f"No captured inferences found below {captures}{skipped}: "
-                              f"{capture_set.files} capture files read.")
-    if ground_truth is not None:
-        labels, skipped = read_ground_truth(ground_truth, class_names, s3_client)
-        attach_ground_truth(capture_set, labels, skipped)
-    summary = summarise(capture_set, threshold, target_precision)
+    capture_set, summary = analyse(captures, ground_truth, threshold, target_precision, class_names,
+                                   s3_client, progress)
 
     images = {"confidence_over_time": plot_confidence_over_time(capture_set, threshold)}
     if "accuracy" in summary:

@@ -29,12 +29,11 @@ def labelled_run(tmp_path):
     return tmp_path / "captures", tmp_path / "ground-truth"
 
 
-def test_build_report_states_the_threshold_trade_off_in_plain_words(labelled_run, tmp_path):
+def test_analyse_states_the_threshold_trade_off_in_plain_words(labelled_run):
     captures, truth = labelled_run
 
-    result = report.build_report(captures, truth, threshold=0.92, output_dir=tmp_path / "out")
+    _, summary = report.analyse(captures, truth, threshold=0.92)
 
-    summary = result.summary
     assert (summary["records"], summary["labelled"], summary["unlabelled"]) == (7, 6, 1)
     assert summary["accuracy"] == pytest.approx(4 / 6)
     assert summary["accuracy_accepted"] == 1.0
@@ -51,15 +50,14 @@ def test_build_report_states_the_threshold_trade_off_in_plain_words(labelled_run
 
 
 @pytest.mark.parametrize("target, sufficient", [(0.99, False), (0.6, True)], ids=["3-of-100-needed", "6-of-3-needed"])
-def test_build_report_cautions_when_the_recommendation_rests_on_too_few_inferences(labelled_run, tmp_path,
-                                                                                    target, sufficient):
+def test_analyse_cautions_when_the_recommendation_rests_on_too_few_inferences(labelled_run, target, sufficient):
     captures, truth = labelled_run
 
-    result = report.build_report(captures, truth, target_precision=target, output_dir=tmp_path / "out")
+    _, summary = report.analyse(captures, truth, target_precision=target)
 
-    assert result.summary["recommendation_evidence_sufficient"] is sufficient
+    assert summary["recommendation_evidence_sufficient"] is sufficient
     assert any(sentence.startswith("Caution: that recommendation rests on only") for sentence in
-               result.summary["sentences"]) is not sufficient
+               summary["sentences"]) is not sufficient
 
 
 @pytest.mark.parametrize("target, needed", [(0.99, 100), (0.95, 20), (0.9, 10)], ids=["99", "95", "90"])
@@ -93,25 +91,25 @@ def test_build_report_without_ground_truth_shows_only_confidence(labelled_run, t
     assert any(sentence.startswith("No ground truth was given") for sentence in result.summary["sentences"])
 
 
-def test_build_report_says_when_no_ground_truth_matches(labelled_run, tmp_path):
+def test_analyse_says_when_no_ground_truth_matches(labelled_run, tmp_path):
     captures, _ = labelled_run
     ground_truth.write_ground_truth({"someone-else": "bicycle"}, tmp_path / "other-truth", when=START)
 
-    result = report.build_report(captures, tmp_path / "other-truth", output_dir=tmp_path / "out")
+    _, summary = report.analyse(captures, tmp_path / "other-truth")
 
-    assert result.summary["labelled"] == 0
-    assert any(sentence.startswith("No ground truth matched") for sentence in result.summary["sentences"])
+    assert summary["labelled"] == 0
+    assert any(sentence.startswith("No ground truth matched") for sentence in summary["sentences"])
 
 
-def test_build_report_says_when_no_threshold_reaches_the_target(tmp_path):
+def test_analyse_says_when_no_threshold_reaches_the_target(tmp_path):
     write_capture_file(tmp_path / "captures", [capture_line([0.99, 0.01], inference_id="a"),
                                                capture_line([0.7, 0.3], inference_id="b", seconds=1)])
     ground_truth.write_ground_truth({"a": "motorcycle", "b": "bicycle"}, tmp_path / "truth", when=START)
 
-    result = report.build_report(tmp_path / "captures", tmp_path / "truth", output_dir=tmp_path / "out")
+    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth")
 
-    assert result.summary["recommended_threshold"] is None
-    assert any(sentence.startswith("No threshold reaches 99.0% precision") for sentence in result.summary["sentences"])
+    assert summary["recommended_threshold"] is None
+    assert any(sentence.startswith("No threshold reaches 99.0% precision") for sentence in summary["sentences"])
 
 
 def test_build_report_counts_skipped_lines_in_the_summary(tmp_path):
@@ -135,7 +133,7 @@ def test_build_report_with_nothing_usable_raises_a_clear_error(tmp_path, lines, 
     assert not (tmp_path / "out").exists()
 
 
-def test_build_report_reads_captures_and_ground_truth_from_s3(aws_credentials, tmp_path):
+def test_analyse_reads_captures_and_ground_truth_from_s3(aws_credentials):
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="report-bucket")
@@ -144,10 +142,9 @@ def test_build_report_reads_captures_and_ground_truth_from_s3(aws_credentials, t
         ground_truth.write_ground_truth({"a": "motorcycle", "b": "motorcycle"}, "s3://report-bucket/ground-truth",
                                         when=START, s3_client=s3)
 
-        result = report.build_report("s3://report-bucket/capture", "s3://report-bucket/ground-truth",
-                                     output_dir=tmp_path / "out", s3_client=s3)
+        _, summary = report.analyse("s3://report-bucket/capture", "s3://report-bucket/ground-truth", s3_client=s3)
 
-    assert result.summary["labelled"] == 2 and result.summary["accuracy"] == 0.5
+    assert summary["labelled"] == 2 and summary["accuracy"] == 0.5
 
 
 @pytest.mark.parametrize("threshold, lower, expected", [(0.9, 0.8, 0.9), (0.95123, 0.9, 0.95), (0.9375, 0.93, 0.937),
