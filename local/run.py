@@ -207,9 +207,13 @@ def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]
         key = f"{key_prefix}/{true_class or 'unlabelled'}/{Path(path).name}"
         return product.route(path, key, true_class)
 
-    with ThreadPoolExecutor(max_workers=PARALLEL_EXECUTIONS) as pool:
+    pool = ThreadPoolExecutor(max_workers=PARALLEL_EXECUTIONS, thread_name_prefix="execution")
+    try:
         return list(tqdm(pool.map(route_one, images), total=len(images), desc="routing images",
                          unit="img", disable=not progress))
+    finally:
+        # On Ctrl-C only the executions already running finish; the queued ones never start.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- what the run says and writes -----------------------------------------------------------------

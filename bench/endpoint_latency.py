@@ -1,0 +1,155 @@
+"""Benchmark of the local endpoint and the workflow around it; prints its figures.
+
+  * latency (p50 / p95) of one 32x32 PNG through boto3's sagemaker-runtime client, one at a time;
+  * throughput (images/s) with 8 concurrent clients, each with its own boto3 client;
+  * wall time of one execution of the real state machine in moto (S3 -> endpoint -> threshold).
+
+The endpoint runs in its own process (python -m local.endpoint), as a real endpoint runs apart from
+its callers, so client and server do not share one Python interpreter lock.
+Goals (issue 5): p50 <= 5 ms, >= 300 images/s on 2 cores.
+
+    python -m bench.endpoint_latency [--model-dir artifacts/model] [--requests 2000]
+"""
+import argparse
+import io
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from PIL import Image
+
+import settings
+
+ENDPOINT_NAME = "bench-endpoint"
+CLIENTS = 8
+URL_LINE = re.compile(r" at (http://\S+?)[ ;)]")
+STARTUP_TIMEOUT_SECONDS = 60
+DUMMY_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                         "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def sample_png() -> bytes:
+    """A real CIFAR test image when the shared data is there, else a generated 32x32 PNG."""
+    shared = sorted((settings.DEFAULT_DATA_SOURCE / "test" / settings.CLASS_NAMES[0]).glob("*.png"))
+    if shared:
+        return shared[0].read_bytes()
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 80, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def start_endpoint(model_dir: Path) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.endpoint", "--model-dir", str(model_dir), "--port", "0",
+         "--endpoint-name", ENDPOINT_NAME],
+        cwd=settings.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        match = URL_LINE.search(line)
+        if match:
+            return process, match.group(1)
+    process.kill()
+    raise SystemExit(f"the endpoint did not start: {process.stderr.read().strip()}")
+
+
+def percentile(values, fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure_latency(url: str, body: bytes, requests: int) -> list:
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=url)
+    timings = []
+    for index in range(requests + 20):
+        started = time.perf_counter()
+        runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=body, ContentType="image/png")["Body"].read()
+        if index >= 20:  # the first calls warm up connections and MXNet's memory pools
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def measure_throughput(url: str, body: bytes, requests: int) -> float:
+    per_client = requests // CLIENTS
+    clients = [boto3.client("sagemaker-runtime", endpoint_url=url) for _ in range(CLIENTS)]
+    for runtime in clients:
+        runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=body, ContentType="image/png")
+
+    def client_loop(runtime):
+        for _ in range(per_client):
+            runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=body, ContentType="image/png")["Body"].read()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        list(pool.map(client_loop, clients))
+    return per_client * CLIENTS / (time.perf_counter() - started)
+
+
+def measure_execution(url: str, body: bytes, executions: int) -> list:
+    from local.run import quiet_expected_noise
+    from local.workflow import local_workflow
+
+    quiet_expected_noise()
+    environment = {settings.ENV_ENDPOINT_NAME: ENDPOINT_NAME, settings.ENV_SAGEMAKER_RUNTIME_URL: url}
+    timings = []
+    with local_workflow(environment=environment) as workflow:
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=workflow.images_bucket)
+        s3.put_object(Bucket=workflow.images_bucket, Key="bench.png", Body=body)
+        for _ in range(executions):
+            started = time.perf_counter()
+            result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "bench.png"})
+            timings.append(time.perf_counter() - started)
+            if result.status not in ("SUCCEEDED", "FAILED"):
+                raise SystemExit(f"execution ended {result.status}: {result.cause}")
+    return timings
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=settings.ARTIFACTS_DIR / "model",
+                        help="trained model directory (default: %(default)s; `python -m local.run` makes it)")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per measurement (default: %(default)s)")
+    parser.add_argument("--executions", type=int, default=20,
+                        help="state machine executions to time (default: %(default)s)")
+    args = parser.parse_args(argv)
+    for name, value in DUMMY_AWS_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    from local.endpoint import require_model_dir
+    try:
+        require_model_dir(args.model_dir)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    body = sample_png()
+    process, url = start_endpoint(args.model_dir)
+    try:
+        latencies = measure_latency(url, body, args.requests // 4)
+        throughput = measure_throughput(url, body, args.requests)
+        executions = measure_execution(url, body, args.executions)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    print(f"model: {args.model_dir}; image: {len(body)} byte 32x32 PNG; cores: {os.cpu_count()}; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"latency, one client:      p50 {statistics.median(latencies) * 1000:.2f} ms, "
+          f"p95 {percentile(latencies, 0.95) * 1000:.2f} ms over {len(latencies)} requests (goal p50 <= 5 ms)")
+    print(f"throughput, {CLIENTS} clients:    {throughput:.0f} images/s over {args.requests} requests "
+          f"(goal >= 300)")
+    print(f"state machine execution:  first {executions[0] * 1000:.0f} ms, then p50 "
+          f"{statistics.median(executions[1:] or executions) * 1000:.0f} ms over {len(executions)} executions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
