@@ -194,7 +194,7 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         summary.update(recommended_threshold=None, recommended=None)
         sentences.append(f"No threshold reaches {percent(target_precision)} precision among accepted on this "
                          f"data: the best is {percent(curves.precision[top])} at "
-                         f"{curves.thresholds[top]:.4f}, accepting {percent(curves.coverage[top])}.")
+                         f"{curves.thresholds[top]:g}, accepting {percent(curves.coverage[top])}.")
     else:
         lower = curves.thresholds[best - 1] if best > 0 else 0.0
         recommended_value = display_threshold(float(curves.thresholds[best]), float(lower))
