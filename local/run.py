@@ -392,6 +392,8 @@ def run(args: argparse.Namespace) -> int:
     if args.image is not None:
         return 0 if routings[0].status == "SUCCEEDED" or routings[0].error == LOW_CONFIDENCE_ERROR else 1
     summary = summarise(routings, args.threshold)
+    summary.update(run_id=run_id, model_dir=str(model_dir), endpoint_name=args.endpoint_name,
+                   captures=str(capture_dir), ground_truth=str(settings.LOCAL_GROUND_TRUTH_DIR / run_id))
     print_summary(summary)
     json_path, csv_path = write_results(routings, summary, settings.LOCAL_RESULTS_DIR)
     print(f"\nResults: {json_path} and {csv_path}")

@@ -1,10 +1,15 @@
 """The capture writer: SageMaker's layout, whole lines, local directories and S3 prefixes."""
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 
 import boto3
 import pytest
 from moto import mock_aws
 
+import settings
 from local.capture import CaptureWriter
 from local.endpoint import Invocation
 from monitoring import capture_format, storage
@@ -78,3 +83,34 @@ def test_capture_writer_refuses_records_after_close(tmp_path):
 def test_capture_writer_rejects_an_s3_uri_without_bucket():
     with pytest.raises(ValueError, match="bucket"):
         CaptureWriter("s3:///prefix", ENDPOINT_NAME, VARIANT_NAME)
+
+
+CRASHING_WRITER = """
+import sys
+from datetime import datetime, timezone
+import settings
+from local.capture import CaptureWriter
+from tests.local.test_capture import invocation
+writer = CaptureWriter(sys.argv[1], "crash-endpoint", "AllTraffic", max_file_bytes=20_000)
+number = 0
+while True:
+    writer.submit(invocation(number % 256, datetime.now(timezone.utc)))
+    number += 1
+    if number == 200:
+        print("writing", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_capture_writer_killed_mid_write_leaves_only_whole_records(tmp_path):
+    writer = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], cwd=settings.PROJECT_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    time.sleep(0.5)
+
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=10)
+
+    files = list(tmp_path.rglob("*.jsonl"))
+    assert files and all(path.read_bytes().endswith(b"\n") for path in files if path.stat().st_size)
+    assert len(read_records(str(tmp_path))) > 200
