@@ -78,16 +78,14 @@ def parse_ground_truth_line(line, class_names: Sequence[str] = settings.CLASS_NA
         raise MalformedGroundTruth(f"not a ground-truth record: {error!r}") from None
     if not isinstance(event_id, str) or not event_id:
         raise MalformedGroundTruth("missing eventMetadata.eventId")
+    if encoding not in (ENCODING_CSV, ENCODING_JSON, ENCODING_BASE64):
+        raise MalformedGroundTruth(f"unknown encoding {truth.get('encoding')!r}")
     try:
         if encoding == ENCODING_BASE64:
             data = base64.b64decode(str(data), validate=True).decode("utf-8")
         elif encoding == ENCODING_JSON and isinstance(data, str):
             data = json.loads(data)
-        elif encoding not in (ENCODING_CSV, ENCODING_JSON):
-            raise MalformedGroundTruth(f"unknown encoding {truth.get('encoding')!r}")
     except (binascii.Error, ValueError) as error:
-        if isinstance(error, MalformedGroundTruth):
-            raise
         raise MalformedGroundTruth(f"undecodable {encoding} data: {error}") from None
     if isinstance(data, dict):  # e.g. {"label": "bicycle"} under JSON encoding
         data = data.get(MANIFEST_LABEL_KEY)
