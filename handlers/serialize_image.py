@@ -72,6 +72,6 @@ def _content_type(image: bytes, location: str) -> str:
     for signature, content_type in SIGNATURES.items():
         if image.startswith(signature):
             return content_type
-    raise NotAnImage(f"{location} is not a PNG or JPEG image ({len(image)} bytes, "
-                     f"starting with {image[:8]!r})")
+    raise NotAnImage(f"{location} is not a PNG or JPEG image (size {len(image)} B, "
+                     f"first bytes {image[:8]!r})")
 

@@ -34,6 +34,7 @@ logger; raise its level to silence them.
 import importlib.util
 import io
 import json
+import logging
 import os
 import re
 import threading
@@ -62,6 +63,7 @@ ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
      "Action": "sts:AssumeRole"}]})
 FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+MOTO_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 
 
 # --- serverless.yml, resolved to local values ------------------------------------------------------
@@ -271,8 +273,16 @@ def local_workflow(environment: dict | None = None, stage: str = DEFAULT_STAGE) 
     """moto with state machine execution on, handlers in process, and the workflow deployed."""
     from moto import mock_aws
 
-    with mock_aws(config=MOTO_CONFIG), handlers_in_process():
-        yield deploy(environment, stage)
+    # moto logs every failed execution as an ERROR with a dump of its interpreter's state; here a
+    # failure is an ordinary outcome, reported by Workflow.run with its error name and cause.
+    interpreter_log = logging.getLogger(MOTO_INTERPRETER_LOGGER)
+    level = interpreter_log.level
+    interpreter_log.setLevel(logging.CRITICAL)
+    try:
+        with mock_aws(config=MOTO_CONFIG), handlers_in_process():
+            yield deploy(environment, stage)
+    finally:
+        interpreter_log.setLevel(level)
 
 
 def _with_function_arns(node, function_arns: dict):
