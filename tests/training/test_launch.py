@@ -1,0 +1,182 @@
+"""The launcher against the real SageMaker SDK, with moto standing in for AWS (no real calls)."""
+import importlib.metadata
+import io
+import json
+import re
+import tarfile
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from training import launch, train
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+BUCKET = "vehicles"
+BASE_URI = f"s3://{BUCKET}/project"
+TELEMETRY_OFF = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+
+
+AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def _put_model_artifact(boto_session, s3_uri, model_dir):
+    """What a finished training job leaves in S3: model.tar.gz of the model directory."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(model_dir.iterdir()):
+            archive.add(path, arcname=path.name)
+    bucket, key = s3_uri[len("s3://"):].split("/", 1)
+    boto_session.client("s3").put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+
+@pytest.fixture(scope="module")
+def launched(tiny_model_dir, tmp_path_factory):
+    """Run the cloud path once, end to end against moto: fit, then deploy with data capture.
+
+    Records the parameters of every SageMaker request the SDK makes, in order.
+    """
+    import sagemaker
+    from sagemaker.estimator import EstimatorBase
+
+    endpoint_file = tmp_path_factory.mktemp("launch") / "endpoint.json"
+    args = launch.parse_args(["cloud", "--role", ROLE, "--s3-prefix", BASE_URI, "--no-logs",
+                              "--hyperparameter", "epochs=2", "--endpoint-name", "vehicle-classifier-test",
+                              "--endpoint-name-file", str(endpoint_file)])
+    calls = []
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for name, value in AWS_TEST_ENV.items():
+            patch.setenv(name, value)
+        # The SDK polls job and endpoint status with sleeps of up to 30 s; moto answers at once.
+        patch.setattr(sagemaker.session.time, "sleep", lambda seconds: None)
+        boto_session = boto3.Session(region_name="us-east-1")
+        boto_session.events.register("provide-client-params.sagemaker.*",
+                                     lambda params, model, **_: calls.append((model.name, params)))
+        boto_session.client("s3").create_bucket(Bucket=BUCKET)
+        session = sagemaker.Session(boto_session=boto_session, default_bucket=BUCKET, sagemaker_config=TELEMETRY_OFF)
+        original_fit = EstimatorBase.fit
+
+        def fit_then_leave_artifact(estimator, *fit_args, **fit_kwargs):
+            original_fit(estimator, *fit_args, **fit_kwargs)
+            _put_model_artifact(boto_session, estimator.model_data, tiny_model_dir)
+
+        patch.setattr(EstimatorBase, "fit", fit_then_leave_artifact)
+        launch.run_cloud(args, sagemaker_session=session)
+        objects = {f"s3://{BUCKET}/{obj['Key']}": boto_session.client("s3").get_object(
+            Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+            for obj in boto_session.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
+    return {"calls": calls, "endpoint_file": endpoint_file, "s3_objects": objects}
+
+
+def _call(calls, operation):
+    matching = [params for name, params in calls if name == operation]
+    assert matching, f"no {operation} call among {[name for name, _ in calls]}"
+    return matching[-1]
+
+
+@pytest.mark.slow
+def test_run_cloud_creates_training_job_with_mxnet_script_mode(launched):
+    job = _call(launched["calls"], "CreateTrainingJob")
+
+    assert job["AlgorithmSpecification"]["TrainingImage"].endswith("/mxnet-training:1.9.0-cpu-py38")
+    assert job["AlgorithmSpecification"]["MetricDefinitions"] == train.METRIC_DEFINITIONS
+    assert json.loads(job["HyperParameters"]["sagemaker_program"]) == "train.py"
+    assert json.loads(job["HyperParameters"]["epochs"]) == "2"
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
+    assert channels == {"train": f"{BASE_URI}/data/train", "test": f"{BASE_URI}/data/test"}
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"{BASE_URI}/models"
+
+
+@pytest.mark.slow
+def test_run_cloud_deploys_inference_entry_point_with_full_data_capture(launched):
+    config = _call(launched["calls"], "CreateEndpointConfig")
+    model = _call(launched["calls"], "CreateModel")
+    endpoint = _call(launched["calls"], "CreateEndpoint")
+
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == 100
+    assert capture["DestinationS3Uri"] == f"{BASE_URI}/data-capture"
+    assert sorted(option["CaptureMode"] for option in capture["CaptureOptions"]) == ["Input", "Output"]
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert model["PrimaryContainer"]["Image"].endswith("/mxnet-inference:1.9.0-cpu-py38")
+    assert endpoint["EndpointName"] == "vehicle-classifier-test"
+
+
+@pytest.mark.slow
+def test_run_cloud_repacks_model_with_serving_code(launched):
+    model = _call(launched["calls"], "CreateModel")
+    body = launched["s3_objects"][model["PrimaryContainer"]["ModelDataUrl"]]
+
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        names = set(archive.getnames())
+
+    assert {"model-symbol.json", "model-0000.params", "classes.json", "calibration.json"} <= names
+    assert {"code/inference.py", "code/model_artifacts.py"} <= names
+
+
+@pytest.mark.slow
+def test_run_cloud_writes_endpoint_name_file(launched):
+    assert json.loads(launched["endpoint_file"].read_text()) == {"endpoint_name": "vehicle-classifier-test"}
+
+
+@mock_aws
+def test_build_data_capture_config_captures_everything():
+    import sagemaker
+
+    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=BUCKET,
+                                sagemaker_config=TELEMETRY_OFF)
+    config = launch.build_data_capture_config("s3://bucket/capture", session)._to_request_dict()
+
+    assert config["EnableCapture"] is True and config["InitialSamplingPercentage"] == 100
+    assert config["DestinationS3Uri"] == "s3://bucket/capture"
+
+
+def test_write_endpoint_name_replaces_file_atomically(tmp_path):
+    path = tmp_path / "endpoint.json"
+    path.write_text('{"endpoint_name": "old"}')
+
+    launch.write_endpoint_name("new-endpoint", path)
+
+    assert json.loads(path.read_text()) == {"endpoint_name": "new-endpoint"}
+    assert [p.name for p in tmp_path.iterdir()] == ["endpoint.json"]
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["epochs"], "not NAME=VALUE"),
+    (["epochs=many"], "rejects"),
+    (["no-such-option=1"], "rejects"),
+], ids=["missing-equals", "bad-value", "unknown-option"])
+def test_parse_hyperparameters_rejects_bad_input(pairs, message):
+    with pytest.raises(launch.LaunchError, match=message):
+        launch.parse_hyperparameters(pairs)
+
+
+def test_parse_hyperparameters_normalises_names():
+    assert launch.parse_hyperparameters(["batch_size=32", "epochs=3"]) == {"batch-size": "32", "epochs": "3"}
+
+
+@pytest.mark.parametrize("pattern_name, line, value", [
+    ("validation:accuracy", train.EPOCH_LINE.format(
+        epoch=3, member=0, train_loss=0.5, train_accuracy=0.75, validation_loss=0.4, validation_accuracy=0.8125,
+        learning_rate=0.05), "0.8125"),
+    ("train:loss", train.EPOCH_LINE.format(
+        epoch=3, member=1, train_loss=0.5, train_accuracy=0.75, validation_loss=0.4, validation_accuracy=0.8,
+        learning_rate=0.05), "0.5000"),
+    ("final:test_accuracy", train.FINAL_LINE.format(
+        validation_accuracy=0.9, validation_ece=0.03, test_accuracy=0.935, test_ece=0.02, temperature=1.2), "0.9350"),
+], ids=["validation-accuracy", "train-loss", "final-test-accuracy"])
+def test_metric_definitions_parse_train_output(pattern_name, line, value):
+    regex = {d["Name"]: d["Regex"] for d in train.METRIC_DEFINITIONS}[pattern_name]
+
+    assert re.search(regex, line).group(1) == value
+
+
+def test_sagemaker_mxnet_imports_with_antlr_4_13_installed():
+    """sagemaker 2.x declares ANTLR 4.9 (via omegaconf); moto needs 4.13; the MXNet path must not care."""
+    from sagemaker.model_monitor import DataCaptureConfig
+    from sagemaker.mxnet import MXNet, MXNetModel
+
+    assert importlib.metadata.version("antlr4-python3-runtime").startswith("4.13")
+    assert MXNet.__name__ == "MXNet" and MXNetModel.__name__ == "MXNetModel" and DataCaptureConfig

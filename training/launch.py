@@ -1,0 +1,245 @@
+"""Train and deploy the classifier: on SageMaker (cloud) or on this machine's CPU (local).
+
+cloud: optionally stages and uploads the data, trains train.py with the SageMaker SDK's MXNet
+       estimator (framework 1.9.0, py38), deploys inference.py to an endpoint that captures
+       every request and response, and writes the endpoint name to settings.ENDPOINT_NAME_FILE,
+       where serverless.yml reads it.
+local: runs the same train.py as a subprocess with the SM_* variables SageMaker would set,
+       writing the model directory to settings.ARTIFACTS_DIR/model.
+
+This is the only module that imports the SageMaker SDK (lazily, so local runs don't pay for it).
+
+Examples:
+  python -m training.launch local
+  python -m training.launch cloud --role arn:aws:iam::123456789012:role/SageMakerRole \\
+      --s3-prefix s3://my-bucket/vehicles --upload-data
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+import settings
+from training import model_artifacts, stage_data
+from training.train import EPOCH_LINE, METRIC_DEFINITIONS, parse_args as parse_train_args
+
+TRAINING_DIR = Path(__file__).resolve().parent
+TRAIN_ENTRY_POINT = "train.py"
+SERVE_ENTRY_POINT = "inference.py"
+FRAMEWORK_VERSION = "1.9.0"
+PY_VERSION = "py38"
+DEFAULT_TRAIN_INSTANCE_TYPE = "ml.m5.xlarge"
+DEFAULT_ENDPOINT_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_MODEL_DIR = settings.ARTIFACTS_DIR / "model"
+DEFAULT_DATA_DIR = settings.ARTIFACTS_DIR / "data"
+CAPTURE_SUBPREFIX = "data-capture"
+CAPTURE_OPTIONS = ["REQUEST", "RESPONSE"]
+_EPOCH_PATTERN = re.compile(r"^epoch=\d+ member=\d+ ")
+
+
+class LaunchError(Exception):
+    """A problem the person running the launcher can fix; printed without a traceback."""
+
+
+# --- shared ----------------------------------------------------------------------------------------
+
+def parse_hyperparameters(pairs) -> dict:
+    """["epochs=40", "width=48"] -> {"epochs": "40", "width": "48"}, checked against train.py's options."""
+    hyperparameters = {}
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise LaunchError(f"hyperparameter {pair!r} is not NAME=VALUE")
+        hyperparameters[name.strip().replace("_", "-")] = value.strip()
+    try:
+        parse_train_args([arg for name, value in hyperparameters.items() for arg in (f"--{name}", value)])
+    except SystemExit:
+        raise LaunchError(f"train.py rejects the hyperparameters {hyperparameters} (see its --help)") from None
+    return hyperparameters
+
+
+def write_endpoint_name(endpoint_name: str, path=settings.ENDPOINT_NAME_FILE) -> Path:
+    """Write {"endpoint_name": ...} atomically, where serverless.yml and the local run read it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"endpoint_name": endpoint_name}, handle)
+        handle.write("\n")
+    os.replace(temp_name, path)
+    return path
+
+
+# --- local mode ------------------------------------------------------------------------------------
+
+def is_complete_model_dir(model_dir) -> bool:
+    model_dir = Path(model_dir)
+    return all((model_dir / name).is_file() for name in (
+        model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CALIBRATION_FILE,
+        model_artifacts.CLASSES_FILE))
+
+
+def train_locally(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperparameters=None,
+                  show_progress: bool = True) -> Path:
+    """Run train.py as SageMaker would (SM_* variables, hyperparameters as options) on this CPU."""
+    model_dir, data_dir = Path(model_dir), Path(data_dir)
+    if not (data_dir / "train").is_dir():
+        raise LaunchError(f"no staged data in {data_dir}; run `python -m training.stage_data` first")
+    hyperparameters = dict(hyperparameters or {})
+    options = [arg for name, value in hyperparameters.items() for arg in (f"--{name}", str(value))]
+    parsed = parse_train_args(options)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SM_CHANNEL_TRAIN=str(data_dir / "train"), SM_CHANNEL_TEST=str(data_dir / "test"),
+               SM_MODEL_DIR=str(model_dir), SM_NUM_CPUS=str(os.cpu_count() or 1))
+    command = [sys.executable, str(TRAINING_DIR / TRAIN_ENTRY_POINT), *options]
+    lines = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process, \
+            tqdm(total=parsed.epochs * parsed.ensemble_size, desc="training", unit="epoch",
+                 disable=not show_progress) as progress:
+        for line in process.stdout:
+            lines.append(line)
+            if _EPOCH_PATTERN.match(line):
+                progress.update(1)
+                progress.set_postfix_str(line.split("validation_accuracy=")[1].split()[0], refresh=False)
+            elif line.startswith(("final ", "classes=")):
+                progress.write(line.rstrip())
+    if process.returncode != 0:
+        raise LaunchError(f"train.py failed (exit {process.returncode}):\n{''.join(lines[-20:])}")
+    return model_dir
+
+
+def ensure_local_model(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperparameters=None,
+                       data_source=settings.DEFAULT_DATA_SOURCE, retrain: bool = False,
+                       show_progress: bool = True) -> Path:
+    """Return a trained model directory: reused when complete (unless retrain), else staged and trained now."""
+    if is_complete_model_dir(model_dir) and not retrain:
+        return Path(model_dir)
+    if not (Path(data_dir) / "train").is_dir():
+        try:
+            stage_data.stage("folder", Path(data_source), Path(data_dir), show_progress=show_progress)
+        except stage_data.StagingError as error:
+            raise LaunchError(f"cannot stage training data: {error}") from error
+    return train_locally(model_dir, data_dir, hyperparameters, show_progress=show_progress)
+
+
+# --- cloud mode ------------------------------------------------------------------------------------
+
+def build_estimator(role: str, sagemaker_session, hyperparameters=None, instance_type=DEFAULT_TRAIN_INSTANCE_TYPE,
+                    output_path=None):
+    from sagemaker.mxnet import MXNet
+
+    return MXNet(
+        entry_point=TRAIN_ENTRY_POINT,
+        source_dir=str(TRAINING_DIR),
+        role=role,
+        framework_version=FRAMEWORK_VERSION,
+        py_version=PY_VERSION,
+        instance_count=1,
+        instance_type=instance_type,
+        hyperparameters=dict(hyperparameters or {}),
+        metric_definitions=METRIC_DEFINITIONS,
+        output_path=output_path,
+        sagemaker_session=sagemaker_session,
+    )
+
+
+def build_data_capture_config(destination_s3_uri: str, sagemaker_session=None):
+    """Capture every request and response. Image requests are stored base64-encoded, JSON responses as text."""
+    from sagemaker.model_monitor import DataCaptureConfig
+
+    return DataCaptureConfig(enable_capture=True, sampling_percentage=100, destination_s3_uri=destination_s3_uri,
+                             capture_options=list(CAPTURE_OPTIONS), sagemaker_session=sagemaker_session)
+
+
+def deploy_endpoint(estimator, endpoint_name: str, capture_s3_uri: str,
+                    instance_type=DEFAULT_ENDPOINT_INSTANCE_TYPE, wait: bool = True):
+    """Deploy the trained model with inference.py as the serving entry point and data capture on."""
+    model = estimator.create_model(entry_point=SERVE_ENTRY_POINT, source_dir=str(TRAINING_DIR))
+    return model.deploy(initial_instance_count=1, instance_type=instance_type, endpoint_name=endpoint_name,
+                        data_capture_config=build_data_capture_config(capture_s3_uri, estimator.sagemaker_session),
+                        wait=wait)
+
+
+def run_cloud(args, sagemaker_session=None):
+    import boto3
+    import sagemaker
+
+    bucket, prefix = stage_data.parse_s3_uri(args.s3_prefix)
+    base_uri = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    sagemaker_session = sagemaker_session or sagemaker.Session(boto_session=boto3.Session())
+    if args.upload_data:
+        data_dir = Path(args.data_dir)
+        if not (data_dir / "train").is_dir():
+            stage_data.stage("folder", settings.DEFAULT_DATA_SOURCE, data_dir)
+        stage_data.upload_directory(data_dir, f"{base_uri}/data", s3_client=sagemaker_session.boto_session.client("s3"))
+    estimator = build_estimator(args.role, sagemaker_session, parse_hyperparameters(args.hyperparameter),
+                                args.instance_type, output_path=f"{base_uri}/models")
+    estimator.fit({"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test"}, wait=True, logs=args.logs)
+    capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
+    deploy_endpoint(estimator, args.endpoint_name, capture_uri, args.endpoint_instance_type)
+    path = write_endpoint_name(args.endpoint_name, args.endpoint_name_file)
+    print(f"endpoint {args.endpoint_name} is in service; captures go to {capture_uri}; name written to {path}")
+    return estimator
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Train and deploy the bicycle/motorcycle classifier.")
+    modes = parser.add_subparsers(dest="mode", required=True)
+    hyper_help = "train.py hyperparameter as NAME=VALUE, repeatable (e.g. epochs=40)"
+
+    local = modes.add_parser("local", help="train on this machine into the local model directory")
+    local.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="default: %(default)s")
+    local.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                       help="staged data (staged from the shared image folder when missing); default: %(default)s")
+    local.add_argument("--retrain", action="store_true", help="train even if the model directory is complete")
+    local.add_argument("--hyperparameter", action="append", metavar="NAME=VALUE", help=hyper_help)
+
+    cloud = modes.add_parser("cloud", help="train and deploy on SageMaker with data capture")
+    cloud.add_argument("--role", required=True, help="SageMaker execution role ARN")
+    cloud.add_argument("--s3-prefix", required=True,
+                       help="s3://BUCKET/PREFIX for data (PREFIX/data), models and captures")
+    cloud.add_argument("--upload-data", action="store_true", help="stage (if needed) and upload the data first")
+    cloud.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="default: %(default)s")
+    cloud.add_argument("--endpoint-name", default=settings.DEFAULT_ENDPOINT_NAME, help="default: %(default)s")
+    cloud.add_argument("--capture-s3-uri", help="data capture destination (default: S3_PREFIX/data-capture)")
+    cloud.add_argument("--instance-type", default=DEFAULT_TRAIN_INSTANCE_TYPE, help="default: %(default)s")
+    cloud.add_argument("--endpoint-instance-type", default=DEFAULT_ENDPOINT_INSTANCE_TYPE, help="default: %(default)s")
+    cloud.add_argument("--endpoint-name-file", type=Path, default=settings.ENDPOINT_NAME_FILE,
+                       help="where serverless.yml reads the endpoint name; default: %(default)s")
+    cloud.add_argument("--no-logs", dest="logs", action="store_false", help="do not stream the training job logs")
+    cloud.add_argument("--hyperparameter", action="append", metavar="NAME=VALUE", help=hyper_help)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.mode == "local":
+            model_dir = ensure_local_model(args.model_dir, args.data_dir, parse_hyperparameters(args.hyperparameter),
+                                           retrain=args.retrain)
+            metrics = model_artifacts.read_json(model_dir, model_artifacts.METRICS_FILE)
+            print(f"model directory: {model_dir}")
+            print(json.dumps({key: metrics.get(key) for key in ("temperature", "training_seconds")}))
+        else:
+            run_cloud(args)
+    except (LaunchError, stage_data.StagingError) as error:
+        print(f"launch: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # botocore/SageMaker errors: say what failed without a traceback
+        if type(error).__module__.split(".")[0] in ("botocore", "boto3", "sagemaker"):
+            print(f"launch: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
