@@ -253,6 +253,16 @@ def decision_text(routing: Routing) -> str:
     return f"failed: {routing.error}: {routing.error_message or ''}".strip()
 
 
+def single_decision(routing: Routing, threshold: float) -> str:
+    if routing.accepted:
+        return (f"a {routing.label} (confidence {routing.confidence:.4f} >= {threshold}): "
+                f"route this driver to {routing.route} orders.")
+    if routing.error == LOW_CONFIDENCE_ERROR:
+        return (f"probably a {routing.label}, but the confidence {routing.confidence:.4f} is below {threshold}: "
+                f"a person should check this driver.")
+    return f"the workflow failed with {routing.error}: {routing.error_message}"
+
+
 def print_table(routings: Sequence[Routing]) -> None:
     header = f"{'image':<34} {'true class':<11} {'predicted':<11} {'confidence':>10}  decision"
     print(header)
@@ -390,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
 
     print_table(routings)
     if args.image is not None:
+        print(f"\nDecision for {args.image}: {single_decision(routings[0], args.threshold)}")
         return 0 if routings[0].status == "SUCCEEDED" or routings[0].error == LOW_CONFIDENCE_ERROR else 1
     summary = summarise(routings, args.threshold)
     summary.update(run_id=run_id, model_dir=str(model_dir), endpoint_name=args.endpoint_name,

@@ -75,6 +75,7 @@ def test_run_low_confidence_image_is_reported_with_its_prediction(tiny_model_dir
     [row] = [line for line in output.splitlines() if line.startswith("bicycle_0.png")]
     assert "to a person: low confidence" in row
     assert any(class_name in row for class_name in settings.CLASS_NAMES)
+    assert f"Decision for {image}: probably a " in output
 
 
 def test_run_second_run_gives_the_same_results(tiny_model_dir, image_folder, artifacts):
