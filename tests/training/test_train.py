@@ -1,0 +1,159 @@
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training import inference, model_artifacts, train
+
+TRAIN_SCRIPT = Path(train.__file__)
+
+
+def _write_channel(root, per_class, seed):
+    """Tiny separable classes: reddish 'bicycles', bluish 'motorcycles', with noise."""
+    rng = np.random.RandomState(seed)
+    for label, class_name in enumerate(("bicycle", "motorcycle")):
+        (root / class_name).mkdir(parents=True)
+        for index in range(per_class):
+            pixels = rng.randint(0, 80, (32, 32, 3))
+            pixels[..., 0 if label == 0 else 2] += 150
+            Image.fromarray(pixels.astype(np.uint8)).save(root / class_name / f"img_{index}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def sagemaker_run(tmp_path_factory):
+    """train.py run the way SageMaker runs it: a subprocess, paths in SM_* variables, outside the repo."""
+    root = tmp_path_factory.mktemp("sm")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(SM_CHANNEL_TRAIN=str(_write_channel(root / "train", 12, 0)),
+               SM_CHANNEL_TEST=str(_write_channel(root / "test", 4, 1)),
+               SM_MODEL_DIR=str(root / "model"), SM_NUM_CPUS="1")
+    result = subprocess.run(
+        [sys.executable, str(TRAIN_SCRIPT), "--epochs", "2", "--width", "4", "--blocks-per-stage", "1",
+         "--batch-size", "8", "--validation-fraction", "0.25", "--warmup-epochs", "1", "--mixup-alpha", "0.2"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return {"result": result, "model_dir": root / "model"}
+
+
+@pytest.mark.slow
+def test_train_script_runs_with_sagemaker_environment(sagemaker_run):
+    result = sagemaker_run["result"]
+
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_train_script_writes_model_dir_contract(sagemaker_run):
+    model_dir = sagemaker_run["model_dir"]
+
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted([
+        model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CLASSES_FILE,
+        model_artifacts.CALIBRATION_FILE, model_artifacts.METRICS_FILE])
+    assert json.loads((model_dir / "classes.json").read_text()) == ["bicycle", "motorcycle"]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["validation"]["count"] == 6
+    assert metrics["test"]["count"] == 8
+    assert set(metrics["test"]) >= {"accuracy", "ece", "coverage_at_threshold", "precision_at_threshold", "per_class"}
+    assert metrics["hyperparameters"]["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_train_script_model_is_served_by_inference(sagemaker_run):
+    model = inference.model_fn(sagemaker_run["model_dir"])
+    image = Image.new("RGB", (64, 64), (220, 30, 30))
+
+    probabilities = inference.predict_probabilities(model, [image])
+
+    assert probabilities.shape == (1, 2)
+    assert probabilities.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric_name, expected_count", [
+    ("train:loss", 2), ("validation:accuracy", 2), ("final:test_accuracy", 1),
+], ids=["train-loss-per-epoch", "validation-accuracy-per-epoch", "final-test-accuracy"])
+def test_train_script_prints_lines_metric_definitions_parse(sagemaker_run, metric_name, expected_count):
+    regex = {d["Name"]: d["Regex"] for d in train.METRIC_DEFINITIONS}[metric_name]
+
+    values = [float(m.group(1)) for line in sagemaker_run["result"].stdout.splitlines()
+              if (m := re.search(regex, line))]
+
+    assert len(values) == expected_count
+    assert all(0.0 <= v < 100 for v in values)
+
+
+def test_train_script_reports_missing_channel_without_traceback(tmp_path):
+    (tmp_path / "train").mkdir()
+    result = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "--train", str(tmp_path / "train"),
+                             "--model-dir", str(tmp_path / "model")], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 2
+    assert "no class sub-directories" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_split_validation_is_stratified_disjoint_and_seeded():
+    labels = np.array([0] * 50 + [1] * 30)
+
+    train_idx, validation_idx = train.split_validation(labels, 0.2, seed=3)
+
+    assert np.bincount(labels[validation_idx]).tolist() == [10, 6]
+    assert not set(train_idx) & set(validation_idx)
+    assert len(train_idx) + len(validation_idx) == 80
+    assert train.split_validation(labels, 0.2, seed=3)[1].tolist() == validation_idx.tolist()
+
+
+def test_fit_temperature_recovers_overconfidence():
+    rng = np.random.RandomState(0)
+    true_logits = rng.normal(0, 2, (4000, 2))
+    labels = np.array([rng.choice(2, p=p) for p in train.softmax(true_logits)])
+
+    temperature = train.fit_temperature(true_logits * 3.0, labels)
+
+    assert temperature == pytest.approx(3.0, rel=0.1)
+
+
+@pytest.mark.parametrize("probabilities, labels, expected", [
+    ([[0.9, 0.1]] * 10, [0] * 9 + [1], 0.0),
+    ([[1.0, 0.0]] * 4, [0, 0, 1, 1], 0.5),
+], ids=["calibrated", "overconfident"])
+def test_expected_calibration_error(probabilities, labels, expected):
+    assert train.expected_calibration_error(np.array(probabilities), np.array(labels)) == pytest.approx(expected)
+
+
+def test_classification_report_counts_coverage_and_precision_at_threshold():
+    probabilities = np.array([[0.99, 0.01], [0.97, 0.03], [0.6, 0.4], [0.02, 0.98]])
+    labels = np.array([0, 1, 0, 1])
+
+    report = train.classification_report(probabilities, labels, ["bicycle", "motorcycle"], threshold=0.95)
+
+    assert report["accuracy"] == 0.75
+    assert report["coverage_at_threshold"] == 0.75
+    assert report["precision_at_threshold"] == pytest.approx(2 / 3)
+    assert report["per_class"]["bicycle"] == {"precision": pytest.approx(2 / 3), "recall": 1.0}
+
+
+def test_augment_keeps_shape_and_dtype():
+    pixels = np.random.RandomState(0).randint(0, 256, (5, 32, 32, 3)).astype(np.uint8)
+
+    augmented = train.augment(pixels, np.random.RandomState(1), cutout=8)
+
+    assert augmented.shape == pixels.shape and augmented.dtype == np.uint8
+    assert not np.array_equal(augmented, pixels)
+
+
+def test_serving_network_averages_flipped_views():
+    import mxnet as mx
+
+    mx.random.seed(0)
+    member = train.build_network(2, width=4, blocks_per_stage=1)
+    member.initialize(mx.init.Xavier())
+    serving = train.build_serving_network([member])
+    images = mx.nd.random.uniform(0, 255, (2, 3, 32, 32))
+
+    assert np.allclose(serving(images).asnumpy(), serving(images.flip(axis=3)).asnumpy(), atol=1e-5)
