@@ -8,6 +8,7 @@ import tarfile
 import boto3
 import pytest
 from moto import mock_aws
+from PIL import Image
 
 from training import launch, train
 
@@ -180,3 +181,34 @@ def test_sagemaker_mxnet_imports_with_antlr_4_13_installed():
 
     assert importlib.metadata.version("antlr4-python3-runtime").startswith("4.13")
     assert MXNet.__name__ == "MXNet" and MXNetModel.__name__ == "MXNetModel" and DataCaptureConfig
+
+
+def test_ensure_local_model_reuses_complete_model_dir(tiny_model_dir, tmp_path):
+    model_dir = launch.ensure_local_model(tiny_model_dir, data_dir=tmp_path / "no-data", show_progress=False)
+
+    assert model_dir == tiny_model_dir
+
+
+def test_train_locally_without_staged_data_raises_clear_error(tmp_path):
+    with pytest.raises(launch.LaunchError, match="no staged data"):
+        launch.train_locally(tmp_path / "model", tmp_path / "data", show_progress=False)
+
+
+@pytest.mark.slow
+def test_ensure_local_model_stages_and_trains_when_missing(tmp_path):
+    source = tmp_path / "images"
+    for split, count in (("train", 8), ("test", 2)):
+        for value, class_name in enumerate(("bicycle", "motorcycle")):
+            (source / split / class_name).mkdir(parents=True)
+            for index in range(count):
+                Image.new("RGB", (32, 32), (200 * value, 40, index * 20)).save(
+                    source / split / class_name / f"{index}.png")
+
+    model_dir = launch.ensure_local_model(
+        tmp_path / "model", tmp_path / "data", data_source=source, show_progress=False,
+        hyperparameters={"epochs": "1", "width": "4", "blocks-per-stage": "1", "batch-size": "4",
+                         "validation-fraction": "0.25", "warmup-epochs": "1"})
+
+    assert launch.is_complete_model_dir(model_dir)
+    assert (tmp_path / "data" / "train.lst").is_file()
+    assert json.loads((model_dir / "metrics.json").read_text())["test"]["count"] == 4
