@@ -30,7 +30,8 @@ INPUT_NAME = "data"
 # CIFAR images are 32x32; anything else is resized to this before it reaches the network.
 INPUT_SIZE = 32
 # LANCZOS low-pass filters when shrinking, so a 224-px camera JPEG shrinks without aliasing.
-RESAMPLING = Image.Resampling.LANCZOS
+# (Image.Resampling exists from Pillow 9.1; the SageMaker py38 containers may ship an older Pillow.)
+RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
 
 
 def to_model_image(image: Image.Image) -> Image.Image:
