@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import queue
 import re
 import sys
@@ -45,6 +46,7 @@ SERVER_THREADS = 8
 LOOP_TIMEOUT_SECONDS = 0.5
 # Rows per coalesced forward pass: past ~32 a CPU gains little per image and latency grows.
 MAX_BATCH = 32
+OMP_WAIT_POLICY_VARIABLE = "OMP_WAIT_POLICY"
 
 
 class EndpointError(Exception):
@@ -399,6 +401,9 @@ def main(argv=None) -> int:
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
         return 2
+    # Before MXNet loads: OpenMP threads that spin while idle starve the request threads on a
+    # busy machine (measured: 14 instead of 220 images/s with 8 clients on 2 shared cores).
+    os.environ.setdefault(OMP_WAIT_POLICY_VARIABLE, "PASSIVE")
     try:
         server, capture = serve(args.model_dir, args.endpoint_name, args.port, args.capture)
     except (FileNotFoundError, PortInUse, ValueError) as exc:
