@@ -420,8 +420,11 @@ def run(args: argparse.Namespace) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
     try:
-        return run(args)
+        status = run(args)
+        print(f"Done in {time.perf_counter() - started:.0f} s.")
+        return status
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
