@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import re
+import signal
 import sys
 import threading
 import time
@@ -390,6 +391,8 @@ def main(argv=None) -> int:
     except (FileNotFoundError, PortInUse, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # A service manager stops the server with SIGTERM: shut down as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.start()
     print(f"Endpoint {args.endpoint_name} serving {args.model_dir} at {server.url} "
           f"(export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}); Ctrl-C stops it.", flush=True)
