@@ -82,6 +82,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="share of the training channel held out for selection and calibration")
     hyper.add_argument("--patience", type=int, default=0,
                        help="stop a member after this many epochs without a better validation loss; 0 never")
+    hyper.add_argument("--select-after", type=float, default=0.75,
+                       help="keep the best validation-loss checkpoint from this share of the schedule on "
+                            "(early high-learning-rate checkpoints win on a small validation split by chance)")
+    hyper.add_argument("--parallel-members", type=int, default=0,
+                       help="members trained at once in separate processes, one thread each; 0 = as many as CPUs")
     hyper.add_argument("--seed", type=int, default=1)
     paths = parser.add_argument_group("paths (SageMaker sets them through SM_* variables)")
     paths.add_argument("--train", default=_default_path("SM_CHANNEL_TRAIN", ("data", "train"),
@@ -333,6 +338,7 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
     steps_per_epoch = max(1, len(train_pixels) // args.batch_size)
     total_steps, warmup_steps = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
     best_loss, best_params, epochs_without_gain, step = math.inf, None, 0, 0
+    first_candidate_epoch = min(args.epochs, max(1, int(args.epochs * args.select_after)))
     eye = np.eye(num_classes, dtype=np.float32)
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(train_pixels))
@@ -364,6 +370,8 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
         log(EPOCH_LINE.format(epoch=epoch, member=member, train_loss=epoch_loss / seen,
                               train_accuracy=epoch_correct / seen, validation_loss=validation_loss,
                               validation_accuracy=validation_accuracy, learning_rate=trainer.learning_rate))
+        if epoch < first_candidate_epoch:
+            continue
         if validation_loss < best_loss:
             best_loss, epochs_without_gain = validation_loss, 0
             best_params = {name: p.data().copy() for name, p in net.collect_params().items()}
@@ -375,6 +383,48 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
     for name, param in net.collect_params().items():
         param.set_data(best_params[name])
     return net
+
+
+def _train_member_process(args, member, split, num_classes):
+    """Worker body: train one member and hand its parameters back as numpy arrays, in order."""
+    net = train_member(args, member, *split, num_classes, log=lambda line: print(line, flush=True))
+    return [param.data().asnumpy() for param in net.collect_params().values()]
+
+
+def train_members_in_parallel(args, split, num_classes, workers):
+    """Train the members in `workers` spawned processes with one math thread each.
+
+    Small convolutions scale poorly across threads, so two single-threaded members finish in
+    about the time one two-threaded member takes.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import mxnet as mx
+
+    threads = str(max(1, args.num_cpus // workers))
+    saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")}
+    os.environ.update(OMP_NUM_THREADS=threads, MXNET_CPU_WORKER_NTHREADS="1")  # inherited at spawn
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_train_member_process, args, member, split, num_classes)
+                       for member in range(args.ensemble_size)]
+            trained = [future.result() for future in futures]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    members = []
+    for arrays in trained:
+        net = build_network(num_classes, args.width, args.blocks_per_stage)
+        net.initialize()
+        net(mx.nd.zeros((1, 3, model_artifacts.INPUT_SIZE, model_artifacts.INPUT_SIZE)))  # settle deferred shapes
+        for param, array in zip(net.collect_params().values(), arrays):
+            param.set_data(mx.nd.array(array))
+        members.append(net)
+    return members
 
 
 def evaluate(serving_net, pixels, labels, class_names, temperature: float) -> dict:
@@ -391,9 +441,12 @@ def train(args, log=print) -> dict:
     pixels, labels, class_names = load_channel(args.train)
     train_idx, validation_idx = split_validation(labels, args.validation_fraction, args.seed)
     log(f"classes={class_names} train_images={len(train_idx)} validation_images={len(validation_idx)}")
-    members = [train_member(args, member, pixels[train_idx], labels[train_idx], pixels[validation_idx],
-                            labels[validation_idx], len(class_names), log)
-               for member in range(args.ensemble_size)]
+    split = (pixels[train_idx], labels[train_idx], pixels[validation_idx], labels[validation_idx])
+    workers = min(args.ensemble_size, args.parallel_members or args.num_cpus)
+    if workers > 1:
+        members = train_members_in_parallel(args, split, len(class_names), workers)
+    else:
+        members = [train_member(args, member, *split, len(class_names), log) for member in range(args.ensemble_size)]
     serving_net = build_serving_network(members)
     serving_net.hybridize()
     validation_logits = predict_logits(serving_net, pixels[validation_idx])

@@ -157,3 +157,23 @@ def test_serving_network_averages_flipped_views():
     images = mx.nd.random.uniform(0, 255, (2, 3, 32, 32))
 
     assert np.allclose(serving(images).asnumpy(), serving(images.flip(axis=3)).asnumpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_train_exports_every_parallel_member_into_one_graph(tmp_path):
+    import mxnet as mx
+
+    args = train.parse_args([
+        "--train", str(_write_channel(tmp_path / "train", 8, 0)), "--model-dir", str(tmp_path / "model"),
+        "--test", str(tmp_path / "no-test"), "--epochs", "1", "--width", "4", "--blocks-per-stage", "1",
+        "--batch-size", "4", "--validation-fraction", "0.25", "--warmup-epochs", "1",
+        "--ensemble-size", "2", "--parallel-members", "2", "--num-cpus", "2"])
+    lines = []
+
+    metrics = train.train(args, log=lines.append)
+
+    single = train.build_network(2, width=4, blocks_per_stage=1)
+    exported = mx.nd.load(str(tmp_path / "model" / model_artifacts.PARAMS_FILE))
+    assert len(exported) == 2 * len(list(single.collect_params().keys()))
+    assert "test" not in metrics
+    assert inference.model_fn(tmp_path / "model").class_names == ("bicycle", "motorcycle")
