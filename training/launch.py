@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 import settings
 from training import model_artifacts, stage_data
-from training.train import EPOCH_LINE, METRIC_DEFINITIONS, parse_args as parse_train_args
+from training.train import METRIC_DEFINITIONS, parse_args as parse_train_args
 
 TRAINING_DIR = Path(__file__).resolve().parent
 TRAIN_ENTRY_POINT = "train.py"

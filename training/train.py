@@ -12,8 +12,6 @@ the temperature of the softmax is fitted on the same split. The test channel, wh
 only measured and written to metrics.json: it never chooses anything.
 """
 import argparse
-import json
-import logging
 import math
 import os
 import sys
@@ -27,8 +25,6 @@ try:
     from training import model_artifacts
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
     import model_artifacts
-
-LOGGER = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CONFIDENCE_THRESHOLD = 0.95  # the workflow's default threshold; reported, never trained on
@@ -477,7 +473,6 @@ def main(argv=None) -> int:
     # Threads must be set before MXNet starts its engine; SageMaker tells how many CPUs there are.
     os.environ.setdefault("OMP_NUM_THREADS", str(args.num_cpus))
     os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         train(args, log=lambda line: print(line, flush=True))
     except FileNotFoundError as error:
