@@ -145,7 +145,7 @@ class InProcessLambda:
         error payload, so Step Functions sees the exception's class name as the error name."""
         if isinstance(event, (str, bytes)):
             event = json.loads(event or "{}")
-        with self._environment_lock, _applied(function.environment_vars):
+        with self._environment_lock, mock.patch.dict(os.environ, _as_text(function.environment_vars)):
             try:
                 handler = self._handler(function)
                 return json.dumps(handler(event if event is not None else {}, None)), False, ""
@@ -165,18 +165,8 @@ class InProcessLambda:
         return getattr(self._modules[function.function_arn], function_name)
 
 
-@contextmanager
-def _applied(environment: dict) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update({name: str(value) for name, value in environment.items()})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _as_text(environment: dict) -> dict:
+    return {name: str(value) for name, value in environment.items()}
 
 
 @contextmanager
