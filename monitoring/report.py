@@ -78,9 +78,13 @@ def percent(value: Optional[float]) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
 
-def display_threshold(threshold: float, next_lower_confidence: float) -> float:
+def display_threshold(threshold: float, next_lower_confidence: float, current: Optional[float] = None) -> float:
     """The shortest decimal <= threshold that still rejects next_lower_confidence, so the stated
-    threshold is readable and accepts exactly the same predictions as the exact one."""
+    threshold is readable and accepts exactly the same predictions as the exact one. When the
+    current threshold already does that, it is the answer: recommending 0.96 where 0.95 accepts
+    the very same predictions would read as advice to change something that needs no change."""
+    if current is not None and next_lower_confidence < current <= threshold:
+        return current
     for decimals in range(2, 10):
         scale = 10 ** decimals
         candidate = math.floor(threshold * scale) / scale
@@ -197,7 +201,7 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
                          f"{curves.thresholds[top]:g}, accepting {percent(curves.coverage[top])}.")
     else:
         lower = curves.thresholds[best - 1] if best > 0 else 0.0
-        recommended_value = display_threshold(float(curves.thresholds[best]), float(lower))
+        recommended_value = display_threshold(float(curves.thresholds[best]), float(lower), threshold)
         recommended = metrics.outcome_at(recommended_value, labelled_confidences, correct)
         summary.update(recommended_threshold=recommended_value, recommended=_outcome_summary(recommended))
         sentences.append(_rejection_sentence(

@@ -147,11 +147,12 @@ def test_analyse_reads_captures_and_ground_truth_from_s3(aws_credentials):
     assert summary["labelled"] == 2 and summary["accuracy"] == 0.5
 
 
-@pytest.mark.parametrize("threshold, lower, expected", [(0.9, 0.8, 0.9), (0.95123, 0.9, 0.95), (0.9375, 0.93, 0.937),
-                                                        (0.999987, 0.99998, 0.99998 + 0.000007)],
-                         ids=["already-short", "two-decimals", "needs-three", "near-one"])
-def test_display_threshold_is_short_and_accepts_the_same_predictions(threshold, lower, expected):
-    shown = report.display_threshold(threshold, lower)
+@pytest.mark.parametrize("threshold, lower, current, expected", [
+    (0.9, 0.8, None, 0.9), (0.95123, 0.9, None, 0.95), (0.9375, 0.93, None, 0.937),
+    (0.999987, 0.99998, None, 0.99998 + 0.000007), (0.9612, 0.9487, 0.95, 0.95), (0.9612, 0.9487, 0.94, 0.96)],
+    ids=["already-short", "two-decimals", "needs-three", "near-one", "current-is-equivalent", "current-too-low"])
+def test_display_threshold_is_short_and_accepts_the_same_predictions(threshold, lower, current, expected):
+    shown = report.display_threshold(threshold, lower, current)
 
     assert shown == pytest.approx(expected) and lower < shown <= threshold
 
