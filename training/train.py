@@ -61,8 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Train the bicycle/motorcycle classifier (SageMaker MXNet script mode).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # Defaults chosen on the validation split's NLL (never on the test images): one member with
+    # mixup 0.2 and cutout for 40 epochs did as well as 100 epochs, width 48 or 2-4 member ensembles.
     hyper = parser.add_argument_group("hyperparameters")
-    hyper.add_argument("--epochs", type=int, default=30, help="epochs per ensemble member")
+    hyper.add_argument("--epochs", type=int, default=40, help="epochs per ensemble member")
     hyper.add_argument("--batch-size", type=int, default=64)
     hyper.add_argument("--learning-rate", type=float, default=0.1, help="peak SGD learning rate")
     hyper.add_argument("--momentum", type=float, default=0.9)
@@ -71,7 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--width", type=int, default=32, help="channels of the first stage (doubled per stage)")
     hyper.add_argument("--blocks-per-stage", type=int, default=2, help="residual blocks in each of 3 stages")
     hyper.add_argument("--ensemble-size", type=int, default=1, help="members trained with different seeds")
-    hyper.add_argument("--mixup-alpha", type=float, default=0.0, help="Beta(alpha, alpha) mixup; 0 disables")
+    hyper.add_argument("--mixup-alpha", type=float, default=0.2, help="Beta(alpha, alpha) mixup; 0 disables")
     hyper.add_argument("--cutout", type=int, default=8, help="side of the erased square; 0 disables")
     hyper.add_argument("--label-smoothing", type=float, default=0.0)
     hyper.add_argument("--validation-fraction", type=float, default=0.1,
