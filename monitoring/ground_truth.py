@@ -171,3 +171,58 @@ def write_ground_truth(labels_by_inference_id: Mapping[str, str], destination: U
         json.dumps(build_ground_truth_record(inference_id, label, class_names), separators=(",", ":")) + "\n"
         for inference_id, label in labels_by_inference_id.items())
     return storage.write_text(destination, ground_truth_key(when), text, s3_client)
+
+
+def read_label_lines(path: Union[str, Path], class_names: Sequence[str] = settings.CLASS_NAMES) -> Dict[str, str]:
+    """{inference id: class} from JSON Lines of {"inference_id": ..., "label": ...} (a class name
+    or index): what a team that checked some drivers' photos by hand writes down."""
+    labels = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                inference_id, label = item["inference_id"], item["label"]
+            except (ValueError, TypeError, KeyError) as error:
+                raise MalformedGroundTruth(
+                    f"{path}:{number}: expected {{\"inference_id\": ..., \"label\": ...}}, got {line.strip()[:120]!r}"
+                ) from error
+            if not isinstance(inference_id, str) or not inference_id:
+                raise MalformedGroundTruth(f"{path}:{number}: inference_id must be non-empty text")
+            try:
+                labels[inference_id] = _checked_label(label, class_names)
+            except MalformedGroundTruth as error:
+                raise MalformedGroundTruth(f"{path}:{number}: {error}") from error
+    return labels
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m monitoring.ground_truth",
+        description="Write Model Quality Monitor ground truth for captured inferences, so that "
+                    "`python -m monitoring.report --ground-truth` can judge them. The input names, per "
+                    "line, the inference id the workflow was started with and the true class.")
+    parser.add_argument("labels", type=Path,
+                        help='JSON Lines file of {"inference_id": "...", "label": "bicycle"} '
+                             f"(label: one of {', '.join(settings.CLASS_NAMES)} or its index)")
+    parser.add_argument("--output", required=True, metavar="DIR_OR_S3_URI",
+                        help="ground-truth prefix: a local directory or s3://bucket/prefix")
+    args = parser.parse_args(argv)
+    try:
+        labels = read_label_lines(args.labels)
+        if not labels:
+            raise MalformedGroundTruth(f"{args.labels} holds no labels")
+        written = write_ground_truth(labels, args.output)
+    except (OSError, MalformedGroundTruth, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(labels)} ground-truth records to {written}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -130,3 +130,35 @@ def test_labels_from_manifest_names_the_bad_line(tmp_path):
 
     with pytest.raises(MalformedGroundTruth, match="line 2"):
         ground_truth.labels_from_manifest(manifest)
+
+
+def test_main_writes_ground_truth_the_report_reader_joins(tmp_path, capsys):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"inference_id": "inf-1", "label": "bicycle"}\n\n{"inference_id": "inf-2", "label": 1}\n')
+
+    exit_code = ground_truth.main([str(labels), "--output", str(tmp_path / "truth")])
+
+    assert exit_code == 0
+    written = list((tmp_path / "truth").rglob("*.jsonl"))
+    assert len(written) == 1
+    assert [ground_truth.parse_ground_truth_line(line) for line in written[0].read_text().splitlines()] == [
+        ("inf-1", "bicycle"), ("inf-2", "motorcycle")]
+    assert "wrote 2 ground-truth records" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"inference_id": "inf-1", "label": "scooter"}\n', "labels.jsonl:1: unknown label 'scooter'"),
+    ('{"inference_id": "inf-1"}\n', "labels.jsonl:1: expected"),
+    ('not json\n', "labels.jsonl:1: expected"),
+    ('{"inference_id": "", "label": "bicycle"}\n', "inference_id must be non-empty"),
+    ('\n', "holds no labels"),
+], ids=["unknown-label", "missing-label", "not-json", "empty-id", "empty-file"])
+def test_main_rejects_bad_label_files_and_writes_nothing(tmp_path, capsys, content, message):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(content)
+
+    exit_code = ground_truth.main([str(labels), "--output", str(tmp_path / "truth")])
+
+    assert exit_code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "truth").exists()
