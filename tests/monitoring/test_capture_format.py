@@ -147,3 +147,46 @@ def test_capture_key_uses_the_utc_hour_and_allows_an_empty_prefix():
 
 def test_capture_file_name_is_unique():
     assert capture_format.capture_file_name(WHEN) != capture_format.capture_file_name(WHEN)
+
+
+# Lines written by hand in the shape SageMaker's data capture writes (field order, compact
+# separators, the CSV example of the Model Monitor guide and an image request with an InferenceId),
+# not by build_capture_record: a drift of the builder from SageMaker's format must not be hidden
+# by the parser agreeing with it.
+SAGEMAKER_CSV_LINE = (
+    '{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT",'
+    '"data":"132,25,113.2,96","encoding":"CSV"},"endpointOutput":{"observedContentType":'
+    '"text/csv; charset=utf-8","mode":"OUTPUT","data":"0.01076381653547287","encoding":"CSV"}},'
+    '"eventMetadata":{"eventId":"feca1ab1-8025-47e3-8f6a-99e3fdd7b8d9","inferenceTime":"2019-11-22T08:24:40Z"},'
+    '"eventVersion":"0"}')
+SAGEMAKER_IMAGE_LINE = (
+    '{"captureData":{"endpointInput":{"observedContentType":"image/png","mode":"INPUT",'
+    '"data":"iVBORw0KGgo=","encoding":"BASE64"},"endpointOutput":{"observedContentType":'
+    '"application/json","mode":"OUTPUT","data":"[0.9731, 0.0269]","encoding":"JSON"}},'
+    '"eventMetadata":{"eventId":"3f1c2b7e-0d5a-4c1e-9b8a-2f6d7e8a9b0c","inferenceId":"driver-42",'
+    '"inferenceTime":"2026-11-25T14:05:09.812Z"},"eventVersion":"0"}')
+
+
+@pytest.mark.parametrize("line, join_key, input_body, output_body, when", [
+    (SAGEMAKER_CSV_LINE, "feca1ab1-8025-47e3-8f6a-99e3fdd7b8d9", b"132,25,113.2,96", b"0.01076381653547287",
+     datetime(2019, 11, 22, 8, 24, 40, tzinfo=timezone.utc)),
+    (SAGEMAKER_IMAGE_LINE, "driver-42", b"\x89PNG\r\n\x1a\n", b"[0.9731, 0.0269]",
+     datetime(2026, 11, 25, 14, 5, 9, 812000, tzinfo=timezone.utc)),
+], ids=["csv-model-monitor-example", "image-with-inference-id"])
+def test_parse_capture_line_reads_lines_in_sagemakers_own_shape(line, join_key, input_body, output_body, when):
+    record = capture_format.parse_capture_line(line)
+
+    assert (record.join_key, record.input_body, record.output_body, record.inference_time) == (
+        join_key, input_body, output_body, when)
+
+
+def test_build_capture_record_writes_what_sagemaker_writes_for_an_image_request():
+    record = capture_format.build_capture_record(
+        request_body=b"\x89PNG\r\n\x1a\n", request_content_type="image/png",
+        response_body=b"[0.9731, 0.0269]", response_content_type="application/json",
+        inference_time=datetime(2026, 11, 25, 14, 5, 9, tzinfo=timezone.utc),
+        inference_id="driver-42", event_id="3f1c2b7e-0d5a-4c1e-9b8a-2f6d7e8a9b0c")
+
+    expected = json.loads(SAGEMAKER_IMAGE_LINE)
+    expected["eventMetadata"]["inferenceTime"] = "2026-11-25T14:05:09Z"
+    assert record == expected
