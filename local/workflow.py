@@ -8,8 +8,12 @@ matching on Lambda's `errorType`) is moto's. Function keys, handler paths, timeo
 and the state machine's name come from serverless.yml, so nothing here repeats the deployment.
 
 Each moto function behaves like one warm Lambda container: its handler module is imported once,
-on first invocation, with the function's environment applied (module-level clients and settings
-see it, as in Lambda), and the environment is applied again around every invocation.
+on first invocation, with the function's environment applied, and that container serves one
+invocation at a time (other functions run meanwhile). The handlers read their configuration and
+create their clients at import, so that is when the environment must be in place; it is applied
+by setting the function's own variables and afterwards restoring exactly those, never by
+replacing os.environ, because other threads (boto3 clients of concurrent executions) read their
+region and credentials from it at any moment.
 
 Typical use (the local run):
 
@@ -43,7 +47,7 @@ import traceback
 import uuid
 import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
@@ -138,14 +142,17 @@ class InProcessLambda:
 
     def __init__(self):
         self._modules: dict[str, ModuleType] = {}
-        self._environment_lock = threading.RLock()
+        self._containers: dict[str, threading.Lock] = {}
+        self._containers_lock = threading.Lock()
+        # Two functions importing at once must not interleave their environments.
+        self._environment_lock = threading.Lock()
 
     def __call__(self, function, event=None) -> tuple[str, bool, str]:
         """(payload JSON, errored, logs) as moto expects; on an exception the payload is Lambda's
         error payload, so Step Functions sees the exception's class name as the error name."""
         if isinstance(event, (str, bytes)):
             event = json.loads(event or "{}")
-        with self._environment_lock, mock.patch.dict(os.environ, _as_text(function.environment_vars)):
+        with self._container(function.function_arn):
             try:
                 handler = self._handler(function)
                 return json.dumps(handler(event if event is not None else {}, None)), False, ""
@@ -154,19 +161,44 @@ class InProcessLambda:
                            "stackTrace": traceback.format_tb(error.__traceback__)}
                 return json.dumps(payload), True, ""
 
+    def _container(self, function_arn: str) -> threading.Lock:
+        """The lock that lets one warm container serve one invocation at a time, as Lambda's do."""
+        with self._containers_lock:
+            return self._containers.setdefault(function_arn, threading.Lock())
+
     def _handler(self, function):
+        """The handler, its module imported on first use (the cold start); the caller holds the
+        function's container lock, so each module is imported once."""
         module_path, _, function_name = function.handler.rpartition(".")
         if function.function_arn not in self._modules:
             source = settings.PROJECT_ROOT / f"{module_path}.py"
             spec = importlib.util.spec_from_file_location(f"lambda_{function.function_name}", source)
             module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            with self._environment_lock, applied_environment(function.environment_vars):
+                spec.loader.exec_module(module)
             self._modules[function.function_arn] = module
         return getattr(self._modules[function.function_arn], function_name)
 
 
-def _as_text(environment: dict) -> dict:
-    return {name: str(value) for name, value in environment.items()}
+@contextmanager
+def applied_environment(variables: dict) -> Iterator[None]:
+    """Set these variables in os.environ, then put back exactly those as they were.
+
+    Unlike mock.patch.dict, which clears and refills the whole of os.environ on exit, this never
+    touches another variable, so a thread reading AWS_DEFAULT_REGION meanwhile always finds it.
+    """
+    absent = object()
+    previous = {name: os.environ.get(name, absent) for name in variables}
+    try:
+        for name, value in variables.items():
+            os.environ[name] = str(value)
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is absent:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
@@ -208,10 +240,13 @@ class Workflow:
     state_machine_arn: str
     function_arns: dict          # function key -> moto function ARN
     images_bucket: str           # the stage's default imagesBucket param (not created here)
+    # Made once by deploy(): boto3 clients are thread-safe, and creating one per run would read
+    # region and credentials from the environment on every concurrent run.
+    client: object = field(repr=False, compare=False)
 
     def run(self, event: dict, timeout_seconds: float = 120.0, name: str | None = None) -> ExecutionResult:
         """Start an execution with `event` as input and wait until it finishes."""
-        client = boto3.client("stepfunctions")
+        client = self.client
         # Always named: moto 5.2 names unnamed executions "None", so a second one would clash.
         execution_arn = client.start_execution(
             stateMachineArn=self.state_machine_arn, input=json.dumps(event),
@@ -252,10 +287,11 @@ def deploy(environment: dict | None = None, stage: str = DEFAULT_STAGE,
             Environment={"Variables": {**function.environment, **(environment or {})}})
         function_arns[function.key] = created["FunctionArn"]
     definition = _with_function_arns(json.loads(state_machine_file.read_text()), function_arns)
-    state_machine_arn = boto3.client("stepfunctions").create_state_machine(
+    stepfunctions = boto3.client("stepfunctions")
+    state_machine_arn = stepfunctions.create_state_machine(
         name=service.state_machine_name, definition=json.dumps(definition), roleArn=role_arn)["stateMachineArn"]
     return Workflow(state_machine_arn=state_machine_arn, function_arns=function_arns,
-                    images_bucket=service.images_bucket)
+                    images_bucket=service.images_bucket, client=stepfunctions)
 
 
 @contextmanager

@@ -1,5 +1,7 @@
 import json
+import os
 import shutil
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -101,3 +103,61 @@ def test_local_workflow_reports_a_handler_exception_as_lambdas_error_payload(aws
     assert "driver.png" in payload["errorMessage"]
     assert result.error_message == payload["errorMessage"]
     assert any("serialize_image.py" in frame for frame in payload["stackTrace"])
+
+
+def invoke_function(workflow, key: str, event: dict) -> dict:
+    response = boto3.client("lambda").invoke(FunctionName=workflow.function_arns[key], Payload=json.dumps(event))
+    return json.loads(response["Payload"].read())
+
+
+@pytest.fixture
+def frequent_thread_switches():
+    """Switch threads every microsecond, so a brief gap in os.environ is met if there is one."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+def test_local_workflow_never_hides_the_process_environment_from_other_threads(aws_credentials,
+                                                                              frequent_thread_switches):
+    misses = []
+    stop = threading.Event()
+
+    def read_region():
+        while not stop.is_set():
+            if "AWS_DEFAULT_REGION" not in os.environ:
+                misses.append(1)
+
+    with local_workflow(environment={settings.ENV_THRESHOLD: "0.5"}) as workflow:
+        reader = threading.Thread(target=read_region)
+        reader.start()
+        try:
+            for _ in range(60):
+                invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7})
+        finally:
+            stop.set()
+            reader.join()
+
+    assert misses == []
+
+
+def test_local_workflow_applies_a_functions_environment_at_import_and_leaves_none_behind(aws_credentials,
+                                                                                        monkeypatch):
+    monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
+
+    with local_workflow(environment={settings.ENV_THRESHOLD: "0.5"}) as workflow:
+        answer = invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7})
+        leaked = settings.ENV_THRESHOLD in os.environ
+
+    assert (answer["accepted"], answer["threshold"], answer["route"]) == (True, 0.5, "near")
+    assert not leaked
+
+
+def test_workflow_run_needs_no_region_in_the_environment_once_deployed(aws_credentials, monkeypatch):
+    with local_workflow() as workflow:
+        invoke_function(workflow, "serializeImage", {})  # the handler's cold start, with the region set
+        monkeypatch.delenv("AWS_DEFAULT_REGION")
+        result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "driver.png"})
+
+    assert (result.status, result.error) == ("FAILED", "ImageNotFound")
