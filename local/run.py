@@ -317,12 +317,21 @@ def write_monitoring(routings: Sequence[Routing], capture_dir: Path, ground_trut
         return None
 
 
-def quiet_expected_noise() -> None:
+@contextmanager
+def quiet_expected_noise() -> Iterator[None]:
     """The table reports every decision once: silence the handlers' per-decision JSON lines (in
     the cloud they go to CloudWatch) and moto's ERROR log of every failed execution, which here
-    includes each low-confidence image the workflow rightly fails."""
-    logging.getLogger(HANDLER_DECISION_LOGGER).disabled = True
-    logging.getLogger(MOTO_STEPFUNCTIONS_LOGGER).setLevel(logging.CRITICAL)
+    includes each low-confidence image the workflow rightly fails. Only while the run lasts: the
+    loggers belong to the whole process (a test run, say), so they are restored afterwards."""
+    decisions, moto_log = logging.getLogger(HANDLER_DECISION_LOGGER), logging.getLogger(MOTO_STEPFUNCTIONS_LOGGER)
+    disabled, level = decisions.disabled, moto_log.level
+    decisions.disabled = True
+    moto_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        decisions.disabled = disabled
+        moto_log.setLevel(level)
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -370,13 +379,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
+    with quiet_expected_noise():
+        return run_quietly(args)
+
+
+def run_quietly(args: argparse.Namespace) -> int:
     artifacts = settings.ARTIFACTS_DIR
     data_dir = artifacts / "data"
     model_dir = args.model_dir or artifacts / "model"
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     # Each run captures below its own prefix, so the report and ground truth describe this run only.
     capture_dir = settings.LOCAL_CAPTURE_DIR / run_id
-    quiet_expected_noise()
 
     if args.image is None or not model_is_complete(model_dir) or args.retrain:
         document = stage_images(args.data_source, data_dir)

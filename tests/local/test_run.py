@@ -1,5 +1,6 @@
 """The main command end to end: tiny model, a few tiny images, the real workflow in moto."""
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -119,3 +120,13 @@ def test_run_bad_arguments_exit_with_usage_message(arguments, message, capsys):
 
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_run_leaves_the_handler_and_moto_loggers_as_it_found_them(tmp_path, artifacts):
+    decisions = logging.getLogger(run.HANDLER_DECISION_LOGGER)
+    moto_level = logging.getLogger(run.MOTO_STEPFUNCTIONS_LOGGER).level
+
+    run.main(["--data-source", str(tmp_path / "nowhere"), "--no-progress"])
+
+    assert not decisions.disabled
+    assert logging.getLogger(run.MOTO_STEPFUNCTIONS_LOGGER).level == moto_level
