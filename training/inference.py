@@ -84,10 +84,7 @@ def predict_probabilities(model: LoadedModel, images) -> np.ndarray:
     logits = np.concatenate([
         model.network(mx.nd.array(model_artifacts.to_batch_array(images[start:start + BATCH_SIZE]))).asnumpy()
         for start in range(0, len(images), BATCH_SIZE)])
-    scaled = logits.astype(np.float64) / model.temperature
-    scaled -= scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return model_artifacts.softmax(logits, model.temperature)
 
 
 def _media_type(header) -> str:

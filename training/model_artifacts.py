@@ -32,6 +32,8 @@ INPUT_SIZE = 32
 # LANCZOS low-pass filters when shrinking, so a 224-px camera JPEG shrinks without aliasing.
 # (Image.Resampling exists from Pillow 9.1; the SageMaker py38 containers may ship an older Pillow.)
 RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
+# Confidence bins of the expected calibration error (the monitoring report uses the same).
+CALIBRATION_BINS = 10
 
 
 def to_model_image(image: Image.Image) -> Image.Image:
@@ -47,6 +49,41 @@ def to_batch_array(images) -> np.ndarray:
     """Stack Pillow images into the network's NCHW float32 input (pixel values 0..255)."""
     pixels = np.stack([np.asarray(to_model_image(image), dtype=np.uint8) for image in images])
     return pixels.transpose(0, 3, 1, 2).astype(np.float32)
+
+
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax(logits / temperature) in float64, stable for large logits."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled = scaled - scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def calibration_bins(confidences, correct, num_classes: int, bins: int = CALIBRATION_BINS):
+    """Per-bin (edges, counts, confidence sums, correct sums) of top-label confidences.
+
+    Equal-width bins over [1/num_classes, 1], since the top probability can never be lower
+    (over [0.5, 1] for two classes); bin i holds edges[i] <= c < edges[i+1], the last bin also 1.
+    """
+    confidences = np.asarray(confidences, dtype=np.float64).ravel()
+    correct = np.asarray(correct, dtype=np.float64).ravel()
+    edges = np.linspace(1.0 / num_classes, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidences, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    confidence_sums = np.bincount(which, weights=confidences, minlength=bins)
+    correct_sums = np.bincount(which, weights=correct, minlength=bins)
+    return edges, counts, confidence_sums, correct_sums
+
+
+def expected_calibration_error(confidences, correct, num_classes: int, bins: int = CALIBRATION_BINS) -> float:
+    """Top-label ECE: sum over calibration_bins of (bin size / n) * |accuracy - mean confidence|.
+
+    NaN when there are no predictions. The training metrics, the benchmark and the monitoring
+    report all call this, so their figures agree for the same predictions.
+    """
+    _, counts, confidence_sums, correct_sums = calibration_bins(confidences, correct, num_classes, bins)
+    total = int(counts.sum())
+    return float(np.abs(correct_sums - confidence_sums).sum() / total) if total else float("nan")
 
 
 def _write_json_atomically(path: Path, payload) -> None:
