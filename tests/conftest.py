@@ -11,10 +11,11 @@ def tiny_model_dir(tmp_path_factory):
     """
     import mxnet as mx
 
+    import settings
     from training import train
 
     mx.random.seed(0)
-    class_names = ("bicycle", "motorcycle")
+    class_names = settings.CLASS_NAMES
     member = train.build_network(len(class_names), width=4, blocks_per_stage=1)
     member.initialize(mx.init.Xavier())
     serving_net = train.build_serving_network([member])

@@ -4,14 +4,16 @@ Runs unchanged in the SageMaker MXNet 1.9 training container and on this machine
 hyperparameters are command-line options; data and model paths come from SM_CHANNEL_TRAIN,
 SM_CHANNEL_TEST and SM_MODEL_DIR, with local defaults below the project's artifacts directory.
 
-A channel directory holds one sub-directory of images per class (what stage_data.py writes);
-the sorted sub-directory names are the classes, in output order.
+A channel directory holds one sub-directory of images per class (what stage_data.py writes).
+In the repository the classes are ordered as settings.CLASS_NAMES (the order the classify
+handler labels by); elsewhere, or when the folders name other classes, sorted by name.
 
 Model selection and early stopping use a validation split carved from the training channel;
 the temperature of the softmax is fitted on the same split. The test channel, when given, is
 only measured and written to metrics.json: it never chooses anything.
 """
 import argparse
+import importlib.util
 import math
 import os
 import sys
@@ -26,8 +28,35 @@ try:
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
     import model_artifacts
 
+
+
+def _load_project_settings():
+    """The repository's settings module, or None inside a SageMaker container.
+
+    Run as `python training/train.py`, the repository root is not on sys.path, so settings.py
+    is loaded from the file beside training/ when it is there.
+    """
+    try:
+        import settings
+        return settings
+    except ImportError:
+        pass
+    settings_file = Path(__file__).resolve().parents[1] / "settings.py"
+    if not settings_file.is_file():
+        return None  # SageMaker copies training/ alone into /opt/ml/code
+    spec = importlib.util.spec_from_file_location("settings", settings_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["settings"] = module
+    return module
+
+
+settings = _load_project_settings()
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CONFIDENCE_THRESHOLD = 0.95  # the workflow's default threshold; reported, never trained on
+# The workflow's threshold: reported, never trained on. The fallback repeats settings.DEFAULT_THRESHOLD
+# only for the SageMaker container, where settings.py is not shipped.
+CONFIDENCE_THRESHOLD = settings.DEFAULT_THRESHOLD if settings else 0.95
 
 # One line per epoch, parsed by these regexes (launch.py passes them as metric_definitions).
 EPOCH_LINE = ("epoch={epoch} member={member} train_loss={train_loss:.4f} train_accuracy={train_accuracy:.4f} "
@@ -47,12 +76,15 @@ METRIC_DEFINITIONS = [
 ]
 
 
+class TrainingDiverged(RuntimeError):
+    """No epoch that may be selected had a finite validation loss: the weights are useless."""
+
+
 def _default_path(env_name: str, local_parts: tuple, container_default: str) -> str:
+    """SM_* variable if set; else below the repository's artifacts directory; else SageMaker's path."""
     if env_name in os.environ:
         return os.environ[env_name]
-    try:
-        import settings  # present in the repository, absent in the SageMaker container
-    except ImportError:
+    if settings is None:
         return container_default
     return str(Path(settings.ARTIFACTS_DIR, *local_parts))
 
@@ -88,12 +120,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--seed", type=int, default=1)
     paths = parser.add_argument_group("paths (SageMaker sets them through SM_* variables)")
     paths.add_argument("--train", default=_default_path("SM_CHANNEL_TRAIN", ("data", "train"),
-                                                        "/opt/ml/input/data/train"))
+                                                        "/opt/ml/input/data/train"),
+                       help="folder of <class>/<image> training images (SM_CHANNEL_TRAIN)")
     paths.add_argument("--test", default=_default_path("SM_CHANNEL_TEST", ("data", "test"),
                                                        "/opt/ml/input/data/test"),
-                       help="measured only; a missing directory skips the test figures")
-    paths.add_argument("--model-dir", default=_default_path("SM_MODEL_DIR", ("model",), "/opt/ml/model"))
-    paths.add_argument("--num-cpus", type=int, default=int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)))
+                       help="test images (SM_CHANNEL_TEST), measured only; a missing directory skips them")
+    paths.add_argument("--model-dir", default=_default_path("SM_MODEL_DIR", ("model",), "/opt/ml/model"),
+                       help="where the model directory is written (SM_MODEL_DIR)")
+    paths.add_argument("--num-cpus", type=int, default=int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)),
+                       help="CPU cores to use (SM_NUM_CPUS)")
     args = parser.parse_args(argv)
     if not 0 < args.validation_fraction < 1:
         parser.error("--validation-fraction must be between 0 and 1")
@@ -105,11 +140,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # --- data ------------------------------------------------------------------------------------------
 
+def class_order(folder_names) -> list:
+    """settings.CLASS_NAMES when the folders are exactly those classes, else the sorted folder names."""
+    folder_names = sorted(folder_names)
+    if settings is not None and sorted(settings.CLASS_NAMES) == folder_names:
+        return list(settings.CLASS_NAMES)
+    return folder_names
+
+
 def load_channel(channel_dir, class_names=None):
     """Read a channel laid out as <class>/<image>; return (uint8 NHWC pixels, int labels, class names)."""
     channel_dir = Path(channel_dir)
+    if not channel_dir.is_dir():
+        raise FileNotFoundError(f"no channel directory {channel_dir}")
     if class_names is None:
-        class_names = sorted(p.name for p in channel_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        class_names = class_order(p.name for p in channel_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_names:
         raise FileNotFoundError(f"no class sub-directories in {channel_dir}")
     images, labels = [], []
@@ -243,15 +288,8 @@ def build_serving_network(members):
 
 # --- calibration and metrics -----------------------------------------------------------------------
 
-def softmax(logits, temperature: float = 1.0):
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    scaled -= scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
 def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
-    probabilities = softmax(logits, temperature)
+    probabilities = model_artifacts.softmax(logits, temperature)
     return float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels] + 1e-12)))
 
 
@@ -263,19 +301,6 @@ def fit_temperature(logits, labels) -> float:
     return float(min(fine, key=lambda t: negative_log_likelihood(logits, labels, t)))
 
 
-def expected_calibration_error(probabilities, labels, bins: int = 10) -> float:
-    """Top-label ECE with equal-width confidence bins."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    error = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
-        in_bin = (confidence > low) & (confidence <= high)
-        if in_bin.any():
-            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(error)
-
-
 def classification_report(probabilities, labels, class_names, threshold: float = CONFIDENCE_THRESHOLD) -> dict:
     """Accuracy, per-class precision/recall, ECE, and coverage/precision of the confident answers."""
     predictions = probabilities.argmax(axis=1)
@@ -283,7 +308,8 @@ def classification_report(probabilities, labels, class_names, threshold: float =
     report = {
         "count": int(len(labels)),
         "accuracy": float(np.mean(predictions == labels)),
-        "ece": expected_calibration_error(probabilities, labels),
+        "ece": model_artifacts.expected_calibration_error(
+            probabilities.max(axis=1), predictions == labels, probabilities.shape[1]),
         "nll": float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))),
         "threshold": threshold,
         "coverage_at_threshold": float(accepted.mean()),
@@ -378,14 +404,25 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
             if args.patience and epochs_without_gain >= args.patience:
                 log(f"early stop member={member} epoch={epoch}")
                 break
+    if best_params is None:
+        raise TrainingDiverged(
+            f"member {member} diverged: the validation loss was not finite in any epoch from "
+            f"{first_candidate_epoch} on; try a lower --learning-rate or more --warmup-epochs")
     for name, param in net.collect_params().items():
         param.set_data(best_params[name])
     return net
 
 
 def _train_member_process(args, member, split, num_classes):
-    """Worker body: train one member and hand its parameters back as numpy arrays, in order."""
-    net = train_member(args, member, *split, num_classes, log=lambda line: print(line, flush=True))
+    """Worker body: train one member and hand its parameters back as numpy arrays, in order.
+
+    A divergence comes back as its message: the exception class of a spawned script's module
+    cannot always be unpickled in the parent.
+    """
+    try:
+        net = train_member(args, member, *split, num_classes, log=lambda line: print(line, flush=True))
+    except TrainingDiverged as error:
+        return str(error)
     return [param.data().asnumpy() for param in net.collect_params().values()]
 
 
@@ -414,6 +451,9 @@ def train_members_in_parallel(args, split, num_classes, workers):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+    diverged = [result for result in trained if isinstance(result, str)]
+    if diverged:
+        raise TrainingDiverged("; ".join(diverged))
     members = []
     for arrays in trained:
         net = build_network(num_classes, args.width, args.blocks_per_stage)
@@ -426,7 +466,8 @@ def train_members_in_parallel(args, split, num_classes, workers):
 
 
 def evaluate(serving_net, pixels, labels, class_names, temperature: float) -> dict:
-    return classification_report(softmax(predict_logits(serving_net, pixels), temperature), labels, class_names)
+    probabilities = model_artifacts.softmax(predict_logits(serving_net, pixels), temperature)
+    return classification_report(probabilities, labels, class_names)
 
 
 def save(serving_net, class_names, temperature: float, metrics: dict, model_dir):
@@ -452,8 +493,8 @@ def train(args, log=print) -> dict:
     metrics = {
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train", "test", "model_dir")},
         "temperature": temperature,
-        "validation": classification_report(softmax(validation_logits, temperature), labels[validation_idx],
-                                            class_names),
+        "validation": classification_report(model_artifacts.softmax(validation_logits, temperature),
+                                            labels[validation_idx], class_names),
         "training_seconds": None,
     }
     if args.test and Path(args.test).is_dir():
@@ -480,6 +521,9 @@ def main(argv=None) -> int:
     except FileNotFoundError as error:
         print(f"train.py: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"train.py: {error}", file=sys.stderr)
+        return 3
     return 0
 
 

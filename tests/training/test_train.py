@@ -9,15 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import settings
 from training import inference, model_artifacts, train
 
 TRAIN_SCRIPT = Path(train.__file__)
+TINY_NETWORK = ["--width", "4", "--blocks-per-stage", "1", "--batch-size", "4", "--validation-fraction", "0.25",
+                "--warmup-epochs", "1"]
 
 
-def _write_channel(root, per_class, seed):
-    """Tiny separable classes: reddish 'bicycles', bluish 'motorcycles', with noise."""
+def _write_channel(root, per_class, seed, class_names=("bicycle", "motorcycle")):
+    """Tiny separable classes: reddish first class, bluish second class, with noise."""
     rng = np.random.RandomState(seed)
-    for label, class_name in enumerate(("bicycle", "motorcycle")):
+    for label, class_name in enumerate(class_names):
         (root / class_name).mkdir(parents=True)
         for index in range(per_class):
             pixels = rng.randint(0, 80, (32, 32, 3))
@@ -55,7 +58,7 @@ def test_train_script_writes_model_dir_contract(sagemaker_run):
     assert sorted(p.name for p in model_dir.iterdir()) == sorted([
         model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CLASSES_FILE,
         model_artifacts.CALIBRATION_FILE, model_artifacts.METRICS_FILE])
-    assert json.loads((model_dir / "classes.json").read_text()) == ["bicycle", "motorcycle"]
+    assert json.loads((model_dir / "classes.json").read_text()) == list(settings.CLASS_NAMES)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["validation"]["count"] == 6
     assert metrics["test"]["count"] == 8
@@ -111,19 +114,21 @@ def test_split_validation_is_stratified_disjoint_and_seeded():
 def test_fit_temperature_recovers_overconfidence():
     rng = np.random.RandomState(0)
     true_logits = rng.normal(0, 2, (4000, 2))
-    labels = np.array([rng.choice(2, p=p) for p in train.softmax(true_logits)])
+    labels = np.array([rng.choice(2, p=p) for p in model_artifacts.softmax(true_logits)])
 
     temperature = train.fit_temperature(true_logits * 3.0, labels)
 
     assert temperature == pytest.approx(3.0, rel=0.1)
 
 
-@pytest.mark.parametrize("probabilities, labels, expected", [
-    ([[0.9, 0.1]] * 10, [0] * 9 + [1], 0.0),
-    ([[1.0, 0.0]] * 4, [0, 0, 1, 1], 0.5),
-], ids=["calibrated", "overconfident"])
-def test_expected_calibration_error(probabilities, labels, expected):
-    assert train.expected_calibration_error(np.array(probabilities), np.array(labels)) == pytest.approx(expected)
+def test_classification_report_ece_is_the_shared_definition():
+    probabilities = np.array([[0.52, 0.48], [0.42, 0.58], [0.97, 0.03]])
+    labels = np.array([0, 0, 0])
+
+    report = train.classification_report(probabilities, labels, ["bicycle", "motorcycle"])
+
+    assert report["ece"] == pytest.approx(model_artifacts.expected_calibration_error(
+        np.array([0.52, 0.58, 0.97]), np.array([True, False, True]), 2))
 
 
 def test_classification_report_counts_coverage_and_precision_at_threshold():
@@ -177,3 +182,48 @@ def test_train_exports_every_parallel_member_into_one_graph(tmp_path):
     assert len(exported) == 2 * len(list(single.collect_params().keys()))
     assert "test" not in metrics
     assert inference.model_fn(tmp_path / "model").class_names == ("bicycle", "motorcycle")
+
+
+@pytest.mark.parametrize("folders, expected", [
+    (("motorcycle", "bicycle"), list(settings.CLASS_NAMES)),
+    (("cat", "ant"), ["ant", "cat"]),
+    (("bicycle",), ["bicycle"]),
+], ids=["project-classes-in-settings-order", "other-classes-sorted", "subset-sorted"])
+def test_class_order(folders, expected):
+    assert train.class_order(folders) == expected
+
+
+def test_load_channel_orders_classes_as_settings_not_alphabet(tmp_path, monkeypatch):
+    monkeypatch.setattr(train.settings, "CLASS_NAMES", ("motorcycle", "bicycle"))
+    channel = _write_channel(tmp_path / "train", 2, 0)
+
+    _, labels, class_names = train.load_channel(channel)
+
+    assert class_names == ["motorcycle", "bicycle"]
+    assert labels.tolist() == [0, 0, 1, 1]
+
+
+def test_train_script_run_plainly_defaults_to_repository_artifacts(tmp_path):
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("SM_") and key not in ("PYTHONPATH", "VEHICLE_ARTIFACTS_DIR")}
+    env["COLUMNS"] = "1000"  # keep argparse from wrapping the paths
+
+    result = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+
+    artifacts = TRAIN_SCRIPT.resolve().parents[1] / "artifacts"
+    assert result.returncode == 0, result.stderr
+    for default in (artifacts / "data" / "train", artifacts / "data" / "test", artifacts / "model"):
+        assert f"(default: {default})" in result.stdout
+    assert "/opt/ml" not in result.stdout
+
+
+def test_train_reports_divergence_by_name_without_traceback(tmp_path, capsys):
+    channel = _write_channel(tmp_path / "train", 6, 0)
+
+    code = train.main(["--train", str(channel), "--test", str(tmp_path / "none"), "--model-dir", str(tmp_path / "model"),
+                       "--epochs", "2", "--learning-rate", "1e30", "--num-cpus", "1", *TINY_NETWORK])
+
+    assert code == 3
+    assert "diverged" in capsys.readouterr().err
+    assert not (tmp_path / "model" / model_artifacts.CLASSES_FILE).exists()
