@@ -9,8 +9,9 @@ from typing import Optional
 
 import numpy as np
 
+from training import model_artifacts
+
 DEFAULT_TARGET_PRECISION = 0.99
-DEFAULT_CALIBRATION_BINS = 10
 
 
 def share(mask: np.ndarray) -> Optional[float]:
@@ -112,22 +113,15 @@ class Calibration:
 
 
 def calibration(confidences: np.ndarray, correct: np.ndarray, class_count: int,
-                bins: int = DEFAULT_CALIBRATION_BINS) -> Calibration:
-    """Equal-width bins over [1/class_count, 1] (the top probability can never be lower).
-
-    ECE = sum over bins of (bin size / n) * |accuracy - mean confidence|.
-    """
-    edges = np.linspace(1.0 / class_count, 1.0, bins + 1)
-    # Bin i holds edges[i] <= c < edges[i+1], the last bin also c == 1.
-    which = np.clip(np.searchsorted(edges, confidences, side="right") - 1, 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    confidence_sums = np.bincount(which, weights=confidences, minlength=bins)
-    correct_sums = np.bincount(which, weights=correct.astype(float), minlength=bins)
+                bins: int = model_artifacts.CALIBRATION_BINS) -> Calibration:
+    """Reliability diagram data with the one ECE definition the training metrics and the
+    benchmark use too (training/model_artifacts.py), so the figures agree for the same predictions."""
+    edges, counts, confidence_sums, correct_sums = model_artifacts.calibration_bins(
+        confidences, correct, class_count, bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_confidence = np.where(counts > 0, confidence_sums / counts, np.nan)
         accuracy = np.where(counts > 0, correct_sums / counts, np.nan)
-    total = confidences.size
-    ece = float(np.abs(correct_sums - confidence_sums).sum() / total) if total else float("nan")
+    ece = model_artifacts.expected_calibration_error(confidences, correct, class_count, bins)
     return Calibration(edges, mean_confidence, accuracy, counts, ece)
 
 
