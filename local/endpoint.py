@@ -266,6 +266,10 @@ class PortInUse(RuntimeError):
     pass
 
 
+class ModelMismatch(ValueError):
+    """A model whose outputs the workflow would read in the wrong order."""
+
+
 class EndpointServer:
     """A waitress server for an EndpointApp on 127.0.0.1, run in a background thread."""
 
@@ -326,7 +330,8 @@ def serve(model_dir: Path, endpoint_name: str, port: int = 0, capture_destinatio
     """Loads the model and returns (server, capture writer or None), the server not started yet.
 
     extra_listener, when given, also sees every answered invocation (after capture has it).
-    Raises FileNotFoundError for a missing model and PortInUse for a busy port.
+    Raises FileNotFoundError for a missing model, ModelMismatch for a model whose class order is
+    not the workflow's, and PortInUse for a busy port.
     """
     from local.capture import CaptureWriter
     require_model_dir(model_dir)
@@ -357,6 +362,18 @@ def require_model_dir(model_dir: Path) -> None:
         raise FileNotFoundError(
             f"No trained model in {model_dir} (missing {', '.join(missing)}). "
             f"Train one with `python -m local.run` or pass --model-dir.")
+    # The endpoint answers probabilities in classes.json order and the classify handler names them
+    # in settings.CLASS_NAMES order: a model with another order would route every driver wrongly.
+    try:
+        classes = model_artifacts.read_json(model_dir, model_artifacts.CLASSES_FILE)
+    except ValueError as error:
+        raise ModelMismatch(f"{Path(model_dir) / model_artifacts.CLASSES_FILE} is not valid JSON ({error}).") from error
+    if classes != list(settings.CLASS_NAMES):
+        raise ModelMismatch(
+            f"The model in {model_dir} answers in the class order {classes} "
+            f"({model_artifacts.CLASSES_FILE}), but the workflow reads the answer in the order "
+            f"{list(settings.CLASS_NAMES)} (settings.CLASS_NAMES); serving it would mislabel every image. "
+            f"Train it again (`python -m local.run --retrain`) or pass another --model-dir.")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -91,11 +91,14 @@ def stage_images(data_source: Path, data_dir: Path) -> dict:
 
 
 def model_is_complete(model_dir: Path) -> bool:
-    from local.endpoint import require_model_dir
+    """Whether model_dir holds a whole trained model; a model the workflow cannot use is an error."""
+    from local.endpoint import ModelMismatch, require_model_dir
     try:
         require_model_dir(model_dir)
     except FileNotFoundError:
         return False
+    except ModelMismatch as error:
+        raise RunError(str(error)) from error
     return True
 
 
@@ -163,7 +166,7 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
     """Start the endpoint and moto with the workflow deployed; stop all of it on the way out."""
     import boto3
 
-    from local.endpoint import PortInUse, serve
+    from local.endpoint import ModelMismatch, PortInUse, serve
     from local.workflow import local_workflow
 
     for name, value in DUMMY_AWS_ENVIRONMENT.items():
@@ -183,7 +186,7 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
         try:
             server, capture = serve(model_dir, endpoint_name, port, str(capture_dir),
                                     extra_listener=remember_answer)
-        except (FileNotFoundError, PortInUse) as error:
+        except (FileNotFoundError, ModelMismatch, PortInUse) as error:
             raise RunError(str(error)) from error
         stack.callback(capture.close)
         server.start()

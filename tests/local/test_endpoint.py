@@ -1,5 +1,6 @@
 """The local endpoint against boto3's real sagemaker-runtime client."""
 import json
+import shutil
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +11,7 @@ import settings
 from local import endpoint
 from monitoring import capture_format, storage
 from tests.local.conftest import png_bytes
-from training import inference
+from training import inference, model_artifacts
 
 ENDPOINT_NAME = "test-endpoint"
 
@@ -161,3 +162,27 @@ def test_endpoint_cli_missing_model_exits_with_message(tmp_path, capsys):
 
     assert status == 1
     assert "No trained model" in capsys.readouterr().err
+
+
+@pytest.fixture
+def reordered_model_dir(tiny_model_dir, tmp_path):
+    """The tiny model, claiming its outputs come in the reverse of settings.CLASS_NAMES."""
+    model_dir = tmp_path / "reordered-model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / model_artifacts.CLASSES_FILE).write_text(json.dumps(list(reversed(settings.CLASS_NAMES))))
+    return model_dir
+
+
+def test_endpoint_refuses_a_model_whose_class_order_is_not_the_workflows(reordered_model_dir):
+    with pytest.raises(endpoint.ModelMismatch) as refusal:
+        endpoint.serve(reordered_model_dir, ENDPOINT_NAME, port=0)
+
+    assert str(list(reversed(settings.CLASS_NAMES))) in str(refusal.value)
+    assert "settings.CLASS_NAMES" in str(refusal.value)
+
+
+def test_endpoint_cli_refuses_a_reordered_model_with_a_message(reordered_model_dir, capsys):
+    status = endpoint.main(["--model-dir", str(reordered_model_dir), "--port", "0"])
+
+    assert status == 1
+    assert "class order" in capsys.readouterr().err
