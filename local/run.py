@@ -79,15 +79,52 @@ class Routing:
 
 # --- data and model ---------------------------------------------------------------------------------
 
-def stage_images(data_source: Path, data_dir: Path) -> dict:
+def stage_images(data_dir: Path, data_source: Optional[Path] = None, archive: Optional[Path] = None,
+                 download: bool = False) -> dict:
+    """Stage the images into data_dir from the first source given: the CIFAR-100 archive
+    (downloaded, or a local copy) or an image folder (by default the shared one). Without any of
+    them and without the default folder, images staged there before are used as they are.
+    Returns training/stage_data.py's document (image counts, and whether it was already staged)."""
     from training import stage_data
-    if not Path(data_source).is_dir():
-        raise RunError(f"The image folder {data_source} does not exist; pass --data-source "
-                       f"DIR laid out {{train,test}}/{{{','.join(settings.CLASS_NAMES)}}}/*.png.")
+    data_dir = Path(data_dir)
     try:
-        return stage_data.stage("folder", Path(data_source), Path(data_dir))
+        if download:
+            archive = stage_data.download_archive(stage_data.DEFAULT_DOWNLOAD_PATH)
+        if archive is not None:
+            if not Path(archive).is_file():
+                raise RunError(f"--archive {archive}: no such file; pass a copy of cifar-100-python.tar.gz "
+                               f"or --download to fetch it.")
+            return stage_data.stage("archive", Path(archive), data_dir)
+        source = Path(data_source or settings.DEFAULT_DATA_SOURCE)
+        if source.is_dir():
+            return stage_data.stage("folder", source, data_dir)
+        if data_source is not None:
+            raise RunError(f"The image folder {source} does not exist; pass --data-source DIR laid out "
+                           f"{{train,test}}/{{{','.join(settings.CLASS_NAMES)}}}/*.png, --archive PATH or --download.")
+        staged = staged_document(data_dir)
+        if staged is not None:
+            return {**staged, "already_staged": True}
+        raise RunError(f"No images: the default image folder {source} does not exist and {data_dir} holds no "
+                       f"staged data. Pass --archive PATH (a copy of cifar-100-python.tar.gz), --download "
+                       f"(fetches it from the CIFAR site, MD5 checked) or --data-source DIR "
+                       f"({{train,test}}/{{class}}/*.png), or stage first with `python -m training.stage_data`.")
     except stage_data.StagingError as error:
-        raise RunError(f"Could not stage {data_source}: {error}") from error
+        raise RunError(f"Could not stage the images: {error}") from error
+
+
+def staged_document(data_dir: Path) -> Optional[dict]:
+    """training/stage_data.py's record of a completed staging of data_dir, or None.
+
+    stage_data writes that record last, into a scratch tree it then moves into place whole, so
+    its presence means the staged tree is complete.
+    """
+    from training import stage_data
+    record = Path(data_dir) / stage_data.FINGERPRINT_NAME
+    try:
+        document = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) and "counts" in document else None
 
 
 def model_is_complete(model_dir: Path) -> bool:
@@ -351,8 +388,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="route this one PNG or JPEG image instead of the test set")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="route a reproducible random sample of N test images (default: all)")
-    parser.add_argument("--data-source", type=Path, default=settings.DEFAULT_DATA_SOURCE,
-                        help="image folder laid out {train,test}/{class}/*.png (default: %(default)s)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data-source", type=Path, default=None,
+                        help="image folder laid out {train,test}/{class}/*.png (default: "
+                             f"{settings.DEFAULT_DATA_SOURCE}, or the images staged before in "
+                             f"{settings.ARTIFACTS_DIR / 'data'} when that folder is absent)")
+    source.add_argument("--archive", type=Path, metavar="PATH",
+                        help="stage from this copy of the CIFAR-100 python archive (cifar-100-python.tar.gz)")
+    source.add_argument("--download", action="store_true",
+                        help="download the CIFAR-100 python archive (MD5 checked) and stage from it")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="trained model directory to use, or where training writes one "
                              f"(default: {settings.ARTIFACTS_DIR / 'model'})")
@@ -395,7 +439,7 @@ def run_quietly(args: argparse.Namespace) -> int:
     capture_dir = settings.LOCAL_CAPTURE_DIR / run_id
 
     if args.image is None or not model_is_complete(model_dir) or args.retrain:
-        document = stage_images(args.data_source, data_dir)
+        document = stage_images(data_dir, args.data_source, args.archive, args.download)
         print(f"Data: {data_dir} ({'already staged' if document.get('already_staged') else 'staged'}: "
               f"{json.dumps(document['counts'])})")
     if args.retrain or not model_is_complete(model_dir):

@@ -1,17 +1,22 @@
 """The main command end to end: tiny model, a few tiny images, the real workflow in moto."""
+import io
 import json
 import logging
 import os
+import pickle
 import socket
 import subprocess
 import sys
+import tarfile
 
+import numpy as np
 import pytest
 from PIL import Image
 
 import settings
 from local import run
 from monitoring import storage
+from training import stage_data
 
 IMAGES_PER_CLASS = 3
 
@@ -130,3 +135,54 @@ def test_run_leaves_the_handler_and_moto_loggers_as_it_found_them(tmp_path, arti
 
     assert not decisions.disabled
     assert logging.getLogger(run.MOTO_STEPFUNCTIONS_LOGGER).level == moto_level
+
+
+@pytest.fixture
+def no_default_source(tmp_path, monkeypatch):
+    """A machine without ../shared/data/cifar100-vehicles."""
+    monkeypatch.setattr(settings, "DEFAULT_DATA_SOURCE", tmp_path / "no-shared-folder")
+
+
+def cifar_archive(path, images_per_class: int) -> None:
+    """A cifar-100-python.tar.gz laid out like the real one, with a few images per class and split."""
+    labels = [settings.CIFAR_FINE_LABELS[name] for name in settings.CLASS_NAMES] * images_per_class + [3]
+    with tarfile.open(path, "w:gz") as archive:
+        for split in ("train", "test"):
+            batch = {b"data": np.full((len(labels), 3 * 32 * 32), 90, dtype=np.uint8),
+                     b"fine_labels": labels,
+                     b"filenames": [f"{split}_{row}.png".encode() for row in range(len(labels))]}
+            payload = pickle.dumps(batch)
+            member = tarfile.TarInfo(f"cifar-100-python/{split}")
+            member.size = len(payload)
+            archive.addfile(member, io.BytesIO(payload))
+
+
+def test_run_uses_images_staged_before_when_the_default_folder_is_absent(tiny_model_dir, image_folder, artifacts,
+                                                                        no_default_source, capsys):
+    stage_data.stage("folder", image_folder, settings.ARTIFACTS_DIR / "data", show_progress=False)
+
+    status = run.main(["--model-dir", str(tiny_model_dir), "--sample", "2", "--no-progress"])
+
+    assert status == 0, capsys.readouterr().err
+    assert "already staged" in capsys.readouterr().out
+
+
+def test_run_stages_from_a_cifar_archive_given_with_archive(tiny_model_dir, artifacts, no_default_source, tmp_path):
+    archive = tmp_path / "cifar-100-python.tar.gz"
+    cifar_archive(archive, images_per_class=2)
+
+    status = run.main(["--archive", str(archive), "--model-dir", str(tiny_model_dir), "--no-progress"])
+
+    assert status == 0
+    staged = json.loads((settings.ARTIFACTS_DIR / "data" / stage_data.FINGERPRINT_NAME).read_text())
+    assert staged["source"]["kind"] == "archive"
+    rows = json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())["images"]
+    assert len(rows) == 2 * len(settings.CLASS_NAMES)
+
+
+def test_run_without_any_images_names_the_ways_to_get_them(artifacts, no_default_source, capsys):
+    status = run.main(["--no-progress"])
+
+    message = capsys.readouterr().err
+    assert status == 1
+    assert all(option in message for option in ("--archive", "--download", "--data-source", "training.stage_data"))
