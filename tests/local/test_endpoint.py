@@ -1,10 +1,13 @@
 """The local endpoint against boto3's real sagemaker-runtime client."""
 import json
 import shutil
+import threading
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import mxnet as mx
 import pytest
 
 import settings
@@ -186,3 +189,56 @@ def test_endpoint_cli_refuses_a_reordered_model_with_a_message(reordered_model_d
 
     assert status == 1
     assert "class order" in capsys.readouterr().err
+
+
+class GatedNetwork:
+    """The tiny model's network, recording what it is given; its first call waits for the gate."""
+
+    def __init__(self, network):
+        self.network = network
+        self.inputs = []
+        self.first_call_started = threading.Event()
+        self.gate = threading.Event()
+
+    def __call__(self, batch):
+        self.inputs.append(batch)
+        if len(self.inputs) == 1:
+            self.first_call_started.set()
+            self.gate.wait(timeout=30)
+        return self.network(batch)
+
+
+@pytest.fixture
+def gated_network(tiny_model_dir):
+    return GatedNetwork(inference.model_fn(tiny_model_dir).network)
+
+
+def pixel_batch(value: float, rows: int = 1):
+    return mx.nd.full((rows, 3, 32, 32), value)
+
+
+def test_batching_network_gives_a_lone_request_to_the_network_as_it_is(gated_network):
+    gated_network.gate.set()
+    batch = pixel_batch(120.0)
+
+    logits = endpoint.BatchingNetwork(gated_network)(batch)
+
+    assert gated_network.inputs == [batch]
+    assert logits.asnumpy().tolist() == gated_network.network(batch).asnumpy().tolist()
+
+
+def test_batching_network_hands_each_coalesced_request_its_own_rows(gated_network):
+    batching = endpoint.BatchingNetwork(gated_network)
+    batches = [pixel_batch(10.0), pixel_batch(90.0, rows=2), pixel_batch(250.0)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = pool.submit(batching, batches[0])
+        assert gated_network.first_call_started.wait(timeout=30)
+        queued = [pool.submit(batching, batch) for batch in batches[1:]]
+        while batching._queue.qsize() < len(queued):  # both wait behind the first forward pass
+            time.sleep(0.001)
+        gated_network.gate.set()
+        answers = [future.result(timeout=30).asnumpy() for future in [first, *queued]]
+
+    assert [batch.shape[0] for batch in gated_network.inputs] == [1, 3]
+    for batch, answer in zip(batches, answers):
+        assert answer == pytest.approx(gated_network.network(batch).asnumpy(), abs=1e-5)
