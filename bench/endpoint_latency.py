@@ -2,7 +2,9 @@
 
   * latency (p50 / p95) of one 32x32 PNG through boto3's sagemaker-runtime client, one at a time;
   * throughput (images/s) with 8 concurrent clients, each with its own boto3 client;
-  * wall time of one execution of the real state machine in moto (S3 -> endpoint -> threshold).
+  * wall time of one execution of the real state machine in moto (S3 -> endpoint -> threshold);
+  * CPU time per request of the endpoint process and of the calling (boto3) process, since on a
+    shared machine wall time also measures whatever else runs on the cores.
 
 The endpoint runs in its own process (python -m local.endpoint), as a real endpoint runs apart from
 its callers, so client and server do not share one Python interpreter lock.
@@ -30,6 +32,7 @@ ENDPOINT_NAME = "bench-endpoint"
 CLIENTS = 8
 URL_LINE = re.compile(r" at (http://\S+?)[ ;)]")
 STARTUP_TIMEOUT_SECONDS = 60
+LATENCY_WARMUP = 20
 DUMMY_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                          "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -61,6 +64,31 @@ def start_endpoint(model_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"the endpoint did not start: {process.stderr.read().strip()}")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds the endpoint process and this process use between start and stop."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+
+    def __enter__(self) -> "CpuMeter":
+        self._server, self._client = process_cpu_seconds(self.server_pid), time.process_time()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server = process_cpu_seconds(self.server_pid) - self._server
+        self.client = time.process_time() - self._client
+
+    def per_request(self, requests: int) -> str:
+        return (f"CPU per request: endpoint {self.server / requests * 1000:.2f} ms, "
+                f"boto3 caller {self.client / requests * 1000:.2f} ms")
+
+
 def percentile(values, fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -69,10 +97,10 @@ def percentile(values, fraction: float) -> float:
 def measure_latency(url: str, body: bytes, requests: int) -> list:
     runtime = boto3.client("sagemaker-runtime", endpoint_url=url)
     timings = []
-    for index in range(requests + 20):
+    for index in range(requests + LATENCY_WARMUP):
         started = time.perf_counter()
         runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=body, ContentType="image/png")["Body"].read()
-        if index >= 20:  # the first calls warm up connections and MXNet's memory pools
+        if index >= LATENCY_WARMUP:  # the first calls warm up connections and MXNet's memory pools
             timings.append(time.perf_counter() - started)
     return timings
 
@@ -97,10 +125,9 @@ def measure_execution(url: str, body: bytes, executions: int) -> list:
     from local.run import quiet_expected_noise
     from local.workflow import local_workflow
 
-    quiet_expected_noise()
     environment = {settings.ENV_ENDPOINT_NAME: ENDPOINT_NAME, settings.ENV_SAGEMAKER_RUNTIME_URL: url}
     timings = []
-    with local_workflow(environment=environment) as workflow:
+    with quiet_expected_noise(), local_workflow(environment=environment) as workflow:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=workflow.images_bucket)
         s3.put_object(Bucket=workflow.images_bucket, Key="bench.png", Body=body)
@@ -135,8 +162,10 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()[0]
     process, url = start_endpoint(args.model_dir)
     try:
-        latencies = measure_latency(url, body, args.requests // 4)
-        throughput = measure_throughput(url, body, args.requests)
+        with CpuMeter(process.pid) as latency_cpu:
+            latencies = measure_latency(url, body, args.requests // 4)
+        with CpuMeter(process.pid) as throughput_cpu:
+            throughput = measure_throughput(url, body, args.requests)
         executions = measure_execution(url, body, args.executions)
     finally:
         process.terminate()
@@ -145,8 +174,10 @@ def main(argv=None) -> int:
           f"1-min load average before: {load_before:.2f}")
     print(f"latency, one client:      p50 {statistics.median(latencies) * 1000:.2f} ms, "
           f"p95 {percentile(latencies, 0.95) * 1000:.2f} ms over {len(latencies)} requests (goal p50 <= 5 ms)")
+    print(f"                          {latency_cpu.per_request(len(latencies) + LATENCY_WARMUP)}")
     print(f"throughput, {CLIENTS} clients:    {throughput:.0f} images/s over {args.requests} requests "
           f"(goal >= 300)")
+    print(f"                          {throughput_cpu.per_request(args.requests + CLIENTS)}")
     print(f"state machine execution:  first {executions[0] * 1000:.0f} ms, then p50 "
           f"{statistics.median(executions[1:] or executions) * 1000:.0f} ms over {len(executions)} executions")
     return 0
