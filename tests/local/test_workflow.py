@@ -161,3 +161,14 @@ def test_workflow_run_needs_no_region_in_the_environment_once_deployed(aws_crede
         result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "driver.png"})
 
     assert (result.status, result.error) == ("FAILED", "ImageNotFound")
+
+
+def test_handlers_in_process_gives_moto_one_lambda_client_per_region(aws_credentials):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    with local_workflow():
+        clients = [lambda_eval_utils.boto_client_for(region=region, service="lambda", state_credentials=None)
+                   for region in ("us-east-1", "us-east-1", "eu-west-1")]
+
+    assert clients[0] is clients[1]
+    assert clients[2] is not clients[0] and clients[2].meta.region_name == "eu-west-1"
