@@ -54,9 +54,6 @@ def _load_project_settings():
 settings = _load_project_settings()
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-# Training images whose exact BatchNorm statistics replace the running averages (--recompute-batch-norm):
-# enough for precise per-channel figures, few enough for one batch in memory.
-BATCH_NORM_STATISTICS_IMAGES = 512
 # The workflow's threshold: reported, never trained on. The fallback repeats settings.DEFAULT_THRESHOLD
 # only for the SageMaker container, where settings.py is not shipped.
 CONFIDENCE_THRESHOLD = settings.DEFAULT_THRESHOLD if settings else 0.95
@@ -118,9 +115,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--select-after", type=float, default=0.75,
                        help="keep the best validation-loss checkpoint from this share of the schedule on "
                             "(early high-learning-rate checkpoints win on a small validation split by chance)")
-    hyper.add_argument("--recompute-batch-norm", type=int, choices=(0, 1), default=0,
-                       help="1: before each candidate checkpoint is validated, set BatchNorm statistics to the "
-                            "exact ones of the clean training images instead of the running averages")
     hyper.add_argument("--parallel-members", type=int, default=0,
                        help="members trained at once in separate processes, one thread each; 0 = as many as CPUs")
     hyper.add_argument("--seed", type=int, default=1)
@@ -237,18 +231,17 @@ def _define_blocks():
             return x / 127.5 - 1.0
 
     class ResidualBlock(nn.HybridBlock):
-        def __init__(self, channels, stride, batch_norm_momentum=0.9, **kwargs):
+        def __init__(self, channels, stride, **kwargs):
             super().__init__(**kwargs)
             with self.name_scope():
                 self.body = nn.HybridSequential()
-                self.body.add(nn.Conv2D(channels, 3, stride, 1, use_bias=False),
-                              nn.BatchNorm(momentum=batch_norm_momentum), nn.Activation("relu"),
-                              nn.Conv2D(channels, 3, 1, 1, use_bias=False), nn.BatchNorm(momentum=batch_norm_momentum))
+                self.body.add(nn.Conv2D(channels, 3, stride, 1, use_bias=False), nn.BatchNorm(),
+                              nn.Activation("relu"), nn.Conv2D(channels, 3, 1, 1, use_bias=False),
+                              nn.BatchNorm())
                 self.shortcut = None
                 if stride != 1:
                     self.shortcut = nn.HybridSequential()
-                    self.shortcut.add(nn.Conv2D(channels, 1, stride, use_bias=False),
-                                      nn.BatchNorm(momentum=batch_norm_momentum))
+                    self.shortcut.add(nn.Conv2D(channels, 1, stride, use_bias=False), nn.BatchNorm())
 
         def hybrid_forward(self, F, x):
             residual = x if self.shortcut is None else self.shortcut(x)
@@ -272,22 +265,18 @@ def _define_blocks():
             "FlipAveragedEnsemble": FlipAveragedEnsemble}
 
 
-def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2, batch_norm_momentum: float = 0.9):
-    """A small pre-pooling ResNet for 32x32 images: 3 stages of width, 2x and 4x channels.
-
-    batch_norm_momentum 0 makes one training-mode forward pass store that batch's exact
-    statistics (see recompute_batch_norm_statistics).
-    """
+def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2):
+    """A small pre-pooling ResNet for 32x32 images: 3 stages of width, 2x and 4x channels."""
     nn = _gluon()
     blocks = _Blocks.get()
     net = nn.HybridSequential()
     with net.name_scope():
-        net.add(blocks["ScalePixels"](), nn.Conv2D(width, 3, 1, 1, use_bias=False),
-                nn.BatchNorm(momentum=batch_norm_momentum), nn.Activation("relu"))
+        net.add(blocks["ScalePixels"](), nn.Conv2D(width, 3, 1, 1, use_bias=False), nn.BatchNorm(),
+                nn.Activation("relu"))
         for stage in range(3):
             for block in range(blocks_per_stage):
                 downsample = stage > 0 and block == 0
-                net.add(blocks["ResidualBlock"](width * 2 ** stage, 2 if downsample else 1, batch_norm_momentum))
+                net.add(blocks["ResidualBlock"](width * 2 ** stage, 2 if downsample else 1))
         net.add(nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(num_classes))
     return net
 
@@ -347,37 +336,6 @@ def predict_logits(net, pixels, batch_size: int = 256):
     return np.concatenate(outputs)
 
 
-def recompute_batch_norm_statistics(net, estimator, pixels) -> None:
-    """Replace net's BatchNorm running statistics by the exact statistics of `pixels`.
-
-    The running averages kept during training follow the last few mixed-up, cut-out batches,
-    so they jitter from epoch to epoch and differ from clean images' statistics. `estimator`
-    is the same architecture built with batch_norm_momentum=0: one training pass over all of
-    `pixels` as one batch leaves exactly their statistics in it, layer after layer. (MXNet's
-    oneDNN BatchNorm updates its statistics in the backward pass, hence the backward call; its
-    gradients land in the estimator's own buffers and are never used.)
-    """
-    import mxnet as mx
-    from mxnet import autograd
-
-    for source, target in zip(net.collect_params().values(), estimator.collect_params().values()):
-        target.set_data(source.data())
-    with autograd.record():
-        output = estimator(mx.nd.array(to_nchw(pixels)))
-    output.backward()
-    for source, target in zip(estimator.collect_params().values(), net.collect_params().values()):
-        target.set_data(source.data())
-
-
-def _batch_norm_estimator(args, num_classes: int):
-    import mxnet as mx
-
-    estimator = build_network(num_classes, args.width, args.blocks_per_stage, batch_norm_momentum=0.0)
-    estimator.initialize()
-    estimator(mx.nd.zeros((1, 3, model_artifacts.INPUT_SIZE, model_artifacts.INPUT_SIZE)))  # settle deferred shapes
-    return estimator
-
-
 def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
     """Linear warm-up, then cosine decay to zero."""
     if step < warmup_steps:
@@ -405,8 +363,6 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
     total_steps, warmup_steps = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
     best_loss, best_params, epochs_without_gain, step = math.inf, None, 0, 0
     first_candidate_epoch = min(args.epochs, max(1, int(args.epochs * args.select_after)))
-    estimator = _batch_norm_estimator(args, num_classes) if args.recompute_batch_norm else None
-    statistics_idx = np.sort(rng.permutation(len(train_pixels))[:BATCH_NORM_STATISTICS_IMAGES])
     eye = np.eye(num_classes, dtype=np.float32)
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(train_pixels))
@@ -432,8 +388,6 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
             epoch_correct += int((output.argmax(axis=1).asnumpy() == train_labels[idx]).sum())
             seen += len(idx)
             step += 1
-        if estimator is not None and epoch >= first_candidate_epoch:
-            recompute_batch_norm_statistics(net, estimator, train_pixels[statistics_idx])
         validation_logits = predict_logits(net, validation_pixels)
         validation_loss = negative_log_likelihood(validation_logits, validation_labels)
         validation_accuracy = float(np.mean(validation_logits.argmax(axis=1) == validation_labels))

@@ -227,24 +227,3 @@ def test_train_reports_divergence_by_name_without_traceback(tmp_path, capsys):
     assert code == 3
     assert "diverged" in capsys.readouterr().err
     assert not (tmp_path / "model" / model_artifacts.CLASSES_FILE).exists()
-
-
-def test_recompute_batch_norm_statistics_stores_exact_statistics_of_the_images():
-    import mxnet as mx
-
-    mx.random.seed(0)
-    args = train.parse_args(["--width", "4", "--blocks-per-stage", "1"])
-    net = train.build_network(2, args.width, args.blocks_per_stage)
-    net.initialize(mx.init.Xavier())
-    pixels = np.random.RandomState(0).randint(0, 256, (20, 32, 32, 3)).astype(np.uint8)
-    net(mx.nd.array(train.to_nchw(pixels[:1])))  # settle deferred shapes
-    estimator = train._batch_norm_estimator(args, 2)
-
-    train.recompute_batch_norm_statistics(net, estimator, pixels)
-
-    first_conv_output = net[1](net[0](mx.nd.array(train.to_nchw(pixels)))).asnumpy()
-    first_batch_norm = net[2]
-    assert np.allclose(first_batch_norm.running_mean.data().asnumpy(), first_conv_output.mean(axis=(0, 2, 3)),
-                       atol=1e-5)
-    assert np.allclose(first_batch_norm.running_var.data().asnumpy(), first_conv_output.var(axis=(0, 2, 3)),
-                       rtol=1e-3)
