@@ -41,6 +41,9 @@ DEFAULT_DATA_DIR = settings.ARTIFACTS_DIR / "data"
 CAPTURE_SUBPREFIX = "data-capture"
 CAPTURE_OPTIONS = ["REQUEST", "RESPONSE"]
 _EPOCH_PATTERN = re.compile(r"^epoch=\d+ member=\d+ ")
+# SageMaker's endpoint name pattern, lower case only: SageMaker lower-cases the endpoint's ARN, so a
+# name with capitals would never match the classify function's sagemaker:InvokeEndpoint policy.
+ENDPOINT_NAME_PATTERN = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
 
 
 class LaunchError(Exception):
@@ -190,6 +193,15 @@ def run_cloud(args, sagemaker_session=None):
 
 # --- command line ----------------------------------------------------------------------------------
 
+def endpoint_name(text: str) -> str:
+    if not ENDPOINT_NAME_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a usable endpoint name: 1 to 63 lower-case letters, digits and hyphens, "
+            "starting and ending with a letter or digit (SageMaker lower-cases endpoint ARNs, so the "
+            "workflow's IAM policy would not match capitals)")
+    return text
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train and deploy the bicycle/motorcycle classifier.")
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -208,7 +220,8 @@ def parse_args(argv=None):
                        help="s3://BUCKET/PREFIX for data (PREFIX/data), models and captures")
     cloud.add_argument("--upload-data", action="store_true", help="stage (if needed) and upload the data first")
     cloud.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="default: %(default)s")
-    cloud.add_argument("--endpoint-name", default=settings.DEFAULT_ENDPOINT_NAME, help="default: %(default)s")
+    cloud.add_argument("--endpoint-name", type=endpoint_name, default=settings.DEFAULT_ENDPOINT_NAME,
+                       help="default: %(default)s")
     cloud.add_argument("--capture-s3-uri", help="data capture destination (default: S3_PREFIX/data-capture)")
     cloud.add_argument("--instance-type", default=DEFAULT_TRAIN_INSTANCE_TYPE, help="default: %(default)s")
     cloud.add_argument("--endpoint-instance-type", default=DEFAULT_ENDPOINT_INSTANCE_TYPE, help="default: %(default)s")

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
+import settings
 from training import launch, train
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -212,3 +213,20 @@ def test_ensure_local_model_stages_and_trains_when_missing(tmp_path):
     assert launch.is_complete_model_dir(model_dir)
     assert (tmp_path / "data" / "train.lst").is_file()
     assert json.loads((model_dir / "metrics.json").read_text())["test"]["count"] == 4
+
+
+@pytest.mark.parametrize("name", ["Vehicle-Classifier", "-leading-hyphen", "under_score", "x" * 64],
+                         ids=["capitals", "leading-hyphen", "underscore", "too-long"])
+def test_parse_args_rejects_endpoint_names_the_workflow_policy_cannot_match(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        launch.parse_args(["cloud", "--role", "arn:aws:iam::123456789012:role/r", "--s3-prefix", "s3://b/p",
+                           f"--endpoint-name={name}"])
+
+    assert exit_info.value.code == 2
+    assert "is not a usable endpoint name" in capsys.readouterr().err
+
+
+def test_parse_args_accepts_the_default_endpoint_name():
+    args = launch.parse_args(["cloud", "--role", "arn:aws:iam::123456789012:role/r", "--s3-prefix", "s3://b/p"])
+
+    assert args.endpoint_name == settings.DEFAULT_ENDPOINT_NAME
