@@ -207,8 +207,8 @@ def test_ensure_local_model_stages_and_trains_when_missing(tmp_path):
 
     model_dir = launch.ensure_local_model(
         tmp_path / "model", tmp_path / "data", data_source=source, show_progress=False,
-        hyperparameters={"epochs": "1", "width": "4", "blocks-per-stage": "1", "batch-size": "4",
-                         "validation-fraction": "0.25", "warmup-epochs": "1"})
+        hyperparameters={"epochs": "1", "ensemble-size": "1", "width": "4", "blocks-per-stage": "1",
+                         "batch-size": "4", "validation-fraction": "0.25", "warmup-epochs": "1"})
 
     assert launch.is_complete_model_dir(model_dir)
     assert (tmp_path / "data" / "train.lst").is_file()

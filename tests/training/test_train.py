@@ -13,8 +13,8 @@ import settings
 from training import inference, model_artifacts, train
 
 TRAIN_SCRIPT = Path(train.__file__)
-TINY_NETWORK = ["--width", "4", "--blocks-per-stage", "1", "--batch-size", "4", "--validation-fraction", "0.25",
-                "--warmup-epochs", "1"]
+TINY_NETWORK = ["--ensemble-size", "1", "--width", "4", "--blocks-per-stage", "1", "--batch-size", "4",
+                "--validation-fraction", "0.25", "--warmup-epochs", "1"]
 
 
 def _write_channel(root, per_class, seed, class_names=("bicycle", "motorcycle")):
@@ -38,8 +38,9 @@ def sagemaker_run(tmp_path_factory):
                SM_CHANNEL_TEST=str(_write_channel(root / "test", 4, 1)),
                SM_MODEL_DIR=str(root / "model"), SM_NUM_CPUS="1")
     result = subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--epochs", "2", "--width", "4", "--blocks-per-stage", "1",
-         "--batch-size", "8", "--validation-fraction", "0.25", "--warmup-epochs", "1", "--mixup-alpha", "0.2"],
+        [sys.executable, str(TRAIN_SCRIPT), "--epochs", "2", "--ensemble-size", "1", "--width", "4",
+         "--blocks-per-stage", "1", "--batch-size", "8", "--validation-fraction", "0.25", "--warmup-epochs", "1",
+         "--mixup-alpha", "0.2"],
         cwd=root, env=env, capture_output=True, text=True, timeout=300)
     return {"result": result, "model_dir": root / "model"}
 
@@ -221,8 +222,9 @@ def test_train_script_run_plainly_defaults_to_repository_artifacts(tmp_path):
 def test_train_reports_divergence_by_name_without_traceback(tmp_path, capsys):
     channel = _write_channel(tmp_path / "train", 6, 0)
 
-    code = train.main(["--train", str(channel), "--test", str(tmp_path / "none"), "--model-dir", str(tmp_path / "model"),
-                       "--epochs", "2", "--learning-rate", "1e30", "--num-cpus", "1", *TINY_NETWORK])
+    code = train.main(["--train", str(channel), "--test", str(tmp_path / "none"),
+                       "--model-dir", str(tmp_path / "model"), "--epochs", "2", "--learning-rate", "1e30",
+                       "--num-cpus", "1", *TINY_NETWORK])
 
     assert code == 3
     assert "diverged" in capsys.readouterr().err
