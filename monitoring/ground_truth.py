@@ -39,6 +39,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Keys of a JSON Lines manifest row (the image reference follows SageMaker Ground Truth's name).
 MANIFEST_IMAGE_KEY = "source-ref"
 MANIFEST_LABEL_KEY = "label"
+# What monitoring.ground_truth's command line reads: {"inference_id": ..., "label": ...} per line.
+LABELS_ID_KEY = "inference_id"
 
 
 class MalformedGroundTruth(ValueError):
@@ -121,17 +123,7 @@ def labels_from_manifest(manifest: Union[str, Path],
     Raises MalformedGroundTruth naming the line of the first unusable row: a manifest is input a
     person wrote, better refused whole than half used.
     """
-    labels = {}
-    with open(manifest, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                labels[str(row[MANIFEST_IMAGE_KEY])] = _checked_label(row[MANIFEST_LABEL_KEY], class_names)
-            except (ValueError, TypeError, KeyError) as error:
-                raise MalformedGroundTruth(f"{manifest}, line {number}: {error}") from None
-    return labels
+    return _labels_from_json_lines(manifest, MANIFEST_IMAGE_KEY, class_names)
 
 
 def labels_for_images(images_by_inference_id: Mapping[str, Union[str, Path]],
@@ -176,24 +168,27 @@ def write_ground_truth(labels_by_inference_id: Mapping[str, str], destination: U
 def read_label_lines(path: Union[str, Path], class_names: Sequence[str] = settings.CLASS_NAMES) -> Dict[str, str]:
     """{inference id: class} from JSON Lines of {"inference_id": ..., "label": ...} (a class name
     or index): what a team that checked some drivers' photos by hand writes down."""
+    return _labels_from_json_lines(path, LABELS_ID_KEY, class_names)
+
+
+def _labels_from_json_lines(path: Union[str, Path], key_field: str, class_names: Sequence[str]) -> Dict[str, str]:
+    """{row[key_field]: class of row["label"]} from a JSON Lines file a person wrote; blank lines are
+    skipped. Raises MalformedGroundTruth naming the first unusable line: such input is better
+    refused whole than half used."""
     labels = {}
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
-                inference_id, label = item["inference_id"], item["label"]
+                row = json.loads(line)
+                key, label = row[key_field], row[MANIFEST_LABEL_KEY]
+                if not isinstance(key, str) or not key:
+                    raise ValueError(f"{key_field} must be non-empty text")
+                labels[key] = _checked_label(label, class_names)
             except (ValueError, TypeError, KeyError) as error:
                 raise MalformedGroundTruth(
-                    f"{path}:{number}: expected {{\"inference_id\": ..., \"label\": ...}}, got {line.strip()[:120]!r}"
-                ) from error
-            if not isinstance(inference_id, str) or not inference_id:
-                raise MalformedGroundTruth(f"{path}:{number}: inference_id must be non-empty text")
-            try:
-                labels[inference_id] = _checked_label(label, class_names)
-            except MalformedGroundTruth as error:
-                raise MalformedGroundTruth(f"{path}:{number}: {error}") from error
+                    f"{path}, line {number}: {error} (expected {{\"{key_field}\": ..., \"label\": ...}})") from None
     return labels
 
 

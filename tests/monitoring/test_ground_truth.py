@@ -147,9 +147,9 @@ def test_main_writes_ground_truth_the_report_reader_joins(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"inference_id": "inf-1", "label": "scooter"}\n', "labels.jsonl:1: unknown label 'scooter'"),
-    ('{"inference_id": "inf-1"}\n', "labels.jsonl:1: expected"),
-    ('not json\n', "labels.jsonl:1: expected"),
+    ('{"inference_id": "inf-1", "label": "scooter"}\n', "labels.jsonl, line 1: unknown label 'scooter'"),
+    ('{"inference_id": "inf-1"}\n', "labels.jsonl, line 1: 'label' (expected"),
+    ('not json\n', "labels.jsonl, line 1: Expecting value"),
     ('{"inference_id": "", "label": "bicycle"}\n', "inference_id must be non-empty"),
     ('\n', "holds no labels"),
 ], ids=["unknown-label", "missing-label", "not-json", "empty-id", "empty-file"])
