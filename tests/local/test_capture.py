@@ -101,12 +101,20 @@ while True:
 """
 
 
+def _lines_written(directory) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in directory.rglob("*.jsonl"))
+
+
 @pytest.mark.slow
 def test_capture_writer_killed_mid_write_leaves_only_whole_records(tmp_path):
     writer = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], cwd=settings.PROJECT_ROOT,
                               stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline() == "writing\n"
-    time.sleep(0.5)
+    # Kill only once more than 200 records reached the files, so the kill lands mid-stream on a
+    # slow machine too (a fixed sleep let a busy writer thread fall behind the count below).
+    deadline = time.monotonic() + 20
+    while _lines_written(tmp_path) <= 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     writer.send_signal(signal.SIGKILL)
     writer.wait(timeout=10)
