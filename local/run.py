@@ -101,7 +101,7 @@ def stage_images(data_dir: Path, data_source: Optional[Path] = None, archive: Op
         if data_source is not None:
             raise RunError(f"The image folder {source} does not exist; pass --data-source DIR laid out "
                            f"{{train,test}}/{{{','.join(settings.CLASS_NAMES)}}}/*.png, --archive PATH or --download.")
-        staged = staged_document(data_dir)
+        staged = stage_data.staged_document(data_dir)
         if staged is not None:
             return {**staged, "already_staged": True}
         raise RunError(f"No images: the default image folder {source} does not exist and {data_dir} holds no "
@@ -110,21 +110,6 @@ def stage_images(data_dir: Path, data_source: Optional[Path] = None, archive: Op
                        f"({{train,test}}/{{class}}/*.png), or stage first with `python -m training.stage_data`.")
     except stage_data.StagingError as error:
         raise RunError(f"Could not stage the images: {error}") from error
-
-
-def staged_document(data_dir: Path) -> Optional[dict]:
-    """training/stage_data.py's record of a completed staging of data_dir, or None.
-
-    stage_data writes that record last, into a scratch tree it then moves into place whole, so
-    its presence means the staged tree is complete.
-    """
-    from training import stage_data
-    record = Path(data_dir) / stage_data.FINGERPRINT_NAME
-    try:
-        document = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) and "counts" in document else None
 
 
 def model_is_complete(model_dir: Path) -> bool:

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -178,18 +179,29 @@ def replace_directory(staged: Path, output_dir: Path) -> None:
         os.replace(staged, output_dir)
 
 
+def staged_document(output_dir: Path) -> Optional[dict]:
+    """The record of a completed staging of output_dir (source fingerprint, classes, counts), or None.
+
+    stage() writes it last, into a scratch tree it then moves into place whole, so its presence
+    means the staged tree is complete.
+    """
+    try:
+        document = json.loads((Path(output_dir) / FINGERPRINT_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) and "counts" in document else None
+
+
 def stage(kind: str, source: Path, output_dir: Path, force: bool = False, show_progress: bool = True) -> dict:
     """Stage a source into output_dir; return the fingerprint document (with image counts)."""
     source, output_dir = Path(source), Path(output_dir)
     if not source.exists():
         raise StagingError(f"{source} does not exist")
     fingerprint = source_fingerprint(kind, source)
-    stamp = output_dir / FINGERPRINT_NAME
-    if not force and stamp.is_file():
-        previous = json.loads(stamp.read_text())
-        if previous.get("source") == fingerprint:
-            previous["already_staged"] = True
-            return previous
+    previous = None if force else staged_document(output_dir)
+    if previous is not None and previous.get("source") == fingerprint:
+        previous["already_staged"] = True
+        return previous
     records = read_cifar_archive(source) if kind == "archive" else read_image_folder(source)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.staging-"))
