@@ -175,9 +175,8 @@ class CaptureWriter:
                 inference_id=invocation.inference_id,
                 event_id=invocation.event_id,
                 inference_time=invocation.inference_time))
-            # The hour directory of this record: its capture key without the file name.
-            partition, _, _ = capture_format.capture_key(
-                "", invocation.endpoint_name, invocation.variant_name, invocation.inference_time).rpartition("/")
+            partition = capture_format.capture_partition(
+                "", invocation.endpoint_name, invocation.variant_name, invocation.inference_time)
         except Exception:
             self.write_errors += 1
             logger.exception("Could not build a capture record; it is skipped")

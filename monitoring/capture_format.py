@@ -207,13 +207,19 @@ def capture_file_name(when: datetime) -> str:
     return f"{when:%M-%S}-{when.microsecond // 1000:03d}-{uuid.uuid4()}{CAPTURE_FILE_SUFFIX}"
 
 
+def capture_partition(prefix: str, endpoint_name: str, variant_name: str, when: datetime) -> str:
+    """{prefix}/{endpoint}/{variant}/yyyy/mm/dd/hh: the folder a capture record of `when` goes to.
+
+    prefix may be empty (the path then starts at the endpoint name).
+    """
+    parts = [prefix.strip("/")] if prefix.strip("/") else []
+    return "/".join(parts + [endpoint_name, variant_name, hour_path(when)])
+
+
 def capture_key(prefix: str, endpoint_name: str, variant_name: str, when: datetime,
                 file_name: Optional[str] = None) -> str:
     """{prefix}/{endpoint}/{variant}/yyyy/mm/dd/hh/{file}: an S3 key, or a path below a local dir.
 
-    prefix may be empty (the key then starts at the endpoint name); file_name defaults to a
-    fresh capture_file_name(when).
+    file_name defaults to a fresh capture_file_name(when).
     """
-    parts = [prefix.strip("/")] if prefix.strip("/") else []
-    parts += [endpoint_name, variant_name, hour_path(when), file_name or capture_file_name(when)]
-    return "/".join(parts)
+    return f"{capture_partition(prefix, endpoint_name, variant_name, when)}/{file_name or capture_file_name(when)}"
