@@ -11,7 +11,7 @@ import numpy as np
 
 from training import model_artifacts
 
-DEFAULT_TARGET_PRECISION = 0.99
+DEFAULT_TARGET_PRECISION = model_artifacts.TARGET_PRECISION
 
 
 def share(mask: np.ndarray) -> Optional[float]:
@@ -75,23 +75,9 @@ class ThresholdCurves:
 
 
 def threshold_curves(confidences: np.ndarray, correct: np.ndarray) -> ThresholdCurves:
-    """Coverage and precision for all thresholds in one sort (O(n log n)), not one pass each."""
-    if confidences.size == 0:
-        empty = np.empty(0)
-        return ThresholdCurves(empty, empty, empty)
-    order = np.argsort(-confidences, kind="stable")
-    descending = confidences[order]
-    accepted_counts = np.arange(1, descending.size + 1)
-    correct_counts = np.cumsum(correct[order])
-    # Ties must be accepted together: keep the last position of each run of equal confidences.
-    last_of_run = np.append(descending[1:] != descending[:-1], True)
-    thresholds = descending[last_of_run][::-1]
-    accepted = accepted_counts[last_of_run][::-1]
-    return ThresholdCurves(
-        thresholds=thresholds,
-        coverage=accepted / confidences.size,
-        precision=correct_counts[last_of_run][::-1] / accepted,
-    )
+    """Coverage and precision for all thresholds in one sort (O(n log n)), not one pass each; the
+    definition training and the benchmark use for coverage at a target precision."""
+    return ThresholdCurves(*model_artifacts.precision_coverage_curve(confidences, correct))
 
 
 def recommend_threshold(curves: ThresholdCurves, target_precision: float) -> Optional[int]:

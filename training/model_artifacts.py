@@ -34,6 +34,8 @@ INPUT_SIZE = 32
 RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
 # Confidence bins of the expected calibration error (the monitoring report uses the same).
 CALIBRATION_BINS = 10
+# The precision automatic routing must keep: coverage at this precision is the model's headline figure.
+TARGET_PRECISION = 0.99
 
 
 def to_model_image(image: Image.Image) -> Image.Image:
@@ -84,6 +86,38 @@ def expected_calibration_error(confidences, correct, num_classes: int, bins: int
     _, counts, confidence_sums, correct_sums = calibration_bins(confidences, correct, num_classes, bins)
     total = int(counts.sum())
     return float(np.abs(correct_sums - confidence_sums).sum() / total) if total else float("nan")
+
+
+def precision_coverage_curve(confidences, correct):
+    """(thresholds ascending, coverage, precision among accepted) at every threshold that changes them.
+
+    At thresholds[i] exactly the predictions with confidence >= thresholds[i] are accepted; ties
+    are accepted together (no threshold can split them). One sort, O(n log n).
+    """
+    confidences = np.asarray(confidences, dtype=np.float64).ravel()
+    correct = np.asarray(correct, dtype=bool).ravel()
+    if confidences.size == 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+    order = np.argsort(-confidences, kind="stable")
+    descending = confidences[order]
+    accepted_counts = np.arange(1, descending.size + 1)
+    correct_counts = np.cumsum(correct[order])
+    last_of_run = np.append(descending[1:] != descending[:-1], True)
+    accepted = accepted_counts[last_of_run][::-1]
+    return (descending[last_of_run][::-1], accepted / confidences.size,
+            correct_counts[last_of_run][::-1] / accepted)
+
+
+def coverage_at_precision(confidences, correct, target_precision: float):
+    """(coverage, threshold): the largest share of most-confident predictions whose precision is at
+    least the target, and the lowest threshold that accepts exactly them; (0.0, None) when even
+    the most confident predictions miss it. Threshold-free: it ranks a model's own confidences.
+    """
+    thresholds, coverage, precision = precision_coverage_curve(confidences, correct)
+    meets = np.flatnonzero(precision >= target_precision - 1e-12)
+    if not meets.size:
+        return 0.0, None
+    return float(coverage[meets[0]]), float(thresholds[meets[0]])
 
 
 def _write_json_atomically(path: Path, payload) -> None:

@@ -24,8 +24,9 @@ import numpy as np
 from PIL import Image
 
 try:
-    from training import model_artifacts
+    from training import augmentation, model_artifacts
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
+    import augmentation
     import model_artifacts
 
 
@@ -110,6 +111,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--ensemble-size", type=int, default=1, help="members trained with different seeds")
     hyper.add_argument("--mixup-alpha", type=float, default=0.2, help="Beta(alpha, alpha) mixup; 0 disables")
     hyper.add_argument("--cutout", type=int, default=8, help="side of the erased square; 0 disables")
+    hyper.add_argument("--augment-policy", choices=augmentation.POLICIES, default="none",
+                       help="operations drawn per image before crop/flip/cutout: 'trivial' is TrivialAugment "
+                            "(one of shear, translate, rotate, brightness, colour, contrast, sharpness, posterize, "
+                            "solarize, autocontrast, equalize or nothing, at a random magnitude)")
     hyper.add_argument("--label-smoothing", type=float, default=0.0)
     hyper.add_argument("--validation-fraction", type=float, default=0.1,
                        help="share of the training channel held out for selection and calibration")
@@ -182,24 +187,6 @@ def split_validation(labels, fraction: float, seed: int):
         validation_idx.extend(idx[:cut])
         train_idx.extend(idx[cut:])
     return np.sort(train_idx), np.sort(validation_idx)
-
-
-def augment(pixels, rng, cutout: int):
-    """Random 4-px-padded crops, horizontal flips and cutout on a uint8 NHWC batch."""
-    n, h, w, _ = pixels.shape
-    padded = np.pad(pixels, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
-    out = np.empty_like(pixels)
-    dy, dx = rng.randint(0, 9, n), rng.randint(0, 9, n)
-    flips = rng.rand(n) < 0.5
-    for i in range(n):
-        crop = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-        out[i] = crop[:, ::-1] if flips[i] else crop
-    if cutout:
-        cy, cx = rng.randint(0, h, n), rng.randint(0, w, n)
-        half = cutout // 2
-        for i in range(n):
-            out[i, max(0, cy[i] - half):cy[i] + half, max(0, cx[i] - half):cx[i] + half] = 127
-    return out
 
 
 def to_nchw(pixels):
@@ -305,9 +292,13 @@ def fit_temperature(logits, labels) -> float:
 
 
 def classification_report(probabilities, labels, class_names, threshold: float = CONFIDENCE_THRESHOLD) -> dict:
-    """Accuracy, per-class precision/recall, ECE, and coverage/precision of the confident answers."""
+    """Accuracy, per-class precision/recall, ECE, coverage/precision of the confident answers, and
+    coverage at the target precision (the threshold-free figure: how many drivers a model could
+    route automatically while almost never wrongly)."""
     predictions = probabilities.argmax(axis=1)
     accepted = probabilities.max(axis=1) >= threshold
+    coverage, threshold_for_target = model_artifacts.coverage_at_precision(
+        probabilities.max(axis=1), predictions == labels, model_artifacts.TARGET_PRECISION)
     report = {
         "count": int(len(labels)),
         "accuracy": float(np.mean(predictions == labels)),
@@ -318,6 +309,9 @@ def classification_report(probabilities, labels, class_names, threshold: float =
         "coverage_at_threshold": float(accepted.mean()),
         "precision_at_threshold": float(np.mean(predictions[accepted] == labels[accepted])) if accepted.any()
         else None,
+        "target_precision": model_artifacts.TARGET_PRECISION,
+        "coverage_at_target_precision": coverage,
+        "threshold_for_target_precision": threshold_for_target,
         "per_class": {},
     }
     for index, name in enumerate(class_names):
@@ -372,7 +366,7 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
         epoch_loss, epoch_correct, seen = 0.0, 0, 0
         for batch in range(steps_per_epoch):  # drops the ragged tail: BatchNorm dislikes tiny batches
             idx = order[batch * args.batch_size:(batch + 1) * args.batch_size]
-            pixels = augment(train_pixels[idx], rng, args.cutout)
+            pixels = augmentation.augment(train_pixels[idx], rng, args.cutout, args.augment_policy)
             targets = eye[train_labels[idx]] * (1 - args.label_smoothing) + args.label_smoothing / num_classes
             if args.mixup_alpha > 0:
                 lam = rng.beta(args.mixup_alpha, args.mixup_alpha)

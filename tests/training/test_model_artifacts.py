@@ -45,3 +45,23 @@ def test_calibration_bins_put_top_confidence_in_last_bin():
     assert edges[0] == 0.5 and edges[-1] == 1.0
     assert counts.tolist() == [1, 1, 0, 0, 0, 0, 0, 0, 0, 1]
     assert confidence_sums[-1] == 1.0 and correct_sums.tolist()[:2] == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("confidences, correct, target, expected", [
+    ([0.99, 0.9, 0.8, 0.7], [True, True, False, True], 0.99, (0.5, 0.9)),
+    ([0.99, 0.9, 0.8, 0.7], [True, True, False, True], 0.75, (1.0, 0.7)),
+    ([0.99, 0.9], [False, True], 0.99, (0.0, None)),
+    # A threshold cannot split tied confidences: the wrong 0.9 comes with the right one.
+    ([0.99, 0.9, 0.9], [True, True, False], 0.99, (1 / 3, 0.99)),
+], ids=["first-error-stops-coverage", "lower-target-accepts-all", "most-confident-wrong", "ties-together"])
+def test_coverage_at_precision(confidences, correct, target, expected):
+    coverage, threshold = model_artifacts.coverage_at_precision(np.array(confidences), np.array(correct), target)
+
+    assert coverage == pytest.approx(expected[0])
+    assert threshold == (pytest.approx(expected[1]) if expected[1] is not None else None)
+
+
+def test_precision_coverage_curve_of_nothing_is_empty():
+    thresholds, coverage, precision = model_artifacts.precision_coverage_curve(np.array([]), np.array([]))
+
+    assert thresholds.size == coverage.size == precision.size == 0
