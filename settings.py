@@ -17,9 +17,11 @@ CIFAR_FINE_LABELS = {"bicycle": 8, "motorcycle": 48}
 
 # --- Workflow defaults (serverless.yml params mirror these for the cloud) -----------------------
 DEFAULT_THRESHOLD = 0.95
-# Step Functions limits a state's payload to 256 KB; base64 grows bytes by 4/3 and the event
-# carries a few hundred bytes more, so the raw image must stay under about 190 KB.
-DEFAULT_MAX_IMAGE_BYTES = 180_000
+# Photo limits and the normalised size are defined with the decoder, in imaging/photo.py
+# (DEFAULT_MAX_BYTES, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MAX_SIDE): it also ships to SageMaker.
+# What the classify handler asks the endpoint for: probabilities and whether the photo is usable.
+# training/inference.py defines the same (it ships to SageMaker without this file; a test compares).
+ASSESSMENT_CONTENT_TYPE = "application/vnd.vehicle-routing.assessment+json"
 # The routing decision the workflow outputs: bicycles get nearby orders, motorcycles far ones.
 ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 
@@ -27,7 +29,9 @@ ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
 ENV_THRESHOLD = "THRESHOLD"
 ENV_CLASS_NAMES = "CLASS_NAMES"          # comma-separated, in model output order
-ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"
+ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"            # bytes of the original photo
+ENV_MAX_IMAGE_MEGAPIXELS = "MAX_IMAGE_MEGAPIXELS"  # pixels of the original photo, in millions
+ENV_MAX_IMAGE_SIDE = "MAX_IMAGE_SIDE"              # longest side of the normalised image, in pixels
 
 # --- Where the endpoint name travels from training to serverless.yml ----------------------------
 # training/launch.py writes {"endpoint_name": ...} here; serverless.yml reads it with a default.

@@ -1,8 +1,9 @@
 """Classify Vehicle: send the image to the SageMaker endpoint and name the most likely class.
 
-The endpoint answers with a JSON list of probabilities in class order. The image data is dropped
-from the output to keep the state payload small; the InferenceId lets captured endpoint records
-be joined with ground truth later.
+The endpoint is asked for its assessment (settings.ASSESSMENT_CONTENT_TYPE): the probabilities in
+class order, and whether the picture is a usable photo of a vehicle at all, with the reasons when
+it is not; Check Confidence decides on both. The image data is dropped from the output to keep the
+state payload small; the InferenceId lets captured endpoint records be joined with ground truth.
 """
 import base64
 import binascii
@@ -21,7 +22,7 @@ STEP = "classify_image"
 ENDPOINT_NAME = os.environ.get(settings.ENV_ENDPOINT_NAME) or settings.DEFAULT_ENDPOINT_NAME
 CLASS_NAMES = tuple(name.strip() for name in os.environ[settings.ENV_CLASS_NAMES].split(",")) \
     if os.environ.get(settings.ENV_CLASS_NAMES) else settings.CLASS_NAMES
-CONTENT_TYPES = ("image/png", "image/jpeg")
+CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp")
 MAX_INFERENCE_ID_LENGTH = 64  # SageMaker's limit
 # SageMaker error codes that mean "try again shortly" rather than "this request is wrong".
 TRANSIENT_CODES = {"ThrottlingException", "ServiceUnavailable", "InternalFailure",
@@ -34,7 +35,7 @@ def handler(event: dict, context) -> dict:
     try:
         image, content_type = _image(event)
         inference_id = _inference_id(event)
-        probabilities = _invoke_endpoint(image, content_type, inference_id)
+        probabilities, unusable_reasons = _invoke_endpoint(image, content_type, inference_id)
     except Exception as error:
         log_decision(STEP, type(error).__name__, image=s3_uri(event), endpoint=ENDPOINT_NAME,
                      reason=str(error))
@@ -42,9 +43,10 @@ def handler(event: dict, context) -> dict:
     best = max(range(len(CLASS_NAMES)), key=probabilities.__getitem__)
     result = {key: value for key, value in event.items() if key != "image_data"}
     result.update(inferences=probabilities, label=CLASS_NAMES[best], confidence=probabilities[best],
-                  inference_id=inference_id)
-    log_decision(STEP, "classified", image=s3_uri(event), endpoint=ENDPOINT_NAME,
-                 label=result["label"], confidence=result["confidence"], inference_id=inference_id)
+                  inference_id=inference_id, usable=not unusable_reasons, unusable_reasons=unusable_reasons)
+    log_decision(STEP, "classified", image=s3_uri(event), endpoint=ENDPOINT_NAME, label=result["label"],
+                 confidence=result["confidence"], inference_id=inference_id, usable=result["usable"],
+                 unusable_reasons=unusable_reasons)
     return result
 
 
@@ -70,16 +72,16 @@ def _inference_id(event: dict) -> str:
     return given
 
 
-def _invoke_endpoint(image: bytes, content_type: str, inference_id: str) -> list[float]:
+def _invoke_endpoint(image: bytes, content_type: str, inference_id: str) -> tuple[list[float], list[str]]:
     try:
         response = sagemaker_runtime.invoke_endpoint(
-            EndpointName=ENDPOINT_NAME, ContentType=content_type, Accept="application/json",
+            EndpointName=ENDPOINT_NAME, ContentType=content_type, Accept=settings.ASSESSMENT_CONTENT_TYPE,
             Body=image, InferenceId=inference_id)
     except ClientError as error:
         raise _named_endpoint_error(error) from error
     except BotoCoreError as error:  # connection refused, read timeout: the endpoint may recover
         raise EndpointUnavailable(f"endpoint {ENDPOINT_NAME!r} did not answer: {error}") from error
-    return _probabilities(response["Body"].read())
+    return _assessment(response["Body"].read())
 
 
 def _named_endpoint_error(error: ClientError) -> Exception:
@@ -98,16 +100,24 @@ def _named_endpoint_error(error: ClientError) -> Exception:
     return error
 
 
-def _probabilities(body: bytes) -> list[float]:
+def _assessment(body: bytes) -> tuple[list[float], list[str]]:
+    """(probabilities in class order, reasons the picture is unusable) from the endpoint's answer."""
     try:
-        values = json.loads(body)
+        answer = json.loads(body)
     except ValueError:
-        values = None
+        answer = None
+    if not isinstance(answer, dict):
+        raise UnexpectedModelOutput(
+            f"endpoint {ENDPOINT_NAME!r} should answer its assessment (a JSON object with probabilities and "
+            f"usable), got {body[:200]!r}; is it serving a model trained by this version of training/?")
+    values, usable, reasons = answer.get("probabilities"), answer.get("usable"), answer.get("unusable_reasons", [])
     valid = (isinstance(values, list) and len(values) == len(CLASS_NAMES)
              and all(isinstance(value, (int, float)) and not isinstance(value, bool)
-                     and 0.0 <= value <= 1.0 for value in values))
+                     and 0.0 <= value <= 1.0 for value in values)
+             and isinstance(usable, bool) and isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)
+             and usable == (not reasons))
     if not valid:
         raise UnexpectedModelOutput(
-            f"endpoint {ENDPOINT_NAME!r} should answer a JSON list of {len(CLASS_NAMES)} probabilities "
-            f"(one per class of {CLASS_NAMES}), got {body[:200]!r}")
-    return [float(value) for value in values]
+            f"endpoint {ENDPOINT_NAME!r} should answer one probability per class of {CLASS_NAMES}, whether the "
+            f"picture is usable and, if not, why; got {body[:300]!r}")
+    return [float(value) for value in values], reasons

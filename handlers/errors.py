@@ -24,11 +24,19 @@ class ImageAccessDenied(WorkflowError):
 
 
 class NotAnImage(WorkflowError):
-    """The object is not a PNG or JPEG image."""
+    """The object is not a JPEG, PNG or WebP image, or its data is truncated or corrupt."""
 
 
 class ImageTooLarge(WorkflowError):
-    """The image would not fit in the Step Functions state payload once base64-encoded."""
+    """The original photo has more bytes than MAX_IMAGE_BYTES."""
+
+
+class ImageTooManyPixels(WorkflowError):
+    """The photo declares more pixels than MAX_IMAGE_MEGAPIXELS (the decompression-bomb guard)."""
+
+
+class UnusableImage(WorkflowError):
+    """Not a usable photo of a vehicle (blank, dark, noise, a document, too small...): a person looks."""
 
 
 class EndpointRejected(WorkflowError):

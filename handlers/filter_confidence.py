@@ -1,13 +1,14 @@
-"""Check Confidence: let a classification through only when the model is sure enough.
+"""Check Confidence: let a classification through only for a usable photo the model is sure of.
 
-Below the threshold this raises ConfidenceBelowThreshold instead of returning a status, so the
+A picture the endpoint called unusable (blank, dark, noise, a document...) raises UnusableImage;
+below the threshold this raises ConfidenceBelowThreshold. Errors, not a returned status, so the
 execution fails under that name and nobody routes a driver on a guess.
 """
 import math
 import os
 
 import settings
-from handlers.errors import ConfidenceBelowThreshold, InvalidEvent
+from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
 from handlers.support import log_decision, required_text, s3_uri
 
 STEP = "filter_confidence"
@@ -19,6 +20,10 @@ if not 0.0 < THRESHOLD <= 1.0:
 def handler(event: dict, context) -> dict:
     try:
         label, confidence = _classification(event)
+        reasons = _unusable_reasons(event)
+        if reasons:
+            raise UnusableImage(f"{s3_uri(event) or 'the image'} is not a usable photo of a vehicle: "
+                                f"{'; '.join(reasons)}; a person should check this driver")
         if confidence < THRESHOLD:
             raise ConfidenceBelowThreshold(
                 f"confidence {confidence:.4f} that {s3_uri(event) or 'the image'} shows a {label} "
@@ -44,3 +49,11 @@ def _classification(event: dict) -> tuple[str, float]:
             or math.isnan(confidence) or not 0.0 <= confidence <= 1.0):
         raise InvalidEvent(f"confidence must be a number between 0 and 1, got {confidence!r}")
     return label, float(confidence)
+
+
+def _unusable_reasons(event: dict) -> list[str]:
+    usable, reasons = event.get("usable"), event.get("unusable_reasons")
+    if not isinstance(usable, bool) or not isinstance(reasons, list) or usable == bool(reasons):
+        raise InvalidEvent(f"usable must be true or false, with unusable_reasons listing why when false; got "
+                           f"usable={usable!r}, unusable_reasons={reasons!r}"[:300])
+    return reasons

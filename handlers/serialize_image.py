@@ -1,7 +1,10 @@
-"""Serialize Image: read the image the event names from S3 and pass it on base64-encoded.
+"""Serialize Image: read a driver's photo from S3 and pass it on normalised, as base64 text.
 
-Base64 *text*, because a Lambda cannot return bytes; a size limit, because the encoded image
-travels in the Step Functions state payload (256 KB at most).
+Whatever the phone sent (JPEG, PNG or WebP, any size, rotated by EXIF, 16-bit), the model and the
+state payload get an upright RGB image whose longest side is at most MAX_IMAGE_SIDE pixels, encoded
+within 64 KB (imaging/photo.py, the decoder the endpoint uses too). Base64 *text*, because a
+Lambda cannot return bytes. What the original was (location, bytes, pixels, orientation) travels
+on in `original`, so a reviewer and monitoring can trace the photo.
 """
 import base64
 import os
@@ -10,32 +13,36 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 import settings
 from handlers.errors import (ImageAccessDenied, ImageNotFound, ImageStoreUnavailable, ImageTooLarge,
-                             InvalidEvent, NotAnImage)
+                             ImageTooManyPixels, InvalidEvent, NotAnImage)
 from handlers.support import log_decision, required_text, s3_uri, single_attempt_client
+from imaging import photo
 
 STEP = "serialize_image"
-MAX_IMAGE_BYTES = int(os.environ.get(settings.ENV_MAX_IMAGE_BYTES, settings.DEFAULT_MAX_IMAGE_BYTES))
-# The formats the model's endpoint accepts, recognised by their first bytes, never by file name.
-SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+MAX_IMAGE_BYTES = int(os.environ.get(settings.ENV_MAX_IMAGE_BYTES) or photo.DEFAULT_MAX_BYTES)
+MAX_IMAGE_MEGAPIXELS = float(os.environ.get(settings.ENV_MAX_IMAGE_MEGAPIXELS) or photo.DEFAULT_MAX_MEGAPIXELS)
+MAX_IMAGE_SIDE = int(os.environ.get(settings.ENV_MAX_IMAGE_SIDE) or photo.DEFAULT_MAX_SIDE)
 NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "404"}
 ACCESS_DENIED_CODES = {"AccessDenied", "403"}
 TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "500", "503"}
+# The shared decoder's refusals, as the workflow's errors of the same names.
+REFUSALS = {photo.NotAnImage: NotAnImage, photo.ImageTooLarge: ImageTooLarge,
+            photo.ImageTooManyPixels: ImageTooManyPixels}
 
 s3 = single_attempt_client("s3")
 
 
 def handler(event: dict, context) -> dict:
+    location = s3_uri(event)
     try:
-        bucket = required_text(event, "s3_bucket")
-        key = required_text(event, "s3_key")
-        image = _read_image(bucket, key, s3_uri(event))
-        content_type = _content_type(image, s3_uri(event))
+        data = _read_image(required_text(event, "s3_bucket"), required_text(event, "s3_key"), location)
+        image, content_type, original = _normalized(data, location)
     except Exception as error:
-        log_decision(STEP, type(error).__name__, image=s3_uri(event), reason=str(error))
+        log_decision(STEP, type(error).__name__, image=location, reason=str(error))
         raise
-    log_decision(STEP, "serialized", image=s3_uri(event), content_type=content_type,
-                 image_bytes=len(image))
-    return {**event, "image_data": base64.b64encode(image).decode("ascii"), "content_type": content_type}
+    log_decision(STEP, "serialized", image=location, content_type=content_type, image_bytes=len(image),
+                 original=original)
+    return {**event, "image_data": base64.b64encode(image).decode("ascii"), "content_type": content_type,
+            "original": original}
 
 
 def _read_image(bucket: str, key: str, location: str) -> bytes:
@@ -48,12 +55,19 @@ def _read_image(bucket: str, key: str, location: str) -> bytes:
     except BotoCoreError as error:  # connection refused or timed out before S3 answered
         raise ImageStoreUnavailable(f"S3 did not answer for {location}: {error}") from error
     with response["Body"] as body:
-        size = response["ContentLength"]
-        if size > MAX_IMAGE_BYTES:  # decided before downloading a huge object
-            raise ImageTooLarge(
-                f"{location} has {size} bytes; at most {MAX_IMAGE_BYTES} fit in the Step Functions "
-                f"256 KB state payload once base64-encoded. Resize or recompress the image.")
+        try:  # decided before downloading a huge object
+            photo.check_byte_size(response["ContentLength"], MAX_IMAGE_BYTES)
+        except photo.ImageTooLarge as error:
+            raise ImageTooLarge(f"{location}: {error} ({settings.ENV_MAX_IMAGE_BYTES})") from error
         return body.read()
+
+
+def _normalized(data: bytes, location: str) -> tuple[bytes, str, dict]:
+    try:
+        image, content_type, original = photo.normalize(data, MAX_IMAGE_SIDE, MAX_IMAGE_MEGAPIXELS)
+    except photo.PhotoRejected as error:
+        raise REFUSALS[type(error)](f"{location}: {error}") from error
+    return image, content_type, {"location": location, **original.as_dict()}
 
 
 def _named_s3_error(error: ClientError, location: str) -> Exception:
@@ -66,12 +80,3 @@ def _named_s3_error(error: ClientError, location: str) -> Exception:
     if code in TRANSIENT_CODES:
         return ImageStoreUnavailable(f"S3 could not serve {location} right now ({code}: {message})")
     return error
-
-
-def _content_type(image: bytes, location: str) -> str:
-    for signature, content_type in SIGNATURES.items():
-        if image.startswith(signature):
-            return content_type
-    raise NotAnImage(f"{location} is not a PNG or JPEG image (size {len(image)} B, "
-                     f"first bytes {image[:8]!r})")
-

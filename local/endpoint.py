@@ -105,13 +105,13 @@ class _PendingForward:
     def __init__(self, pixels):
         self.pixels = pixels          # the caller's NDArray, NCHW
         self.rows = pixels.shape[0]
-        self.logits = None
+        self.outputs = None
         self.error: Optional[BaseException] = None
         self.done = threading.Event()
 
 
 class BatchingNetwork:
-    """Stands in for the model's network (NCHW pixels -> logits) and coalesces concurrent calls.
+    """Stands in for the model's network (NCHW pixels -> its outputs) and coalesces concurrent calls.
 
     MXNet 1.x's Gluon front end is not thread-safe, so one forward pass runs at a time, under a
     lock. A request queues its pixels, then whoever holds the lock runs everything queued as one
@@ -119,8 +119,8 @@ class BatchingNetwork:
     forward pass go through together in the next, which is how 8 concurrent clients get more
     images per second out of 2 cores than one forward pass each.
 
-    Pixels and logits stay MXNet NDArrays: a lone request's array goes to the network as it is,
-    and each caller gets its rows of the output as a view. (Copying them through numpy and back
+    Pixels and outputs stay MXNet NDArrays: a lone request's array goes to the network as it is,
+    and each caller gets its rows of each output as a view. (Copying them through numpy and back
     cost as much time per request as the forward pass, each copy waiting on MXNet's engine.)
     """
 
@@ -139,7 +139,7 @@ class BatchingNetwork:
                     self._forward_queued()
         if pending.error is not None:
             raise pending.error
-        return pending.logits
+        return pending.outputs
 
     def _forward_queued(self) -> None:
         """One forward pass over what is queued (up to max_batch rows); the caller holds the lock."""
@@ -156,8 +156,10 @@ class BatchingNetwork:
             return
         try:
             inputs = group[0].pixels if len(group) == 1 else mx.nd.concat(*(p.pixels for p in group), dim=0)
-            logits = self._network(inputs)
-            logits.wait_to_read()  # MXNet runs asynchronously: a failure surfaces here, under the lock
+            outputs = self._network(inputs)
+            outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            for output in outputs:
+                output.wait_to_read()  # MXNet runs asynchronously: a failure surfaces here, under the lock
         except BaseException as exc:  # every waiter learns of it, none hangs
             for pending in group:
                 pending.error = exc
@@ -165,7 +167,8 @@ class BatchingNetwork:
             return
         offset = 0
         for pending in group:
-            pending.logits = logits[offset:offset + pending.rows] if len(group) > 1 else logits
+            rows = [output[offset:offset + pending.rows] for output in outputs] if len(group) > 1 else outputs
+            pending.outputs = rows if len(rows) > 1 else rows[0]
             offset += pending.rows
             pending.done.set()
 
@@ -361,9 +364,11 @@ def serve(model_dir: Path, endpoint_name: str, port: int = 0, capture_destinatio
 
 def require_model_dir(model_dir: Path) -> None:
     from training import model_artifacts
-    required = (model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CLASSES_FILE,
-                model_artifacts.CALIBRATION_FILE)
-    missing = [name for name in required if not (Path(model_dir) / name).is_file()]
+    missing = [name for name in model_artifacts.REQUIRED_FILES if not (Path(model_dir) / name).is_file()]
+    if missing == [model_artifacts.USABILITY_FILE]:
+        raise ModelMismatch(
+            f"The model in {model_dir} was trained before unusable pictures were recognised (no "
+            f"{model_artifacts.USABILITY_FILE}); train it again with `python -m local.run --retrain`.")
     if missing:
         raise FileNotFoundError(
             f"No trained model in {model_dir} (missing {', '.join(missing)}). "

@@ -8,7 +8,8 @@
 5. prints a routing table and a summary, writes them to artifacts/results/, writes ground truth
    and the monitoring report (monitoring/), and shuts everything down.
 
-`--image PATH` instead sends one image of yours through the same workflow.
+`--image PATH [PATH ...]` instead sends your own photos (files, or the images in folders) through
+the same workflow.
 Nothing reaches AWS: moto answers every AWS call, and the handler reaches the local endpoint
 through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, as it would reach a real one.
 """
@@ -37,9 +38,14 @@ import settings
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# What a folder given to --image may hold as photos (the workflow decides by content, not by name).
+PHOTO_SUFFIXES = IMAGE_SUFFIXES + (".webp",)
 RESULTS_JSON = "routing.json"
 RESULTS_CSV = "routing.csv"
 LOW_CONFIDENCE_ERROR = "ConfidenceBelowThreshold"
+UNUSABLE_ERROR = "UnusableImage"
+# Outcomes that send a driver to a person rather than fail the workflow.
+TO_A_PERSON = (LOW_CONFIDENCE_ERROR, UNUSABLE_ERROR)
 # Executions in flight at once: the handlers run one at a time in this process (one warm
 # "container" each), so more only adds polling threads.
 PARALLEL_EXECUTIONS = 4
@@ -66,6 +72,8 @@ class Routing:
     confidence: Optional[float] = None
     accepted: bool = False
     route: Optional[str] = None
+    usable: Optional[bool] = None
+    unusable_reasons: str = ""       # "; "-joined, as the endpoint gave them
     error: Optional[str] = None
     error_message: Optional[str] = None
     seconds: float = 0.0
@@ -171,14 +179,17 @@ class LocalProduct:
             routing.confidence = float(result.output["confidence"])
             routing.accepted = bool(result.output.get("accepted"))
             routing.route = result.output.get("route")
+            routing.usable = result.output.get("usable")
         else:
             routing.error = result.error or result.status
             routing.error_message = result.error_message
-            # A low-confidence image was still classified: the endpoint's answer says what it saw.
-            probabilities = self._answers.get(inference_id)
-            if probabilities is not None:
+            # A rejected image was still classified: the endpoint's answer says what it saw.
+            answer = self._answers.get(inference_id)
+            if answer is not None:
+                probabilities, reasons = answer
                 best = max(range(len(probabilities)), key=probabilities.__getitem__)
                 routing.label, routing.confidence = settings.CLASS_NAMES[best], probabilities[best]
+                routing.usable, routing.unusable_reasons = not reasons, "; ".join(reasons)
         return routing
 
 
@@ -198,11 +209,15 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
 
     def remember_answer(invocation) -> None:
         try:
-            probabilities = json.loads(invocation.response_body)
+            answer = json.loads(invocation.response_body)
         except ValueError:
             return
+        if isinstance(answer, dict):  # the assessment the workflow asks for
+            answer = (answer.get("probabilities"), answer.get("unusable_reasons") or [])
+        else:
+            answer = (answer, [])
         with answers_lock:
-            answers[invocation.inference_id] = probabilities
+            answers[invocation.inference_id] = answer
 
     with ExitStack() as stack:
         try:
@@ -227,14 +242,15 @@ def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]
               progress: bool = True) -> list[Routing]:
     from tqdm import tqdm
 
-    def route_one(item):
-        path, true_class = item
-        key = f"{key_prefix}/{true_class or 'unlabelled'}/{Path(path).name}"
+    def route_one(numbered):
+        number, (path, true_class) = numbered
+        # Numbered: two photos of the same name from different folders must not overwrite each other.
+        key = f"{key_prefix}/{true_class or 'unlabelled'}/{number:05d}-{Path(path).name}"
         return product.route(path, key, true_class)
 
     pool = ThreadPoolExecutor(max_workers=PARALLEL_EXECUTIONS, thread_name_prefix="execution")
     try:
-        return list(tqdm(pool.map(route_one, images), total=len(images), desc="routing images",
+        return list(tqdm(pool.map(route_one, enumerate(images)), total=len(images), desc="routing images",
                          unit="img", disable=not progress))
     finally:
         # On Ctrl-C only the executions already running finish; the queued ones never start.
@@ -250,7 +266,8 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
     accepted = [r for r in routings if r.accepted]
     accepted_labelled = [r for r in accepted if r.correct is not None]
     low_confidence = [r for r in routings if r.error == LOW_CONFIDENCE_ERROR]
-    errors = [r for r in routings if r.error and r.error != LOW_CONFIDENCE_ERROR]
+    unusable = [r for r in routings if r.error == UNUSABLE_ERROR]
+    errors = [r for r in routings if r.error and r.error not in TO_A_PERSON]
 
     def share(part, whole):
         return round(len(part) / len(whole), 4) if whole else None
@@ -262,6 +279,7 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
         "routed_share": share(accepted, routings),
         "routed_accuracy": share([r for r in accepted_labelled if r.correct], accepted_labelled),
         "low_confidence_share": share(low_confidence, routings),
+        "unusable_share": share(unusable, routings),
         "error_share": share(errors, routings),
         "errors": sorted({r.error for r in errors}),
         "routes": {route: sum(r.route == route for r in accepted)
@@ -275,6 +293,8 @@ def decision_text(routing: Routing) -> str:
         return f"routed: {routing.route} orders"
     if routing.error == LOW_CONFIDENCE_ERROR:
         return "to a person: low confidence"
+    if routing.error == UNUSABLE_ERROR:
+        return f"to a person: unusable photo ({routing.unusable_reasons or 'see the error message'})"
     return f"failed: {routing.error}: {routing.error_message or ''}".strip()
 
 
@@ -285,6 +305,8 @@ def single_decision(routing: Routing, threshold: float) -> str:
     if routing.error == LOW_CONFIDENCE_ERROR:
         return (f"probably a {routing.label}, but the confidence {routing.confidence:.4f} is below {threshold}: "
                 f"a person should check this driver.")
+    if routing.error == UNUSABLE_ERROR:
+        return f"not a usable photo of a vehicle ({routing.unusable_reasons}): a person should check this driver."
     return f"the workflow failed with {routing.error}: {routing.error_message}"
 
 
@@ -309,6 +331,7 @@ def print_summary(summary: dict) -> None:
           f"(correct among routed: {percent(summary['routed_accuracy'])}; "
           + ", ".join(f"{count} {route}" for route, count in summary["routes"].items()) + ")")
     print(f"  sent to a person (low conf.)    {percent(summary['low_confidence_share'])}")
+    print(f"  sent to a person (unusable)     {percent(summary['unusable_share'])}")
     errors = f" ({', '.join(summary['errors'])})" if summary["errors"] else ""
     print(f"  failed with an error            {percent(summary['error_share'])}{errors}")
 
@@ -330,14 +353,14 @@ def write_results(routings: Sequence[Routing], summary: dict, results_dir: Path)
 def write_monitoring(routings: Sequence[Routing], capture_dir: Path, ground_truth_dir: Path,
                      report_dir: Path, threshold: float):
     """Ground truth for every classified image, then the monitoring report over this run."""
-    from monitoring import ground_truth, report
+    from monitoring import ground_truth, report, storage
     labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.label is not None}
     if labels:
         ground_truth.write_ground_truth(labels, ground_truth_dir)
     try:
         return report.build_report(str(capture_dir), str(ground_truth_dir) if labels else None,
                                    threshold, report_dir)
-    except report.NothingToReport as error:
+    except (report.NothingToReport, storage.LocationNotFound) as error:  # nothing reached the endpoint
         logger.warning("No monitoring report: %s", error)
         return None
 
@@ -369,8 +392,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "capture, run the real Step Functions workflow in moto for every test image, and "
                     "write the routing results and the monitoring report below the artifacts directory "
                     f"({settings.ARTIFACTS_DIR}; set VEHICLE_ARTIFACTS_DIR to move it).")
-    parser.add_argument("--image", type=Path, metavar="PATH",
-                        help="route this one PNG or JPEG image instead of the test set")
+    parser.add_argument("--image", type=Path, metavar="PATH", nargs="+",
+                        help="route these photos instead of the test set: files (JPEG, PNG, WebP; anything else "
+                             "fails as NotAnImage) or folders (their photos by suffix; other files are skipped)")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="route a reproducible random sample of N test images (default: all)")
     source = parser.add_mutually_exclusive_group()
@@ -402,12 +426,30 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--threshold must be in (0, 1]")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
-    if args.image is not None:
-        if not args.image.is_file():
-            parser.error(f"--image {args.image}: no such file")
-        if args.image.suffix.lower() not in IMAGE_SUFFIXES:
-            parser.error(f"--image {args.image}: expected a .png, .jpg or .jpeg file")
+    for path in args.image or ():
+        if not path.exists():
+            parser.error(f"--image {path}: no such file or folder")
     return args
+
+
+def photos_to_route(paths: Sequence[Path]) -> list[tuple[Path, None]]:
+    """Files as given; a folder's photos (by suffix, sorted); other files of a folder skipped with a note."""
+    photos, skipped = [], []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_file() and child.suffix.lower() in PHOTO_SUFFIXES:
+                    photos.append(child)
+                elif child.is_file():
+                    skipped.append(child)
+        else:
+            photos.append(path)
+    for path in skipped:
+        print(f"Skipping {path}: not a {'/'.join(PHOTO_SUFFIXES)} file")
+    if not photos:
+        raise RunError(f"No photos to route in {', '.join(map(str, paths))} "
+                       f"(folders are searched for {', '.join(PHOTO_SUFFIXES)} files).")
+    return [(path, None) for path in photos]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -433,10 +475,7 @@ def run_quietly(args: argparse.Namespace) -> int:
     else:
         print(f"Model: reusing {model_dir} (--retrain trains again)")
 
-    if args.image is not None:
-        images = [(args.image, None)]
-    else:
-        images = test_images(data_dir, args.sample, args.seed)
+    images = photos_to_route(args.image) if args.image is not None else test_images(data_dir, args.sample, args.seed)
     with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
         print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, workflow deployed in moto; "
               f"routing {len(images)} image(s) ...", flush=True)
@@ -444,9 +483,8 @@ def run_quietly(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
 
     print_table(routings)
-    if args.image is not None:
-        print(f"\nDecision for {args.image}: {single_decision(routings[0], args.threshold)}")
-        return 0 if routings[0].status == "SUCCEEDED" or routings[0].error == LOW_CONFIDENCE_ERROR else 1
+    if len(routings) == 1:
+        print(f"\nDecision for {routings[0].image}: {single_decision(routings[0], args.threshold)}")
     summary = summarise(routings, args.threshold)
     summary.update(run_id=run_id, model_dir=str(model_dir), endpoint_name=args.endpoint_name,
                    captures=str(capture_dir), ground_truth=str(settings.LOCAL_GROUND_TRUTH_DIR / run_id))
@@ -459,7 +497,8 @@ def run_quietly(args: argparse.Namespace) -> int:
         for sentence in result.summary.get("sentences", []):
             print(f"  {sentence}")
         print(f"Monitoring report: {result.html_path}")
-    return 0
+    # Your own photos: a photo the workflow failed on (not one sent to a person) fails the command.
+    return 1 if args.image is not None and summary["errors"] else 0
 
 
 def main(argv=None) -> int:

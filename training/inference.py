@@ -1,28 +1,39 @@
 """SageMaker MXNet serving contract for the bicycle/motorcycle classifier.
 
 The MXNet serving container calls model_fn(model_dir) once, then transform_fn(model, body,
-content_type, accept) per request. The response is a JSON list of calibrated probabilities in
-the order of classes.json (the order the classify handler expects). predict_probabilities is
-the batch path for benchmarks and the local run.
+content_type, accept) per request. Images are decoded by imaging/photo.py, the decoder the Serialize
+Image Lambda uses too (EXIF orientation, 16-bit, CMYK, palette, alpha, WebP, size limits); it ships
+beside this file as an estimator dependency.
 
-Bad requests raise InferenceRequestError, which carries an HTTP status (415 unsupported
-content type, 406 unsupported accept type, 400 undecodable image) and a message a person
-understands; in the SageMaker container it is the toolkit's own error class, so the model
-server answers with that status instead of a 500.
+Two answers, by the Accept header:
+  application/json (and */*)   a JSON list of calibrated probabilities in the order of classes.json
+                               (what plain clients expect)
+  ASSESSMENT_CONTENT_TYPE      a JSON object: those probabilities, the class names, and whether the
+                               picture is a usable photo of a vehicle, with the reasons when it is
+                               not (training/usability.py); the workflow asks for this one
+
+predict_probabilities and assess are the batch paths for benchmarks and the local run. Bad requests
+raise InferenceRequestError, which carries an HTTP status (415 unsupported content type, 406
+unsupported accept type, 400 undecodable image, 413 too many pixels) and a message a person
+understands; in the SageMaker container it is the toolkit's own error class, so the model server
+answers with that status instead of a 500.
 """
-import io
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from imaging import photo
 
 try:
-    from training import model_artifacts
+    from training import model_artifacts, usability
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
     import model_artifacts
+    import usability
 
 try:  # present in the SageMaker MXNet serving container
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
@@ -36,11 +47,10 @@ except ImportError:
             self.phrase = phrase or self.message
             super().__init__(status_code, self.message, self.phrase)
 
-SUPPORTED_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
+SUPPORTED_CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp", "application/x-image")
 JSON_CONTENT_TYPE = "application/json"
-ACCEPTABLE_ACCEPT_TYPES = (JSON_CONTENT_TYPE, "application/*", "*/*", "")
-# A request larger than this many pixels is refused rather than decoded (decompression bombs).
-MAX_IMAGE_PIXELS = 40_000_000
+ASSESSMENT_CONTENT_TYPE = "application/vnd.vehicle-routing.assessment+json"
+PROBABILITY_ACCEPT_TYPES = (JSON_CONTENT_TYPE, "application/*", "*/*", "")
 BATCH_SIZE = 256
 
 
@@ -51,13 +61,26 @@ class InferenceRequestError(_ToolkitError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    network: object          # mxnet.gluon.SymbolBlock: NCHW 0..255 pixels -> logits
+    network: object          # mxnet.gluon.SymbolBlock: NCHW 0..255 pixels -> (logits, feature distance)
     class_names: tuple
     temperature: float
+    feature_distance_limit: float
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the model makes of one picture."""
+    probabilities: list
+    feature_distance: float
+    unusable_reasons: list
+
+    @property
+    def usable(self) -> bool:
+        return not self.unusable_reasons
 
 
 def model_fn(model_dir) -> LoadedModel:
-    """Load the exported graph, class names and softmax temperature from a model directory."""
+    """Load the exported graph, class names, softmax temperature and usability limit of a model directory."""
     import mxnet as mx
 
     model_dir = Path(model_dir)
@@ -65,26 +88,47 @@ def model_fn(model_dir) -> LoadedModel:
     temperature = float(model_artifacts.read_json(model_dir, model_artifacts.CALIBRATION_FILE)["temperature"])
     if temperature <= 0:
         raise ValueError(f"{model_dir / model_artifacts.CALIBRATION_FILE}: temperature must be positive")
+    limit = float(model_artifacts.read_json(model_dir, model_artifacts.USABILITY_FILE)["feature_distance_limit"])
     with warnings.catch_warnings():  # SymbolBlock.imports warns about the unnamed input; harmless
         warnings.simplefilter("ignore")
         network = mx.gluon.SymbolBlock.imports(
             str(model_dir / model_artifacts.SYMBOL_FILE), [model_artifacts.INPUT_NAME],
             str(model_dir / model_artifacts.PARAMS_FILE), ctx=mx.cpu())
     network.hybridize(static_alloc=True)
-    return LoadedModel(network=network, class_names=class_names, temperature=temperature)
+    return LoadedModel(network=network, class_names=class_names, temperature=temperature,
+                       feature_distance_limit=limit)
 
 
-def predict_probabilities(model: LoadedModel, images) -> np.ndarray:
-    """Calibrated class probabilities (N x classes, class order of the model) for Pillow images."""
+def _forward(model: LoadedModel, images):
+    """(calibrated probabilities N x classes, feature distances N) for Pillow images."""
     import mxnet as mx
 
     images = list(images)
     if not images:
-        return np.zeros((0, len(model.class_names)), dtype=np.float64)
-    logits = np.concatenate([
-        model.network(mx.nd.array(model_artifacts.to_batch_array(images[start:start + BATCH_SIZE]))).asnumpy()
-        for start in range(0, len(images), BATCH_SIZE)])
-    return model_artifacts.softmax(logits, model.temperature)
+        return np.zeros((0, len(model.class_names))), np.zeros(0)
+    logits, distances = [], []
+    for start in range(0, len(images), BATCH_SIZE):
+        outputs = model.network(mx.nd.array(model_artifacts.to_batch_array(images[start:start + BATCH_SIZE])))
+        logits.append(outputs[0].asnumpy())
+        distances.append(outputs[1].asnumpy())
+    return model_artifacts.softmax(np.concatenate(logits), model.temperature), np.concatenate(distances)
+
+
+def predict_probabilities(model: LoadedModel, images) -> np.ndarray:
+    """Calibrated class probabilities (N x classes, class order of the model) for Pillow images."""
+    return _forward(model, images)[0]
+
+
+def assess(model: LoadedModel, images) -> list:
+    """An Assessment per Pillow image: probabilities, and whether it is a usable vehicle photo."""
+    images = list(images)
+    probabilities, distances = _forward(model, images)
+    assessments = []
+    for image, row, distance in zip(images, probabilities, distances):
+        reasons = usability.image_reasons(np.asarray(model_artifacts.to_model_image(image)), image.size)
+        reasons += usability.distance_reason(float(distance), model.feature_distance_limit)
+        assessments.append(Assessment([float(p) for p in row], float(distance), reasons))
+    return assessments
 
 
 def _media_type(header) -> str:
@@ -92,7 +136,7 @@ def _media_type(header) -> str:
 
 
 def decode_image(request_body: bytes, content_type: str) -> Image.Image:
-    """Decode request bytes into an RGB Pillow image, or raise InferenceRequestError."""
+    """Decode request bytes as the workflow does (imaging/photo.py), or raise InferenceRequestError."""
     media_type = _media_type(content_type)
     if media_type not in SUPPORTED_CONTENT_TYPES:
         raise InferenceRequestError(
@@ -101,25 +145,34 @@ def decode_image(request_body: bytes, content_type: str) -> Image.Image:
     if isinstance(request_body, (bytearray, memoryview)):
         request_body = bytes(request_body)
     if not isinstance(request_body, bytes) or not request_body:
-        raise InferenceRequestError(400, "The request body is empty: send the bytes of a PNG or JPEG image.")
+        raise InferenceRequestError(400, f"The request body is empty: send the bytes of a {photo.ACCEPTED_DESCRIPTION} image.")
     try:
-        with Image.open(io.BytesIO(request_body)) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise InferenceRequestError(
-                    400, f"The image is {image.width}x{image.height} pixels; at most {MAX_IMAGE_PIXELS} are accepted.")
-            image.load()
-            return image.convert("RGB")
-    except InferenceRequestError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise InferenceRequestError(
-            400, f"The request body is not a readable image ({type(error).__name__}: {error}).") from error
+        image, _ = photo.decode(request_body)
+    except photo.ImageTooManyPixels as error:
+        raise InferenceRequestError(413, f"The image is too large: {error}.") from error
+    except photo.PhotoRejected as error:
+        raise InferenceRequestError(400, f"The request body is not a usable image: {error}.") from error
+    return image
 
 
 def transform_fn(model: LoadedModel, request_body, content_type, accept):
-    """One image in, (JSON list of probabilities in class order, "application/json") out."""
-    if _media_type(accept) not in ACCEPTABLE_ACCEPT_TYPES:
-        raise InferenceRequestError(406, f"Unsupported accept type {accept!r}: this model answers {JSON_CONTENT_TYPE}.")
+    """One image in; out a JSON list of probabilities in class order ("application/json"), or the
+    whole assessment (ASSESSMENT_CONTENT_TYPE)."""
+    accept_type = _media_type(accept)
+    if accept_type not in PROBABILITY_ACCEPT_TYPES + (ASSESSMENT_CONTENT_TYPE,):
+        raise InferenceRequestError(
+            406, f"Unsupported accept type {accept!r}: this model answers {JSON_CONTENT_TYPE} (a list of "
+                 f"probabilities) or {ASSESSMENT_CONTENT_TYPE} (probabilities and whether the photo is usable).")
     image = decode_image(request_body, content_type)
-    probabilities = predict_probabilities(model, [image])[0]
-    return json.dumps([float(p) for p in probabilities]), JSON_CONTENT_TYPE
+    [assessment] = assess(model, [image])
+    if accept_type != ASSESSMENT_CONTENT_TYPE:
+        return json.dumps(assessment.probabilities), JSON_CONTENT_TYPE
+    distance = assessment.feature_distance
+    return json.dumps({
+        "probabilities": assessment.probabilities,
+        "classes": list(model.class_names),
+        "usable": assessment.usable,
+        "unusable_reasons": assessment.unusable_reasons,
+        "feature_distance": round(distance, 3) if math.isfinite(distance) else None,
+        "feature_distance_limit": round(model.feature_distance_limit, 3),
+    }), ASSESSMENT_CONTENT_TYPE

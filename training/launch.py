@@ -30,6 +30,8 @@ from training import model_artifacts, stage_data
 from training.train import METRIC_DEFINITIONS, parse_args as parse_train_args
 
 TRAINING_DIR = Path(__file__).resolve().parent
+# The photo decoder inference.py imports, shipped beside it (the Lambda package ships the same module).
+SHARED_CODE_DIRS = [str(settings.PROJECT_ROOT / "imaging")]
 TRAIN_ENTRY_POINT = "train.py"
 SERVE_ENTRY_POINT = "inference.py"
 FRAMEWORK_VERSION = "1.9.0"
@@ -83,9 +85,7 @@ def write_endpoint_name(endpoint_name: str, path=settings.ENDPOINT_NAME_FILE) ->
 
 def is_complete_model_dir(model_dir) -> bool:
     model_dir = Path(model_dir)
-    return all((model_dir / name).is_file() for name in (
-        model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CALIBRATION_FILE,
-        model_artifacts.CLASSES_FILE))
+    return all((model_dir / name).is_file() for name in model_artifacts.REQUIRED_FILES)
 
 
 def train_locally(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperparameters=None,
@@ -140,6 +140,7 @@ def build_estimator(role: str, sagemaker_session, hyperparameters=None, instance
     return MXNet(
         entry_point=TRAIN_ENTRY_POINT,
         source_dir=str(TRAINING_DIR),
+        dependencies=list(SHARED_CODE_DIRS),
         role=role,
         framework_version=FRAMEWORK_VERSION,
         py_version=PY_VERSION,
@@ -163,7 +164,8 @@ def build_data_capture_config(destination_s3_uri: str, sagemaker_session=None):
 def deploy_endpoint(estimator, endpoint_name: str, capture_s3_uri: str,
                     instance_type=DEFAULT_ENDPOINT_INSTANCE_TYPE, wait: bool = True):
     """Deploy the trained model with inference.py as the serving entry point and data capture on."""
-    model = estimator.create_model(entry_point=SERVE_ENTRY_POINT, source_dir=str(TRAINING_DIR))
+    model = estimator.create_model(entry_point=SERVE_ENTRY_POINT, source_dir=str(TRAINING_DIR),
+                                   dependencies=list(SHARED_CODE_DIRS))
     return model.deploy(initial_instance_count=1, instance_type=instance_type, endpoint_name=endpoint_name,
                         data_capture_config=build_data_capture_config(capture_s3_uri, estimator.sagemaker_session),
                         wait=wait)

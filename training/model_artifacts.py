@@ -2,9 +2,12 @@
 
 A model directory holds:
   model-symbol.json, model-0000.params  the exported Gluon graph: NCHW float32 RGB pixels in
-                                        0..255 at INPUT_SIZE x INPUT_SIZE in, logits out
+                                        0..255 at INPUT_SIZE x INPUT_SIZE in; out (logits, squared
+                                        Mahalanobis distance of its features to the training photos')
   classes.json                          class names in the order of the outputs
   calibration.json                      {"temperature": T}: probabilities are softmax(logits / T)
+  usability.json                        {"feature_distance_limit": D, ...}: above D a picture is
+                                        unlike the training photos (training/usability.py)
   metrics.json                          validation and test figures, hyperparameters
 
 SageMaker copies training/ alone into its containers, so this module imports nothing from the
@@ -24,6 +27,7 @@ SYMBOL_FILE = f"{EXPORT_PREFIX}-symbol.json"
 PARAMS_FILE = f"{EXPORT_PREFIX}-{EXPORT_EPOCH:04d}.params"
 CLASSES_FILE = "classes.json"
 CALIBRATION_FILE = "calibration.json"
+USABILITY_FILE = "usability.json"
 METRICS_FILE = "metrics.json"
 INPUT_NAME = "data"
 
@@ -32,6 +36,8 @@ INPUT_SIZE = 32
 # LANCZOS low-pass filters when shrinking, so a 224-px camera JPEG shrinks without aliasing.
 # (Image.Resampling exists from Pillow 9.1; the SageMaker py38 containers may ship an older Pillow.)
 RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
+# Every file a complete model directory holds (classes.json, written last, marks it complete).
+REQUIRED_FILES = (SYMBOL_FILE, PARAMS_FILE, CALIBRATION_FILE, USABILITY_FILE, CLASSES_FILE)
 # Confidence bins of the expected calibration error (the monitoring report uses the same).
 CALIBRATION_BINS = 10
 # The precision automatic routing must keep: coverage at this precision is the model's headline figure.
@@ -128,7 +134,7 @@ def _write_json_atomically(path: Path, payload) -> None:
     os.replace(temp_name, path)
 
 
-def save_model_dir(network, class_names, temperature: float, metrics: dict, model_dir) -> Path:
+def save_model_dir(network, class_names, temperature: float, usability: dict, metrics: dict, model_dir) -> Path:
     """Export a hybridizable Gluon network and its companions into model_dir.
 
     The graph files are exported into a scratch directory beside them and moved in one by one,
@@ -146,6 +152,7 @@ def save_model_dir(network, class_names, temperature: float, metrics: dict, mode
         for name in (SYMBOL_FILE, PARAMS_FILE):
             os.replace(os.path.join(scratch, name), model_dir / name)
     _write_json_atomically(model_dir / CALIBRATION_FILE, {"temperature": float(temperature)})
+    _write_json_atomically(model_dir / USABILITY_FILE, usability)
     _write_json_atomically(model_dir / METRICS_FILE, metrics)
     _write_json_atomically(model_dir / CLASSES_FILE, list(class_names))
     return model_dir

@@ -24,10 +24,11 @@ import numpy as np
 from PIL import Image
 
 try:
-    from training import augmentation, model_artifacts
+    from training import augmentation, model_artifacts, usability
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
     import augmentation
     import model_artifacts
+    import usability
 
 
 
@@ -125,6 +126,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                             "(early high-learning-rate checkpoints win on a small validation split by chance)")
     hyper.add_argument("--parallel-members", type=int, default=0,
                        help="members trained at once in separate processes, one thread each; 0 = as many as CPUs")
+    hyper.add_argument("--false-unusable-rate", type=float, default=usability.DEFAULT_FALSE_UNUSABLE_RATE,
+                       help="share of photos like the validation ones that the feature-distance limit may call "
+                            "unusable (the limit is fitted on the validation split)")
     hyper.add_argument("--seed", type=int, default=1)
     paths = parser.add_argument_group("paths (SageMaker sets them through SM_* variables)")
     paths.add_argument("--train", default=_default_path("SM_CHANNEL_TRAIN", ("data", "train"),
@@ -140,6 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 < args.validation_fraction < 1:
         parser.error("--validation-fraction must be between 0 and 1")
+    if not 0 < args.false_unusable_rate < 0.5:
+        parser.error("--false-unusable-rate must be between 0 and 0.5")
     for name in ("epochs", "batch_size", "width", "blocks_per_stage", "ensemble_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -238,21 +244,63 @@ def _define_blocks():
             return F.relu(self.body(x) + residual)
 
     class FlipAveragedEnsemble(nn.HybridBlock):
-        """Mean logits of every member over the image and its mirror image (test-time flips)."""
+        """(logits, features) of the members over the image and its mirror image (test-time flips).
+
+        Each member's penultimate features are averaged over both views and its logits follow from
+        them (the head is affine, so this equals averaging the views' logits); the ensemble's logits
+        are the members' mean, its features the members' side by side (their spaces differ).
+        """
 
         def __init__(self, members, **kwargs):
             super().__init__(**kwargs)
-            self.members = members
+            self.bodies, self.heads = [], []
             for index, member in enumerate(members):
-                self.register_child(member, f"member{index}")
+                body, head = member[:-1], member[-1]
+                self.register_child(body, f"body{index}")
+                self.register_child(head, f"head{index}")
+                self.bodies.append(body)
+                self.heads.append(head)
 
         def hybrid_forward(self, F, x):
             mirrored = F.flip(x, axis=3)
-            logits = [member(view) for member in self.members for view in (x, mirrored)]
-            return F.add_n(*logits) / len(logits)
+            logits, features = [], []
+            for body, head in zip(self.bodies, self.heads):
+                averaged = (body(x) + body(mirrored)) / 2
+                features.append(averaged)
+                logits.append(head(averaged))
+            mean_logits = F.add_n(*logits) / len(logits) if len(logits) > 1 else logits[0]
+            return mean_logits, (F.concat(*features, dim=1) if len(features) > 1 else features[0])
+
+    class FeatureDistance(nn.HybridBlock):
+        """Squared Mahalanobis distance of features to the nearest class mean (usability.py fits it)."""
+
+        def __init__(self, num_classes, dimension, **kwargs):
+            super().__init__(**kwargs)
+            with self.name_scope():
+                self.means = self.params.get("means", shape=(num_classes, dimension), init="zeros",
+                                             grad_req="null")
+                self.whitening = self.params.get("whitening", shape=(dimension, dimension), init="zeros",
+                                                 grad_req="null")
+
+        def hybrid_forward(self, F, features, means, whitening):
+            difference = F.broadcast_sub(F.expand_dims(features, axis=1), F.expand_dims(means, axis=0))
+            return F.min(F.sum(F.square(F.dot(difference, whitening)), axis=2), axis=1)
+
+    class ServingNetwork(nn.HybridBlock):
+        """What is exported: raw pixels in, (logits, feature distance) out."""
+
+        def __init__(self, ensemble, distance, **kwargs):
+            super().__init__(**kwargs)
+            self.ensemble = ensemble
+            self.distance = distance
+
+        def hybrid_forward(self, F, x):
+            logits, features = self.ensemble(x)
+            return logits, self.distance(features)
 
     return {"ScalePixels": ScalePixels, "ResidualBlock": ResidualBlock,
-            "FlipAveragedEnsemble": FlipAveragedEnsemble}
+            "FlipAveragedEnsemble": FlipAveragedEnsemble, "FeatureDistance": FeatureDistance,
+            "ServingNetwork": ServingNetwork}
 
 
 def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2):
@@ -271,9 +319,24 @@ def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2):
     return net
 
 
-def build_serving_network(members):
-    """The graph that is exported: flip-averaged mean logits of the members."""
+def build_ensemble(members):
+    """Flip-averaged (logits, penultimate features) of the members."""
     return _Blocks.get()["FlipAveragedEnsemble"](members)
+
+
+def build_serving_network(ensemble, num_classes: int, means=None, whitening=None):
+    """The graph that is exported: (logits, feature distance) of the ensemble. Without means and
+    whitening (tests), the distance is that of an untrained zero distribution."""
+    import mxnet as mx
+    blocks = _Blocks.get()
+    dimension = (means.shape[1] if means is not None
+                 else ensemble(mx.nd.zeros((1, 3, model_artifacts.INPUT_SIZE, model_artifacts.INPUT_SIZE)))[1].shape[1])
+    distance = blocks["FeatureDistance"](num_classes, dimension)
+    distance.initialize()
+    if means is not None:
+        distance.means.set_data(mx.nd.array(means))
+        distance.whitening.set_data(mx.nd.array(whitening))
+    return blocks["ServingNetwork"](ensemble, distance)
 
 
 # --- calibration and metrics -----------------------------------------------------------------------
@@ -326,11 +389,18 @@ def classification_report(probabilities, labels, class_names, threshold: float =
 
 # --- training --------------------------------------------------------------------------------------
 
-def predict_logits(net, pixels, batch_size: int = 256):
+def predict_outputs(net, pixels, batch_size: int = 256) -> list:
+    """Each of the network's outputs (one, or a tuple) as a numpy array over all pixels."""
     import mxnet as mx
-    outputs = [net(mx.nd.array(to_nchw(pixels[start:start + batch_size]))).asnumpy()
-               for start in range(0, len(pixels), batch_size)]
-    return np.concatenate(outputs)
+    batches = []
+    for start in range(0, len(pixels), batch_size):
+        outputs = net(mx.nd.array(to_nchw(pixels[start:start + batch_size])))
+        batches.append([output.asnumpy() for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
+    return [np.concatenate(parts) for parts in zip(*batches)]
+
+
+def predict_logits(net, pixels, batch_size: int = 256):
+    return predict_outputs(net, pixels, batch_size)[0]
 
 
 def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -462,14 +532,37 @@ def train_members_in_parallel(args, split, num_classes, workers):
     return members
 
 
-def evaluate(serving_net, pixels, labels, class_names, temperature: float) -> dict:
-    probabilities = model_artifacts.softmax(predict_logits(serving_net, pixels), temperature)
-    return classification_report(probabilities, labels, class_names)
+def evaluate(serving_net, pixels, labels, class_names, temperature: float, distance_limit: float) -> dict:
+    logits, distances = predict_outputs(serving_net, pixels)
+    report = classification_report(model_artifacts.softmax(logits, temperature), labels, class_names)
+    report["usable_share"] = usable_share(pixels, distances, distance_limit)
+    return report
 
 
-def save(serving_net, class_names, temperature: float, metrics: dict, model_dir):
+def usable_share(pixels, distances, limit: float) -> float:
+    """Share of 32x32 photos neither the image statistics nor the feature distance call unusable."""
+    usable = [not usability.image_reasons(image, image.shape[1::-1]) and not usability.distance_reason(distance, limit)
+              for image, distance in zip(pixels, distances)]
+    return float(np.mean(usable)) if usable else float("nan")
+
+
+def save(serving_net, class_names, temperature: float, usability_document: dict, metrics: dict, model_dir):
     """Write the model directory that inference.model_fn loads (see model_artifacts)."""
-    return model_artifacts.save_model_dir(serving_net, class_names, temperature, metrics, model_dir)
+    return model_artifacts.save_model_dir(serving_net, class_names, temperature, usability_document, metrics,
+                                          model_dir)
+
+
+def fit_usability(ensemble, pixels, labels, train_idx, validation_idx, num_classes: int, false_unusable_rate: float):
+    """The training photos' feature distribution and the validation split's distance limit."""
+    features = predict_outputs(ensemble, pixels[train_idx])[1]
+    means, whitening = usability.fit_feature_distribution(features, labels[train_idx], num_classes)
+    validation_distances = usability.mahalanobis_distances(predict_outputs(ensemble, pixels[validation_idx])[1],
+                                                           means, whitening)
+    limit = usability.distance_limit(validation_distances, false_unusable_rate)
+    document = {"feature_distance_limit": limit, "false_unusable_rate": false_unusable_rate,
+                "validation_distance_median": float(np.median(validation_distances)),
+                "validation_distance_max": float(np.max(validation_distances))}
+    return means, whitening, document
 
 
 def train(args, log=print) -> dict:
@@ -483,27 +576,33 @@ def train(args, log=print) -> dict:
         members = train_members_in_parallel(args, split, len(class_names), workers)
     else:
         members = [train_member(args, member, *split, len(class_names), log) for member in range(args.ensemble_size)]
-    serving_net = build_serving_network(members)
+    ensemble = build_ensemble(members)
+    ensemble.hybridize()
+    means, whitening, usability_document = fit_usability(ensemble, pixels, labels, train_idx, validation_idx,
+                                                         len(class_names), args.false_unusable_rate)
+    serving_net = build_serving_network(ensemble, len(class_names), means, whitening)
     serving_net.hybridize()
-    validation_logits = predict_logits(serving_net, pixels[validation_idx])
+    validation_logits = predict_logits(ensemble, pixels[validation_idx])
     temperature = fit_temperature(validation_logits, labels[validation_idx])
+    limit = usability_document["feature_distance_limit"]
     metrics = {
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train", "test", "model_dir")},
         "temperature": temperature,
-        "validation": classification_report(model_artifacts.softmax(validation_logits, temperature),
-                                            labels[validation_idx], class_names),
+        "validation": evaluate(serving_net, pixels[validation_idx], labels[validation_idx], class_names, temperature,
+                               limit),
+        "usability": usability_document,
         "training_seconds": None,
     }
     if args.test and Path(args.test).is_dir():
         test_pixels, test_labels, _ = load_channel(args.test, class_names)
-        metrics["test"] = evaluate(serving_net, test_pixels, test_labels, class_names, temperature)
+        metrics["test"] = evaluate(serving_net, test_pixels, test_labels, class_names, temperature, limit)
     metrics["training_seconds"] = round(time.time() - started, 1)
     test = metrics.get("test", {})
     log(FINAL_LINE.format(validation_accuracy=metrics["validation"]["accuracy"],
                           validation_ece=metrics["validation"]["ece"],
                           test_accuracy=test.get("accuracy", float("nan")), test_ece=test.get("ece", float("nan")),
                           temperature=temperature))
-    save(serving_net, class_names, temperature, metrics, args.model_dir)
+    save(serving_net, class_names, temperature, usability_document, metrics, args.model_dir)
     log(f"saved model_dir={args.model_dir} seconds={metrics['training_seconds']}")
     return metrics
 

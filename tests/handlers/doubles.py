@@ -19,6 +19,8 @@ from moto.core.exceptions import JsonRESTError
 from moto.sagemakerruntime.models import SageMakerRuntimeBackend
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+import settings
+
 MOTO_ENDPOINT_RESULTS_URL = "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results"
 
 
@@ -35,6 +37,7 @@ class SageMakerRuntimeError(JsonRESTError):
 class EndpointRequest:
     endpoint_name: str
     content_type: str
+    accept: str
     inference_id: str
     body: bytes
 
@@ -53,6 +56,7 @@ class MotoEndpoint:
             endpoint.requests.append(EndpointRequest(
                 endpoint_name=response.path.split("/")[2],
                 content_type=response.headers.get("Content-Type"),
+                accept=response.headers.get("Accept"),
                 inference_id=response.headers.get("X-Amzn-SageMaker-Inference-Id"),
                 body=response.raw_body))
             # moto keys its answers by a JSON text that includes the body: latin-1 maps bytes 1:1.
@@ -66,7 +70,7 @@ class MotoEndpoint:
         monkeypatch.setattr(SageMakerRuntimeResponse, "setup_class", setup_class)
         monkeypatch.setattr(SageMakerRuntimeBackend, "invoke_endpoint", invoke_endpoint)
 
-    def answer(self, *bodies: str, content_type: str = "application/json") -> None:
+    def answer(self, *bodies: str, content_type: str = settings.ASSESSMENT_CONTENT_TYPE) -> None:
         """Queue the endpoint's next answers, in order (moto's documented results API)."""
         results = [{"Body": body, "ContentType": content_type} for body in bodies]
         requests.post(MOTO_ENDPOINT_RESULTS_URL,
@@ -97,6 +101,13 @@ def answer_s3_with_error(client, operation: str, status: int, code: str, message
 
     client.meta.events.register_first(f"before-send.s3.{operation}", error_response)
     return answered
+
+
+def assessment(*probabilities, reasons=()) -> str:
+    """The endpoint's assessment of a picture, as training/inference.py answers it."""
+    return json.dumps({"probabilities": list(probabilities), "classes": list(settings.CLASS_NAMES),
+                       "usable": not reasons, "unusable_reasons": list(reasons),
+                       "feature_distance": 100.0, "feature_distance_limit": 500.0})
 
 
 def b64(data: bytes) -> str:

@@ -5,7 +5,7 @@ import pytest
 import settings
 from handlers.errors import (EndpointRejected, EndpointUnavailable, InvalidEvent, ModelError,
                              UnexpectedModelOutput)
-from tests.handlers.doubles import SageMakerRuntimeError, b64
+from tests.handlers.doubles import SageMakerRuntimeError, assessment, b64
 
 
 @pytest.fixture
@@ -18,24 +18,35 @@ def serialized(image: bytes, content_type: str = "image/png", **extra) -> dict:
             "content_type": content_type, **extra}
 
 
-@pytest.mark.parametrize("answer, label, confidence", [
-    ("[0.97, 0.03]", "bicycle", 0.97),
-    ("[0.1, 0.9]", "motorcycle", 0.9),
-    ("[1, 0]", "bicycle", 1.0),
+@pytest.mark.parametrize("probabilities, label, confidence", [
+    ((0.97, 0.03), "bicycle", 0.97),
+    ((0.1, 0.9), "motorcycle", 0.9),
+    ((1, 0), "bicycle", 1.0),
 ], ids=["bicycle", "motorcycle", "integer-probabilities"])
-def test_classify_image_names_the_most_likely_class(classify_image, endpoint, png, answer, label, confidence):
-    endpoint.answer(answer)
+def test_classify_image_names_the_most_likely_class(classify_image, endpoint, png, probabilities, label, confidence):
+    endpoint.answer(assessment(*probabilities))
 
     result = classify_image.handler(serialized(png), None)
 
     assert (result["label"], result["confidence"]) == (label, confidence)
-    assert result["inferences"] == json.loads(answer)
+    assert result["inferences"] == list(probabilities)
     assert all(isinstance(value, float) for value in result["inferences"])
+    assert (result["usable"], result["unusable_reasons"]) == (True, [])
+
+
+def test_classify_image_asks_for_the_assessment_and_passes_on_why_a_picture_is_unusable(classify_image, endpoint, png):
+    endpoint.answer(assessment(0.99, 0.01, reasons=["nearly uniform: blank (contrast 0.0 < 10)"]))
+
+    result = classify_image.handler(serialized(png), None)
+
+    assert (result["label"], result["usable"]) == ("bicycle", False)
+    assert result["unusable_reasons"] == ["nearly uniform: blank (contrast 0.0 < 10)"]
+    assert endpoint.requests[0].accept == settings.ASSESSMENT_CONTENT_TYPE
 
 
 def test_classify_image_sends_the_decoded_image_with_its_content_type_and_an_inference_id(
         classify_image, endpoint, jpeg):
-    endpoint.answer("[0.2, 0.8]")
+    endpoint.answer(assessment(0.2, 0.8))
 
     result = classify_image.handler(serialized(jpeg, "image/jpeg"), None)
 
@@ -47,7 +58,7 @@ def test_classify_image_sends_the_decoded_image_with_its_content_type_and_an_inf
 
 
 def test_classify_image_keeps_the_callers_inference_id(classify_image, endpoint, png):
-    endpoint.answer("[0.2, 0.8]")
+    endpoint.answer(assessment(0.2, 0.8))
 
     result = classify_image.handler(serialized(png, inference_id="driver-42-2026-11-25"), None)
 
@@ -55,7 +66,7 @@ def test_classify_image_keeps_the_callers_inference_id(classify_image, endpoint,
 
 
 def test_classify_image_drops_the_image_data_and_keeps_the_rest(classify_image, endpoint, png):
-    endpoint.answer("[0.97, 0.03]")
+    endpoint.answer(assessment(0.97, 0.03))
 
     result = classify_image.handler(serialized(png, inferences=[]), None)
 
@@ -65,7 +76,7 @@ def test_classify_image_drops_the_image_data_and_keeps_the_rest(classify_image, 
 
 def test_classify_image_uses_the_default_endpoint_name_without_configuration(load_handler, endpoint, png):
     classify_image = load_handler("classify_image")
-    endpoint.answer("[0.97, 0.03]")
+    endpoint.answer(assessment(0.97, 0.03))
 
     classify_image.handler(serialized(png), None)
 
@@ -74,7 +85,7 @@ def test_classify_image_uses_the_default_endpoint_name_without_configuration(loa
 
 def test_classify_image_reads_class_names_from_configuration(load_handler, endpoint, png):
     classify_image = load_handler("classify_image", **{settings.ENV_CLASS_NAMES: "motorcycle, bicycle"})
-    endpoint.answer("[0.97, 0.03]")
+    endpoint.answer(assessment(0.97, 0.03))
 
     assert classify_image.handler(serialized(png), None)["label"] == "motorcycle"
 
@@ -97,14 +108,23 @@ def test_classify_image_rejects_a_malformed_event_without_calling_the_endpoint(c
 
 
 @pytest.mark.parametrize("answer", [
-    "[0.5]", "[0.2, 0.3, 0.5]", '{"bicycle": 0.9}', '"0.9, 0.1"', "[true, false]", "[1.5, -0.5]",
-    "not json", '[[0.9, 0.1]]',
-], ids=["too-few", "too-many", "object", "string", "booleans", "outside-0-1", "not-json", "nested"])
-def test_classify_image_rejects_an_answer_that_is_not_one_probability_per_class(
-        classify_image, endpoint, png, answer):
+    assessment(0.5), assessment(0.2, 0.3, 0.5), '{"bicycle": 0.9}', assessment(True, False), assessment(1.5, -0.5),
+    json.dumps({"probabilities": [0.9, 0.1]}), json.dumps({"probabilities": [0.9, 0.1], "usable": "yes"}),
+    json.dumps({"probabilities": [0.9, 0.1], "usable": False, "unusable_reasons": []}),
+], ids=["too-few", "too-many", "no-probabilities", "booleans", "outside-0-1", "no-usable", "usable-not-boolean",
+        "unusable-without-reason"])
+def test_classify_image_rejects_an_assessment_it_cannot_read(classify_image, endpoint, png, answer):
     endpoint.answer(answer)
 
-    with pytest.raises(UnexpectedModelOutput, match="probabilities"):
+    with pytest.raises(UnexpectedModelOutput, match="one probability per class"):
+        classify_image.handler(serialized(png), None)
+
+
+@pytest.mark.parametrize("answer", ["[0.9, 0.1]", "not json", '"0.9, 0.1"'], ids=["bare-list", "not-json", "string"])
+def test_classify_image_rejects_an_answer_that_is_not_an_assessment(classify_image, endpoint, png, answer):
+    endpoint.answer(answer, content_type="application/json")
+
+    with pytest.raises(UnexpectedModelOutput, match="should answer its assessment"):
         classify_image.handler(serialized(png), None)
 
 
@@ -140,7 +160,7 @@ def test_classify_image_reports_the_model_containers_own_message(classify_image,
 
 def test_classify_image_makes_a_single_attempt_when_throttled(classify_image, endpoint, png):
     endpoint.fail(SageMakerRuntimeError("ThrottlingException", "Rate exceeded"))
-    endpoint.answer("[0.97, 0.03]")
+    endpoint.answer(assessment(0.97, 0.03))
 
     with pytest.raises(EndpointUnavailable):
         classify_image.handler(serialized(png), None)
@@ -156,11 +176,11 @@ def test_classify_image_names_an_unreachable_endpoint_unavailable(load_handler, 
 
 
 def test_classify_image_logs_label_confidence_and_inference_id(classify_image, endpoint, png, capsys):
-    endpoint.answer("[0.1, 0.9]")
+    endpoint.answer(assessment(0.1, 0.9))
 
     result = classify_image.handler(serialized(png), None)
 
     [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert line == {"step": "classify_image", "outcome": "classified", "image": "s3://driver-photos/a.png",
                     "endpoint": "vehicle-classifier-test", "label": "motorcycle", "confidence": 0.9,
-                    "inference_id": result["inference_id"]}
+                    "inference_id": result["inference_id"], "usable": True, "unusable_reasons": []}

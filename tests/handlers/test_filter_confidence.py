@@ -3,7 +3,7 @@ import json
 import pytest
 
 import settings
-from handlers.errors import ConfidenceBelowThreshold, InvalidEvent
+from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
 
 
 @pytest.fixture
@@ -13,7 +13,8 @@ def filter_confidence(load_handler):
 
 def classified(label: str, confidence, **extra) -> dict:
     return {"s3_bucket": "driver-photos", "s3_key": "a.png", "label": label, "confidence": confidence,
-            "inferences": [confidence, 1 - confidence] if isinstance(confidence, float) else [], **extra}
+            "inferences": [confidence, 1 - confidence] if isinstance(confidence, float) else [],
+            "usable": True, "unusable_reasons": [], **extra}
 
 
 @pytest.mark.parametrize("label, confidence, route", [
@@ -35,6 +36,17 @@ def test_filter_confidence_raises_its_own_error_below_the_threshold(filter_confi
 
     assert f"{confidence:.4f}" in str(raised.value)
     assert str(settings.DEFAULT_THRESHOLD) in str(raised.value)
+
+
+@pytest.mark.parametrize("confidence", [0.999, 0.5], ids=["confident", "unsure"])
+def test_filter_confidence_never_routes_an_unusable_picture(filter_confidence, confidence):
+    reasons = ["nearly uniform: blank (contrast 0.0 < 10)", "too dark (brightness 0 < 18 of 255)"]
+
+    with pytest.raises(UnusableImage) as raised:
+        filter_confidence.handler(classified("bicycle", confidence, usable=False, unusable_reasons=reasons), None)
+
+    assert str(raised.value) == ("s3://driver-photos/a.png is not a usable photo of a vehicle: " + "; ".join(reasons)
+                                 + "; a person should check this driver")
 
 
 @pytest.mark.parametrize("threshold, confidence, accepted", [("0.8", 0.85, True), ("0.9", 0.85, False)],
@@ -64,9 +76,15 @@ def test_filter_confidence_refuses_to_start_with_a_meaningless_threshold(load_ha
     {"label": "bicycle", "confidence": 1.2},
     {"label": "bicycle", "confidence": float("nan")},
     [0.99, 0.01],
+    {"label": "bicycle", "confidence": 0.99, "usable": None},
+    {"label": "bicycle", "confidence": 0.99, "usable": False, "unusable_reasons": []},
+    {"label": "bicycle", "confidence": 0.99, "usable": True, "unusable_reasons": ["dark"]},
 ], ids=["no-label", "unknown-label", "no-confidence", "confidence-as-text", "confidence-boolean",
-        "confidence-above-one", "confidence-nan", "not-an-object"])
+        "confidence-above-one", "confidence-nan", "not-an-object", "usable-missing", "unusable-without-reason",
+        "usable-with-reasons"])
 def test_filter_confidence_rejects_a_malformed_event(filter_confidence, event):
+    if isinstance(event, dict):
+        event = {"usable": True, "unusable_reasons": [], **event}
     with pytest.raises(InvalidEvent):
         filter_confidence.handler(event, None)
 

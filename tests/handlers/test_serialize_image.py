@@ -1,13 +1,16 @@
 import base64
+import io
 import json
 
 import boto3
 import pytest
+from PIL import Image
 
 import settings
 from handlers.errors import (ImageAccessDenied, ImageNotFound, ImageStoreUnavailable, ImageTooLarge,
-                             InvalidEvent, NotAnImage)
+                             ImageTooManyPixels, InvalidEvent, NotAnImage)
 from tests.handlers.doubles import answer_s3_with_error, image_bytes
+from tests.imaging import photos
 
 
 @pytest.fixture
@@ -21,7 +24,7 @@ def put(bucket: str, key: str, body: bytes) -> None:
 
 @pytest.mark.parametrize("image_format, content_type", [("PNG", "image/png"), ("JPEG", "image/jpeg")],
                          ids=["png", "jpeg"])
-def test_serialize_image_returns_base64_text_and_detected_content_type(
+def test_serialize_image_passes_a_small_upright_image_through_unchanged(
         serialize_image, images_bucket, image_format, content_type):
     image = image_bytes(image_format)
     put(images_bucket, "photo-without-extension", image)
@@ -43,13 +46,41 @@ def test_serialize_image_accepts_the_course_event_shape(serialize_image, images_
     assert base64.b64decode(result["image_data"]) == png
 
 
-def test_serialize_image_output_fits_the_step_functions_payload_at_the_size_limit(serialize_image, images_bucket):
-    largest = b"\x89PNG\r\n\x1a\n" + bytes(settings.DEFAULT_MAX_IMAGE_BYTES - 8)
-    put(images_bucket, "largest.png", largest)
+def decoded(result: dict) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(result["image_data"])))
 
-    result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "largest.png"}, None)
 
-    assert len(json.dumps(result).encode()) < 256 * 1024
+@pytest.mark.parametrize("orientation", [1, 6], ids=["landscape", "portrait-stored-sideways"])
+def test_serialize_image_normalises_a_12_megapixel_phone_photo_into_a_small_payload(
+        serialize_image, images_bucket, orientation):
+    original = photos.phone_jpeg(orientation=orientation)
+    put(images_bucket, "drivers/phone.jpg", original)
+
+    result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "drivers/phone.jpg"}, None)
+
+    with decoded(result) as image:
+        assert image.format == "JPEG" and result["content_type"] == "image/jpeg"
+        assert image.size == ((384, 288) if orientation == 1 else (288, 384))
+        assert photos.mean_color(image.convert("RGB"), (0.05, 0.05, 0.45, 0.45))[0] > 180  # red block top-left
+    assert result["original"] == {
+        "location": f"s3://{images_bucket}/drivers/phone.jpg", "format": "JPEG", "bytes": len(original),
+        "width": 4032 if orientation == 1 else 3024, "height": 3024 if orientation == 1 else 4032,
+        "orientation": orientation}
+    assert len(json.dumps(result).encode()) < 100 * 1024
+
+
+@pytest.mark.parametrize("body, expected_format", [
+    (photos.sixteen_bit_png(), "PNG"), (photos.encoded(photos.scene(320, 240), "WEBP"), "WEBP"),
+    (photos.cmyk_jpeg(), "JPEG"), (photos.palette_png(transparent=True), "PNG"),
+], ids=["16-bit-png", "webp", "cmyk-jpeg", "palette-png-with-transparency"])
+def test_serialize_image_normalises_every_accepted_kind_to_rgb(serialize_image, images_bucket, body, expected_format):
+    put(images_bucket, "upload", body)
+
+    result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "upload"}, None)
+
+    with decoded(result) as image:
+        assert image.mode == "RGB" and image.format in ("PNG", "JPEG")
+    assert result["original"]["format"] == expected_format
 
 
 @pytest.mark.parametrize("event", [
@@ -72,24 +103,58 @@ def test_serialize_image_names_a_missing_object_image_not_found(serialize_image,
         serialize_image.handler({"s3_bucket": bucket, "s3_key": key}, None)
 
 
-@pytest.mark.parametrize("body", [b"", b"\x89", b"GIF89a" + bytes(20), b"just some text, not pixels"],
-                         ids=["empty", "one-byte", "gif", "text"])
-def test_serialize_image_rejects_what_is_not_a_png_or_jpeg(serialize_image, images_bucket, body):
+@pytest.mark.parametrize("body, found", [
+    (b"", "an empty file"), (b"\x89", "an unknown format"), (photos.encoded(Image.new("RGB", (8, 8)), "GIF"), "GIF"),
+    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"), (b"just some text, not pixels", "an unknown format"),
+    (photos.truncated(photos.phone_jpeg(800, 600)), "truncated or corrupt"),
+], ids=["empty", "one-byte", "gif", "heic", "text", "truncated-jpeg"])
+def test_serialize_image_rejects_what_is_not_an_accepted_image(serialize_image, images_bucket, body, found):
     put(images_bucket, "upload.png", body)
 
-    with pytest.raises(NotAnImage, match="not a PNG or JPEG"):
+    with pytest.raises(NotAnImage, match=found) as rejected:
         serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "upload.png"}, None)
 
+    assert f"s3://{images_bucket}/upload.png" in str(rejected.value)
 
-@pytest.mark.parametrize("limit, size", [(None, settings.DEFAULT_MAX_IMAGE_BYTES + 1), (1000, 1001)],
-                         ids=["default-limit", "configured-limit"])
-def test_serialize_image_rejects_an_image_over_the_size_limit(load_handler, images_bucket, limit, size):
+
+@pytest.mark.parametrize("limit, size", [(None, 25_000_001), (1000, 1001)], ids=["default-limit", "configured-limit"])
+def test_serialize_image_rejects_a_photo_over_the_byte_limit(load_handler, images_bucket, limit, size):
     environment = {settings.ENV_MAX_IMAGE_BYTES: limit} if limit else {}
     serialize_image = load_handler("serialize_image", **environment)
-    put(images_bucket, "huge.png", b"\x89PNG\r\n\x1a\n" + bytes(size - 8))
+    put(images_bucket, "huge.jpg", b"\xff\xd8\xff" + bytes(size - 3))
 
-    with pytest.raises(ImageTooLarge, match=f"{size} bytes"):
-        serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "huge.png"}, None)
+    with pytest.raises(ImageTooLarge, match=f"{size} bytes .*; at most {limit or 25_000_000} bytes"):
+        serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "huge.jpg"}, None)
+
+
+def test_serialize_image_accepts_a_real_photo_far_above_the_old_payload_limit(serialize_image, images_bucket):
+    original = photos.phone_jpeg(1920, 1080)
+    put(images_bucket, "1080p.jpg", original)
+
+    result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "1080p.jpg"}, None)
+
+    assert len(original) > 256 * 1024 and result["original"]["bytes"] == len(original)
+
+
+@pytest.mark.parametrize("limit, expected", [(None, "at most 64 megapixels"), (1, "at most 1 megapixels")],
+                         ids=["default-limit", "configured-limit"])
+def test_serialize_image_rejects_a_decompression_bomb(load_handler, images_bucket, limit, expected):
+    environment = {settings.ENV_MAX_IMAGE_MEGAPIXELS: limit} if limit else {}
+    serialize_image = load_handler("serialize_image", **environment)
+    put(images_bucket, "bomb.png", photos.decompression_bomb_png(1200 if limit else 100_000, 1000 if limit else 100_000))
+
+    with pytest.raises(ImageTooManyPixels, match=expected):
+        serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "bomb.png"}, None)
+
+
+def test_serialize_image_honours_a_configured_longest_side(load_handler, images_bucket):
+    serialize_image = load_handler("serialize_image", **{settings.ENV_MAX_IMAGE_SIDE: 128})
+    put(images_bucket, "phone.jpg", photos.phone_jpeg(1600, 1200))
+
+    result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "phone.jpg"}, None)
+
+    with decoded(result) as image:
+        assert image.size == (128, 96)
 
 
 @pytest.mark.parametrize("status, code, expected", [

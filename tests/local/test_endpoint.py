@@ -221,10 +221,11 @@ def test_batching_network_gives_a_lone_request_to_the_network_as_it_is(gated_net
     gated_network.gate.set()
     batch = pixel_batch(120.0)
 
-    logits = endpoint.BatchingNetwork(gated_network)(batch)
+    outputs = endpoint.BatchingNetwork(gated_network)(batch)
 
     assert gated_network.inputs == [batch]
-    assert logits.asnumpy().tolist() == gated_network.network(batch).asnumpy().tolist()
+    assert [output.asnumpy().tolist() for output in outputs] == [
+        output.asnumpy().tolist() for output in gated_network.network(batch)]
 
 
 def test_batching_network_hands_each_coalesced_request_its_own_rows(gated_network):
@@ -237,8 +238,9 @@ def test_batching_network_hands_each_coalesced_request_its_own_rows(gated_networ
         while batching._queue.qsize() < len(queued):  # both wait behind the first forward pass
             time.sleep(0.001)
         gated_network.gate.set()
-        answers = [future.result(timeout=30).asnumpy() for future in [first, *queued]]
+        answers = [[output.asnumpy() for output in future.result(timeout=30)] for future in [first, *queued]]
 
     assert [batch.shape[0] for batch in gated_network.inputs] == [1, 3]
     for batch, answer in zip(batches, answers):
-        assert answer == pytest.approx(gated_network.network(batch).asnumpy(), abs=1e-5)
+        for output, expected in zip(answer, gated_network.network(batch)):  # logits, then feature distances
+            assert output == pytest.approx(expected.asnumpy(), rel=1e-4, abs=1e-5)

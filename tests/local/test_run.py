@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from PIL import Image
 import settings
 from local import run
 from monitoring import storage
+from tests.imaging import photos
 from training import stage_data
 
 IMAGES_PER_CLASS = 3
@@ -30,8 +32,9 @@ def image_folder(tmp_path):
             folder = root / split / class_name
             folder.mkdir(parents=True)
             for number in range(IMAGES_PER_CLASS):
-                colour = (40 * number, 200 * class_index, 90)
-                Image.new("RGB", (32, 32), colour).save(folder / f"{class_name}_{number}.png")
+                photo = photos.scene(32, 32, noise=6, seed=number)
+                photo.paste((40 * number, 200 * class_index, 90), (16, 0, 32, 16))
+                photo.save(folder / f"{class_name}_{number}.png")
     return root
 
 
@@ -84,6 +87,46 @@ def test_run_low_confidence_image_is_reported_with_its_prediction(tiny_model_dir
     assert f"Decision for {image}: probably a " in output
 
 
+def test_run_routes_own_photos_given_as_files_and_folders(tiny_model_dir, image_folder, artifacts, tmp_path, capsys):
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "portrait.jpg").write_bytes(photos.phone_jpeg(2000, 1500, orientation=6))
+    (folder / "scooter.webp").write_bytes(photos.encoded(photos.scene(640, 480, noise=8), "WEBP"))
+    (folder / "black.png").write_bytes(photos.encoded(photos.uniform_image(), "PNG"))
+    (folder / "notes.txt").write_text("not a photo")
+    single = tmp_path / "single.png"
+    single.write_bytes(photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+
+    status = run.main(["--image", str(folder), str(single), "--model-dir", str(tiny_model_dir), "--data-source",
+                       str(image_folder), "--threshold", "0.5", "--no-progress"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert f"Skipping {folder / 'notes.txt'}" in output
+    rows = {Path(row["image"]).name: row for row in
+            json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())["images"]}
+    assert sorted(rows) == ["black.png", "portrait.jpg", "scooter.webp", "single.png"]
+    assert all(row["true_class"] is None for row in rows.values())
+    assert rows["black.png"]["error"] == "UnusableImage" and "nearly uniform" in rows["black.png"]["unusable_reasons"]
+    assert all(rows[name]["accepted"] for name in ("portrait.jpg", "scooter.webp", "single.png"))
+    assert "to a person: unusable photo (nearly uniform" in output
+    assert (settings.LOCAL_RESULTS_DIR / run.RESULTS_CSV).is_file()
+    assert len(list(storage.iter_jsonl_lines(settings.LOCAL_CAPTURE_DIR))) == 4
+
+
+def test_run_own_photo_that_is_not_an_image_fails_the_command(tiny_model_dir, image_folder, artifacts, tmp_path,
+                                                              capsys):
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(100))
+
+    status = run.main(["--image", str(heic), "--model-dir", str(tiny_model_dir), "--data-source", str(image_folder),
+                       "--no-progress"])
+
+    output = capsys.readouterr().out
+    assert status == 1
+    assert "failed: NotAnImage" in output and "HEIC" in output
+
+
 def test_run_second_run_gives_the_same_results(tiny_model_dir, image_folder, artifacts):
     arguments = ["--model-dir", str(tiny_model_dir), "--data-source", str(image_folder), "--no-progress",
                  "--sample", "4"]
@@ -117,7 +160,7 @@ def test_run_busy_port_exits_with_message(tiny_model_dir, image_folder, artifact
 @pytest.mark.parametrize("arguments, message", [
     (["--sample", "0"], "--sample must be at least 1"),
     (["--threshold", "1.5"], "--threshold must be in (0, 1]"),
-    (["--image", "/no/such/image.png"], "no such file"),
+    (["--image", "/no/such/image.png"], "no such file or folder"),
 ], ids=["sample-zero", "threshold-above-one", "missing-image"])
 def test_run_bad_arguments_exit_with_usage_message(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

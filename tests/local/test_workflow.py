@@ -10,7 +10,7 @@ import pytest
 
 import settings
 from local.workflow import SERVERLESS_FILE, local_workflow, read_service
-from tests.handlers.doubles import image_bytes
+from tests.handlers.doubles import assessment, image_bytes
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ class _LocalEndpoint(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((self.path, self.headers["Content-Type"], body))
-        answer = b"[0.04, 0.96]"
+        answer = assessment(0.04, 0.96).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -134,7 +134,8 @@ def test_local_workflow_never_hides_the_process_environment_from_other_threads(a
         reader.start()
         try:
             for _ in range(60):
-                invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7})
+                invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7, "usable": True,
+                                                                    "unusable_reasons": []})
         finally:
             stop.set()
             reader.join()
@@ -147,7 +148,8 @@ def test_local_workflow_applies_a_functions_environment_at_import_and_leaves_non
     monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
 
     with local_workflow(environment={settings.ENV_THRESHOLD: "0.5"}) as workflow:
-        answer = invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7})
+        answer = invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7, "usable": True,
+                                                                    "unusable_reasons": []})
         leaked = settings.ENV_THRESHOLD in os.environ
 
     assert (answer["accepted"], answer["threshold"], answer["route"]) == (True, 0.5, "near")

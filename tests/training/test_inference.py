@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.imaging import photos
 from training import inference, model_artifacts
 
 
@@ -56,7 +57,7 @@ def test_transform_fn_matches_batch_prediction(model):
 def test_predict_probabilities_applies_temperature(model):
     images = [Image.fromarray(np.random.RandomState(seed).randint(0, 256, (32, 32, 3), dtype=np.uint8))
               for seed in range(3)]
-    logits = model.network(mx.nd.array(model_artifacts.to_batch_array(images))).asnumpy()
+    logits = model.network(mx.nd.array(model_artifacts.to_batch_array(images)))[0].asnumpy()
 
     probabilities = inference.predict_probabilities(model, images)
 
@@ -95,3 +96,73 @@ def test_transform_fn_rejects_unsupported_accept_type(model):
         inference.transform_fn(model, _image_bytes((32, 32), "PNG"), "image/png", "text/csv")
 
     assert error.value.status_code == 406
+
+
+def assessment(model, body: bytes, content_type: str = "image/png") -> dict:
+    text, response_type = inference.transform_fn(model, body, content_type, inference.ASSESSMENT_CONTENT_TYPE)
+    assert response_type == inference.ASSESSMENT_CONTENT_TYPE
+    return json.loads(text)
+
+
+def test_transform_fn_answers_the_assessment_when_asked(model):
+    body = photos.encoded(photos.scene(320, 240, noise=8), "JPEG")
+
+    answer = assessment(model, body, "image/jpeg")
+
+    plain, _ = inference.transform_fn(model, body, "image/jpeg", "application/json")
+    assert answer["probabilities"] == json.loads(plain)
+    assert answer["classes"] == ["bicycle", "motorcycle"]
+    assert (answer["usable"], answer["unusable_reasons"]) == (True, [])
+    assert answer["feature_distance"] >= 0 and answer["feature_distance_limit"] == 1e9
+
+
+@pytest.mark.parametrize("body, reason", [
+    (photos.encoded(photos.uniform_image((0, 0, 0)), "JPEG"), "nearly uniform"),
+    (photos.encoded(photos.uniform_image((255, 255, 255)), "PNG"), "nearly uniform"),
+    (photos.encoded(photos.noise_image(), "PNG"), "nearly uniform"),
+    (photos.encoded(photos.noise_image(48, 40), "PNG"), "neighbouring pixels unrelated"),
+    (photos.encoded(photos.text_document(), "PNG"), "too few colours"),
+    (photos.encoded(Image.new("RGB", (4, 4), (200, 10, 10)), "PNG"), "smaller than the model's 32x32 input (4x4"),
+], ids=["black-jpeg", "white-png", "large-noise", "small-noise", "text-document", "4x4-image"])
+def test_transform_fn_says_why_a_picture_is_unusable(model, body, reason):
+    answer = assessment(model, body)
+
+    assert answer["usable"] is False
+    assert any(reason in text for text in answer["unusable_reasons"]), answer["unusable_reasons"]
+
+
+def test_transform_fn_calls_a_picture_unlike_the_training_photos_unusable(model):
+    far = inference.LoadedModel(model.network, model.class_names, model.temperature, feature_distance_limit=0.0)
+
+    answer = assessment(far, photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+
+    assert answer["usable"] is False
+    assert answer["unusable_reasons"][0].startswith("unlike the training photos")
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_transform_fn_decodes_a_rotated_photo_as_its_upright_self(model, orientation):
+    upright = photos.scene(320, 240, noise=5)
+
+    rotated, _ = inference.transform_fn(model, photos.with_orientation(upright, orientation), "image/jpeg", "*/*")
+    reference, _ = inference.transform_fn(model, photos.encoded(upright, "JPEG", quality=95), "image/jpeg", "*/*")
+
+    assert json.loads(rotated) == pytest.approx(json.loads(reference), abs=0.02)
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (photos.encoded(photos.scene(320, 240), "WEBP"), "image/webp"),
+    (photos.sixteen_bit_png(), "image/png"),
+    (photos.cmyk_jpeg(), "image/jpeg"),
+], ids=["webp", "16-bit-png", "cmyk-jpeg"])
+def test_transform_fn_decodes_what_the_workflow_decodes(model, body, content_type):
+    text, _ = inference.transform_fn(model, body, content_type, "application/json")
+
+    assert sum(json.loads(text)) == pytest.approx(1.0)
+
+
+def test_transform_fn_refuses_a_decompression_bomb_as_payload_too_large(model):
+    with pytest.raises(inference.InferenceRequestError) as error:
+        inference.transform_fn(model, photos.decompression_bomb_png(), "image/png", "application/json")
+
+    assert error.value.status_code == 413 and "megapixels" in error.value.message

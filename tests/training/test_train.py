@@ -58,12 +58,15 @@ def test_train_script_writes_model_dir_contract(sagemaker_run):
 
     assert sorted(p.name for p in model_dir.iterdir()) == sorted([
         model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CLASSES_FILE,
-        model_artifacts.CALIBRATION_FILE, model_artifacts.METRICS_FILE])
+        model_artifacts.CALIBRATION_FILE, model_artifacts.USABILITY_FILE, model_artifacts.METRICS_FILE])
     assert json.loads((model_dir / "classes.json").read_text()) == list(settings.CLASS_NAMES)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["validation"]["count"] == 6
     assert metrics["test"]["count"] == 8
-    assert set(metrics["test"]) >= {"accuracy", "ece", "coverage_at_threshold", "precision_at_threshold", "per_class"}
+    assert set(metrics["test"]) >= {"accuracy", "ece", "coverage_at_threshold", "precision_at_threshold", "per_class",
+                                    "coverage_at_target_precision", "usable_share"}
+    limit = json.loads((model_dir / model_artifacts.USABILITY_FILE).read_text())["feature_distance_limit"]
+    assert limit > 0 and limit == metrics["usability"]["feature_distance_limit"]
     assert metrics["hyperparameters"]["epochs"] == 2
 
 
@@ -150,10 +153,36 @@ def test_serving_network_averages_flipped_views():
     mx.random.seed(0)
     member = train.build_network(2, width=4, blocks_per_stage=1)
     member.initialize(mx.init.Xavier())
-    serving = train.build_serving_network([member])
+    ensemble = train.build_ensemble([member])
     images = mx.nd.random.uniform(0, 255, (2, 3, 32, 32))
 
-    assert np.allclose(serving(images).asnumpy(), serving(images.flip(axis=3)).asnumpy(), atol=1e-5)
+    logits, features = ensemble(images)
+    mirrored_logits, mirrored_features = ensemble(images.flip(axis=3))
+    assert np.allclose(logits.asnumpy(), mirrored_logits.asnumpy(), atol=1e-5)
+    assert np.allclose(features.asnumpy(), mirrored_features.asnumpy(), atol=1e-5)
+    averaged = (member(images) + member(images.flip(axis=3))) / 2
+    assert np.allclose(logits.asnumpy(), averaged.asnumpy(), atol=1e-4)
+
+
+def test_serving_network_distance_is_the_mahalanobis_distance_of_its_features():
+    import mxnet as mx
+
+    from training import usability
+
+    mx.random.seed(1)
+    members = [train.build_network(2, width=4, blocks_per_stage=1) for _ in range(2)]
+    for member in members:
+        member.initialize(mx.init.Xavier())
+    ensemble = train.build_ensemble(members)
+    images = mx.nd.random.uniform(0, 255, (40, 3, 32, 32))
+    features = ensemble(images)[1].asnumpy()
+    labels = np.arange(40) % 2
+    means, whitening = usability.fit_feature_distribution(features, labels, 2)
+
+    logits, distances = train.build_serving_network(ensemble, 2, means, whitening)(images)
+
+    assert features.shape[1] == 2 * 16  # two members' features side by side
+    assert np.allclose(distances.asnumpy(), usability.mahalanobis_distances(features, means, whitening), rtol=1e-3)
 
 
 @pytest.mark.slow
@@ -171,7 +200,7 @@ def test_train_exports_every_parallel_member_into_one_graph(tmp_path):
 
     single = train.build_network(2, width=4, blocks_per_stage=1)
     exported = mx.nd.load(str(tmp_path / "model" / model_artifacts.PARAMS_FILE))
-    assert len(exported) == 2 * len(list(single.collect_params().keys()))
+    assert len(exported) == 2 * len(list(single.collect_params().keys())) + 2  # + the feature distribution
     assert "test" not in metrics
     assert inference.model_fn(tmp_path / "model").class_names == ("bicycle", "motorcycle")
 
