@@ -29,6 +29,7 @@ ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
 ENV_THRESHOLD = "THRESHOLD"
 ENV_CLASS_NAMES = "CLASS_NAMES"          # comma-separated, in model output order
+ENV_IMAGES_BUCKET = "IMAGES_BUCKET"                # where photos are read when the event names no bucket
 ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"            # bytes of the original photo
 ENV_MAX_IMAGE_MEGAPIXELS = "MAX_IMAGE_MEGAPIXELS"  # pixels of the original photo, in millions
 ENV_MAX_IMAGE_SIDE = "MAX_IMAGE_SIDE"              # longest side of the normalised image, in pixels
@@ -56,3 +57,5 @@ LOCAL_RESULTS_DIR = ARTIFACTS_DIR / "results"
 # Ground truth in Model Quality Monitor's format (monitoring/ground_truth.py) and the monitoring report.
 LOCAL_GROUND_TRUTH_DIR = ARTIFACTS_DIR / "ground-truth"
 LOCAL_REPORT_DIR = ARTIFACTS_DIR / "report"
+# `sls package` output, one directory per stage, parameters and content of what it reads (local/deployment.py).
+PACKAGE_CACHE_DIR = PROJECT_ROOT / ".build" / "packages"

@@ -18,6 +18,7 @@ from handlers.support import log_decision, required_text, s3_uri, single_attempt
 from imaging import photo
 
 STEP = "serialize_image"
+IMAGES_BUCKET = os.environ.get(settings.ENV_IMAGES_BUCKET, "")
 MAX_IMAGE_BYTES = int(os.environ.get(settings.ENV_MAX_IMAGE_BYTES) or photo.DEFAULT_MAX_BYTES)
 MAX_IMAGE_MEGAPIXELS = float(os.environ.get(settings.ENV_MAX_IMAGE_MEGAPIXELS) or photo.DEFAULT_MAX_MEGAPIXELS)
 MAX_IMAGE_SIDE = int(os.environ.get(settings.ENV_MAX_IMAGE_SIDE) or photo.DEFAULT_MAX_SIDE)
@@ -34,7 +35,9 @@ s3 = single_attempt_client("s3")
 def handler(event: dict, context) -> dict:
     location = s3_uri(event)
     try:
-        data = _read_image(required_text(event, "s3_bucket"), required_text(event, "s3_key"), location)
+        event = _with_bucket(event)
+        location = s3_uri(event)
+        data = _read_image(event["s3_bucket"], required_text(event, "s3_key"), location)
         image, content_type, original = _normalized(data, location)
     except Exception as error:
         log_decision(STEP, type(error).__name__, image=location, reason=str(error))
@@ -43,6 +46,14 @@ def handler(event: dict, context) -> dict:
                  original=original)
     return {**event, "image_data": base64.b64encode(image).decode("ascii"), "content_type": content_type,
             "original": original}
+
+
+def _with_bucket(event: dict) -> dict:
+    """The event with s3_bucket: its own, else the deployment's images bucket."""
+    if isinstance(event, dict) and event.get("s3_bucket") is None and IMAGES_BUCKET:
+        event = {**event, "s3_bucket": IMAGES_BUCKET}
+    required_text(event, "s3_bucket")
+    return event
 
 
 def _read_image(bucket: str, key: str, location: str) -> bytes:

@@ -2,16 +2,18 @@
 
 1. stages the real CIFAR-100 bicycle and motorcycle images (training/stage_data.py),
 2. trains the model with the default hyperparameters (training/train.py), or reuses a trained one,
-3. serves it on a local SageMaker-compatible endpoint with data capture (local/endpoint.py),
-4. deploys the real state machine and handlers into moto (local/workflow.py), uploads the official
-   test images to a moto S3 bucket and runs one execution per image,
+3. starts the AWS stand-in (local/aws.py: moto's server, the handlers running in this process, and
+   the model behind a local SageMaker runtime endpoint with data capture),
+4. packages the service with the real `sls package` and deploys the generated CloudFormation
+   template into the stand-in (local/deployment.py), uploads the official test images to its S3
+   and runs one execution of the deployed state machine per image,
 5. prints a routing table and a summary, writes them to artifacts/results/, writes ground truth
    and the monitoring report (monitoring/), and shuts everything down.
 
 `--image PATH [PATH ...]` instead sends your own photos (files, or the images in folders) through
 the same workflow.
-Nothing reaches AWS: moto answers every AWS call, and the handler reaches the local endpoint
-through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, as it would reach a real one.
+Nothing reaches AWS: the stand-in answers every AWS call, and the classify handler reaches the
+local endpoint through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, as it would reach a real one.
 """
 from __future__ import annotations
 
@@ -53,8 +55,8 @@ EXECUTION_TIMEOUT_SECONDS = 120
 # Logger the handlers write their JSON decision lines to; the table says the same, once.
 HANDLER_DECISION_LOGGER = "vehicle_routing.decisions"
 MOTO_STEPFUNCTIONS_LOGGER = "moto.stepfunctions"
-DUMMY_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                         "AWS_DEFAULT_REGION": "us-east-1"}
+# The stage the offline run deploys (its stack, functions and state machine are named after it).
+OFFLINE_STAGE = "offline"
 
 
 class RunError(Exception):
@@ -156,7 +158,7 @@ def test_images(data_dir: Path, limit: Optional[int], seed: int) -> list[tuple[P
 # --- the product, running -------------------------------------------------------------------------
 
 class LocalProduct:
-    """The endpoint, moto (S3, Lambda, Step Functions) and the deployed workflow, all in process."""
+    """The endpoint, the AWS stand-in and the deployed workflow, all in this process."""
 
     def __init__(self, endpoint_url: str, workflow, s3_client, bucket: str, answers: dict):
         self.endpoint_url = endpoint_url
@@ -195,15 +197,14 @@ class LocalProduct:
 
 @contextmanager
 def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir: Path,
-                    threshold: float) -> Iterator[LocalProduct]:
-    """Start the endpoint and moto with the workflow deployed; stop all of it on the way out."""
+                    threshold: float, progress: bool = True) -> Iterator[LocalProduct]:
+    """The AWS stand-in (with the model behind its SageMaker runtime API) and the service deployed
+    into it as `sls deploy` would; all of it stopped on the way out."""
     import boto3
 
-    from local.endpoint import ModelMismatch, PortInUse, serve
-    from local.workflow import local_workflow
+    from local import deployment
+    from local.aws import StandIn, StandInError
 
-    for name, value in DUMMY_AWS_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
     answers: dict = {}
     answers_lock = threading.Lock()
 
@@ -221,21 +222,27 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
 
     with ExitStack() as stack:
         try:
-            server, capture = serve(model_dir, endpoint_name, port, str(capture_dir),
-                                    extra_listener=remember_answer)
-        except (FileNotFoundError, ModelMismatch, PortInUse) as error:
+            stand_in = stack.enter_context(StandIn(port, model_dir=model_dir, endpoint_name=endpoint_name,
+                                                   capture_dir=capture_dir, extra_listener=remember_answer))
+        except StandInError as error:
             raise RunError(str(error)) from error
-        stack.callback(capture.close)
-        server.start()
-        stack.callback(server.stop)
-        environment = {settings.ENV_ENDPOINT_NAME: endpoint_name,
-                       settings.ENV_SAGEMAKER_RUNTIME_URL: server.url,
-                       settings.ENV_THRESHOLD: str(threshold)}
-        workflow = stack.enter_context(local_workflow(environment=environment))
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=workflow.images_bucket)
-        yield LocalProduct(server.url, workflow, s3, workflow.images_bucket, answers)
-        capture.flush()
+        environment = stand_in.client_environment()
+        session = boto3.Session(aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+                                region_name=stand_in.region)
+        clients = {name: session.client(name, endpoint_url=stand_in.url) for name in
+                   ("cloudformation", "s3", "stepfunctions")}
+        print(f"Packaging with `sls package` and deploying to the AWS stand-in at {stand_in.url} ...", flush=True)
+        try:
+            package_dir = deployment.package(OFFLINE_STAGE, {"threshold": str(threshold), "endpointName": endpoint_name},
+                                             environment)
+            deployed = deployment.deploy(package_dir, OFFLINE_STAGE, clients["cloudformation"], clients["s3"])
+        except deployment.DeploymentError as error:
+            raise RunError(str(error)) from error
+        workflow = deployed.workflow(clients["stepfunctions"])
+        clients["s3"].create_bucket(Bucket=workflow.images_bucket)
+        yield LocalProduct(stand_in.endpoint_url, workflow, clients["s3"], workflow.images_bucket, answers)
+        stand_in.capture.flush()
 
 
 def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]], key_prefix: str,
@@ -389,7 +396,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         prog="python -m local.run",
         description="Run the whole product offline: stage the CIFAR-100 bicycle/motorcycle images, train "
                     "(or reuse) the model, serve it on a local SageMaker-compatible endpoint with data "
-                    "capture, run the real Step Functions workflow in moto for every test image, and "
+                    "capture, deploy the service with `sls package` into an AWS stand-in (moto), run the "
+                    "deployed Step Functions workflow for every test image, and "
                     "write the routing results and the monitoring report below the artifacts directory "
                     f"({settings.ARTIFACTS_DIR}; set VEHICLE_ARTIFACTS_DIR to move it).")
     parser.add_argument("--image", type=Path, metavar="PATH", nargs="+",
@@ -414,7 +422,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threshold", type=float, default=settings.DEFAULT_THRESHOLD,
                         help="confidence below which an image goes to a person (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0,
-                        help="port of the local endpoint on 127.0.0.1 (default: any free port)")
+                        help="port of the AWS stand-in on 127.0.0.1 (default: any free port)")
     parser.add_argument("--endpoint-name", default=settings.DEFAULT_ENDPOINT_NAME,
                         help="name of the local endpoint (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default: %(default)s)")
@@ -477,8 +485,8 @@ def run_quietly(args: argparse.Namespace) -> int:
 
     images = photos_to_route(args.image) if args.image is not None else test_images(data_dir, args.sample, args.seed)
     with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
-        print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, workflow deployed in moto; "
-              f"routing {len(images)} image(s) ...", flush=True)
+        print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, workflow deployed as stack "
+              f"vehicle-routing-{OFFLINE_STAGE}; routing {len(images)} image(s) ...", flush=True)
         routings = route_all(product, images, key_prefix="uploads" if args.image else "test",
                              progress=not args.no_progress)
 
@@ -513,7 +521,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nInterrupted; the endpoint and moto are stopped.", file=sys.stderr)
+        print("\nInterrupted; the endpoint and the AWS stand-in are stopped.", file=sys.stderr)
         return 130
 
 

@@ -1,5 +1,17 @@
 """Fixtures shared by every test directory."""
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
 import pytest
+
+import settings
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +41,45 @@ def tiny_model_dir(tmp_path_factory):
     train.save(serving_net, class_names, temperature=1.5, usability_document={"feature_distance_limit": 1e9},
                metrics={"note": "untrained tiny network for tests"}, model_dir=model_dir)
     return model_dir
+
+
+@dataclass
+class RunningStandIn:
+    url: str
+    environment: dict          # what an AWS SDK needs to talk to it
+    output: list               # what it printed up to "Ready."
+
+
+@pytest.fixture(scope="session")
+def stand_in(tiny_model_dir, tmp_path_factory):
+    """`python -m local.aws` as a user starts it (a free port here), serving the tiny model."""
+    from local.aws import client_environment
+
+    captures = tmp_path_factory.mktemp("stand-in-captures")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.aws", "--port", "0", "--model-dir", str(tiny_model_dir), "--capture",
+         str(captures)], cwd=settings.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    output, deadline = [], time.monotonic() + 120
+    while not output or not output[-1].startswith("Ready."):
+        try:
+            output.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
+        except queue.Empty:
+            process.kill()
+            pytest.fail("the stand-in did not become ready:\n" + "\n".join(output))
+    url = next(line.split("listening on ")[1] for line in output if "listening on " in line)
+    yield RunningStandIn(url=url, environment=client_environment(url), output=output)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def packaged_service(stand_in, tmp_path_factory):
+    """The service as `sls package --stage test` builds it (osls asks the stand-in about the layer)."""
+    from local import deployment
+
+    if shutil.which("npx") is None:
+        pytest.skip("npx (Node.js) is not installed: bin/setup installs the Serverless CLI with npm")
+    return deployment.package("test", {}, stand_in.environment)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import settings
+from local import deployment
+from local.aws import DUMMY_CREDENTIALS
 
 pytestmark = pytest.mark.skipif(shutil.which("npx") is None,
                                 reason="npx (Node.js) is not installed: bin/setup installs the Serverless CLI with npm")
@@ -19,6 +21,8 @@ ROOT = settings.PROJECT_ROOT
 FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyImage": "handlers/classify_image.py",
                      "filterConfidence": "handlers/filter_confidence.py"}
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
+# The photo decoder goes only where photos are decoded; Pillow comes from the layer.
+FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
 LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -29,20 +33,14 @@ DUMMY_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:vehicle-routi
 
 
 def sls(*arguments, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
-    environment.pop("AWS_PROFILE", None)
-    completed = subprocess.run(["npx", "--no-install", "sls", *arguments], cwd=cwd, env=environment,
-                               capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed
+    """An `sls` command that needs no AWS at all (print)."""
+    return deployment.sls(*arguments, environment=DUMMY_CREDENTIALS, cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")
-def package_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("sls-package")
-    sls("package", "--package", str(directory))
-    return directory
+def package_dir(packaged_service) -> Path:
+    """`sls package --stage test` (tests/conftest.py), as deployments build it."""
+    return packaged_service
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +103,36 @@ def test_package_zip_holds_only_settings_and_its_handler(package_dir, function_k
 
     names = set(zipfile.ZipFile(archive).namelist())
 
-    assert names == SHARED_FILES | {FUNCTION_HANDLERS[function_key]}
+    assert names == SHARED_FILES | {FUNCTION_HANDLERS[function_key]} | FUNCTION_EXTRA_FILES.get(function_key, set())
     assert archive.stat().st_size < MAX_ZIP_BYTES
+    assert not any(name.startswith(("boto3/", "botocore/", "PIL/")) for name in names)
+
+
+def test_package_pillow_layer_is_built_for_the_functions_platform_and_python(package_dir, template):
+    [(layer_id, layer)] = resources_of_type(template, "AWS::Lambda::LayerVersion").items()
+    archive = zipfile.ZipFile(package_dir / Path(layer["Properties"]["Content"]["S3Key"]).name)
+    names = archive.namelist()
+    pinned = (ROOT / "handlers" / "requirements.txt").read_text().split("pillow==")[1].split()[0]
+
+    assert "python/PIL/_imaging.cpython-311-aarch64-linux-gnu.so" in names
+    assert f"python/pillow-{pinned}.dist-info/METADATA" in names
+    wheel = archive.read(f"python/pillow-{pinned}.dist-info/WHEEL").decode()
+    assert "Tag: cp311-cp311-manylinux2014_aarch64" in wheel or "Tag: cp311-cp311-manylinux_2_17_aarch64" in wheel
+    assert not any(name.startswith(("python/boto3/", "python/botocore/", "python/numpy/")) for name in names)
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    with_layer = {name for name, function in functions.items() if {"Ref": layer_id} in function["Properties"].get("Layers", [])}
+    assert with_layer == {"SerializeImageLambdaFunction"}
+    assert all(function["Properties"]["Architectures"] == ["arm64"] for function in functions.values())
+
+
+def test_package_pillow_pins_agree_between_the_layer_and_the_project():
+    layer_pin = (ROOT / "handlers" / "requirements.txt").read_text()
+    project_pin = (ROOT / "requirements.txt").read_text()
+
+    [pin] = [line.split()[0] for line in layer_pin.splitlines() if line.startswith("pillow==")]
+    assert pin in project_pin
 
 
 def statements_of(role: dict) -> list[dict]:
@@ -153,6 +179,10 @@ def test_package_lambda_runtime_and_environment(template):
     assert all(re.fullmatch(r"python3\.1[1-9]", function["Properties"]["Runtime"]) for function in functions.values())
     assert environment["ClassifyImageLambdaFunction"] == {settings.ENV_ENDPOINT_NAME: expected_endpoint}
     assert float(environment["FilterConfidenceLambdaFunction"][settings.ENV_THRESHOLD]) == settings.DEFAULT_THRESHOLD
+    # Empty photo limits: the handler falls back to imaging/photo.py's defaults, defined once.
+    assert environment["SerializeImageLambdaFunction"] == {
+        settings.ENV_IMAGES_BUCKET: "vehicle-routing-test-images", settings.ENV_MAX_IMAGE_BYTES: "",
+        settings.ENV_MAX_IMAGE_MEGAPIXELS: "", settings.ENV_MAX_IMAGE_SIDE: ""}
 
 
 @pytest.fixture(scope="module")

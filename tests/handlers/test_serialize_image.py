@@ -96,6 +96,17 @@ def test_serialize_image_rejects_an_event_without_a_valid_location(serialize_ima
         serialize_image.handler(event, None)
 
 
+def test_serialize_image_reads_from_the_deployments_images_bucket_when_the_event_names_none(load_handler,
+                                                                                            images_bucket, png):
+    serialize_image = load_handler("serialize_image", **{settings.ENV_IMAGES_BUCKET: images_bucket})
+    put(images_bucket, "drivers/a.png", png)
+
+    result = serialize_image.handler({"s3_key": "drivers/a.png"}, None)
+
+    assert result["s3_bucket"] == images_bucket
+    assert result["original"]["location"] == f"s3://{images_bucket}/drivers/a.png"
+
+
 @pytest.mark.parametrize("bucket, key", [("driver-photos", "missing.png"), ("no-such-bucket", "a.png")],
                          ids=["missing-key", "missing-bucket"])
 def test_serialize_image_names_a_missing_object_image_not_found(serialize_image, images_bucket, bucket, key):

@@ -1,16 +1,22 @@
 import json
 import os
-import shutil
 import sys
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 
 import settings
-from local.workflow import SERVERLESS_FILE, local_workflow, read_service
+from moto import mock_aws
+
+from local import deployment, moto_gaps
+from local.aws import MOTO_CONFIG
+from local.workflow import handlers_in_process
 from tests.handlers.doubles import assessment, image_bytes
+
+STAGE = "test"
 
 
 @pytest.fixture
@@ -18,37 +24,6 @@ def aws_credentials(monkeypatch):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def service_copy(tmp_path):
-    """serverless.yml in a directory of its own, so a test may add training/endpoint.json there."""
-    shutil.copy(SERVERLESS_FILE, tmp_path / "serverless.yml")
-    (tmp_path / "training").mkdir()
-    return tmp_path
-
-
-def test_read_service_takes_function_keys_handlers_and_environment_from_serverless_yml(service_copy):
-    service = read_service("dev", service_copy / "serverless.yml")
-
-    functions = {function.key: function for function in service.functions}
-    assert {key: function.handler for key, function in functions.items()} == {
-        "serializeImage": "handlers/serialize_image.handler", "classifyImage": "handlers/classify_image.handler",
-        "filterConfidence": "handlers/filter_confidence.handler"}
-    assert functions["classifyImage"].environment == {settings.ENV_ENDPOINT_NAME: settings.DEFAULT_ENDPOINT_NAME}
-    assert float(functions["filterConfidence"].environment[settings.ENV_THRESHOLD]) == settings.DEFAULT_THRESHOLD
-    assert functions["classifyImage"].name == "vehicle-routing-dev-classifyImage"
-    assert service.state_machine_name == "vehicle-routing-dev-classify-vehicle"
-    assert service.images_bucket == "vehicle-routing-dev-images"
-
-
-def test_read_service_takes_the_endpoint_name_the_training_launcher_wrote(service_copy):
-    (service_copy / "training" / "endpoint.json").write_text(json.dumps({"endpoint_name": "vehicles-2026-11-25"}))
-
-    functions = {function.key: function for function in read_service("prod", service_copy / "serverless.yml").functions}
-
-    assert functions["classifyImage"].environment[settings.ENV_ENDPOINT_NAME] == "vehicles-2026-11-25"
-    assert functions["classifyImage"].name == "vehicle-routing-prod-classifyImage"
 
 
 class _LocalEndpoint(BaseHTTPRequestHandler):
@@ -78,23 +53,29 @@ def local_endpoint_url():
     server.shutdown()
 
 
-def test_local_workflow_runs_the_handlers_against_an_endpoint_at_a_local_url(aws_credentials, local_endpoint_url):
-    png = image_bytes("PNG")
-    environment = {settings.ENV_ENDPOINT_NAME: "local-vehicles",
-                   settings.ENV_SAGEMAKER_RUNTIME_URL: local_endpoint_url}
+@contextmanager
+def deployed(packaged_service, overrides=None):
+    """The packaged service deployed into moto, its handlers run in process by the seam."""
+    with mock_aws(config=MOTO_CONFIG), moto_gaps.bridged(), handlers_in_process(overrides):
+        yield deployment.deploy(packaged_service, STAGE).workflow()
 
-    with local_workflow(environment=environment) as workflow:
+
+def test_handlers_in_process_run_against_the_endpoint_the_overrides_name(aws_credentials, packaged_service,
+                                                                         local_endpoint_url):
+    png = image_bytes("PNG")
+
+    with deployed(packaged_service, {settings.ENV_SAGEMAKER_RUNTIME_URL: local_endpoint_url}) as workflow:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=workflow.images_bucket)
         s3.put_object(Bucket=workflow.images_bucket, Key="driver.png", Body=png)
-        result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "driver.png"})
+        result = workflow.run({"s3_key": "driver.png"})
 
     assert (result.status, result.output["label"], result.output["route"]) == ("SUCCEEDED", "motorcycle", "far")
-    assert _LocalEndpoint.received == [("/endpoints/local-vehicles/invocations", "image/png", png)]
+    assert _LocalEndpoint.received == [(f"/endpoints/{settings.DEFAULT_ENDPOINT_NAME}/invocations", "image/png", png)]
 
 
-def test_local_workflow_reports_a_handler_exception_as_lambdas_error_payload(aws_credentials):
-    with local_workflow() as workflow:
+def test_handlers_in_process_report_a_handler_exception_as_lambdas_error_payload(aws_credentials, packaged_service):
+    with deployed(packaged_service) as workflow:
         result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "driver.png"})
 
     assert (result.status, result.error) == ("FAILED", "ImageNotFound")
@@ -105,9 +86,12 @@ def test_local_workflow_reports_a_handler_exception_as_lambdas_error_payload(aws
     assert any("serialize_image.py" in frame for frame in payload["stackTrace"])
 
 
-def invoke_function(workflow, key: str, event: dict) -> dict:
-    response = boto3.client("lambda").invoke(FunctionName=workflow.function_arns[key], Payload=json.dumps(event))
+def invoke_function(key: str, event: dict) -> dict:
+    response = boto3.client("lambda").invoke(FunctionName=f"vehicle-routing-{STAGE}-{key}", Payload=json.dumps(event))
     return json.loads(response["Payload"].read())
+
+
+CONFIDENT = {"label": "bicycle", "confidence": 0.7, "usable": True, "unusable_reasons": []}
 
 
 @pytest.fixture
@@ -119,8 +103,8 @@ def frequent_thread_switches():
     sys.setswitchinterval(interval)
 
 
-def test_local_workflow_never_hides_the_process_environment_from_other_threads(aws_credentials,
-                                                                              frequent_thread_switches):
+def test_handlers_in_process_never_hide_the_process_environment_from_other_threads(aws_credentials, packaged_service,
+                                                                                  frequent_thread_switches):
     misses = []
     stop = threading.Event()
 
@@ -129,13 +113,12 @@ def test_local_workflow_never_hides_the_process_environment_from_other_threads(a
             if "AWS_DEFAULT_REGION" not in os.environ:
                 misses.append(1)
 
-    with local_workflow(environment={settings.ENV_THRESHOLD: "0.5"}) as workflow:
+    with deployed(packaged_service):
         reader = threading.Thread(target=read_region)
         reader.start()
         try:
             for _ in range(60):
-                invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7, "usable": True,
-                                                                    "unusable_reasons": []})
+                invoke_function("filterConfidence", CONFIDENT)
         finally:
             stop.set()
             reader.join()
@@ -143,22 +126,37 @@ def test_local_workflow_never_hides_the_process_environment_from_other_threads(a
     assert misses == []
 
 
-def test_local_workflow_applies_a_functions_environment_at_import_and_leaves_none_behind(aws_credentials,
-                                                                                        monkeypatch):
+def test_handlers_in_process_apply_a_functions_environment_at_import_and_leave_none_behind(aws_credentials,
+                                                                                          packaged_service, monkeypatch):
     monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
 
-    with local_workflow(environment={settings.ENV_THRESHOLD: "0.5"}) as workflow:
-        answer = invoke_function(workflow, "filterConfidence", {"label": "bicycle", "confidence": 0.7, "usable": True,
-                                                                    "unusable_reasons": []})
+    with deployed(packaged_service):
+        boto3.client("lambda").update_function_configuration(
+            FunctionName=f"vehicle-routing-{STAGE}-filterConfidence",
+            Environment={"Variables": {settings.ENV_THRESHOLD: "0.5"}})
+        answer = invoke_function("filterConfidence", CONFIDENT)
         leaked = settings.ENV_THRESHOLD in os.environ
 
     assert (answer["accepted"], answer["threshold"], answer["route"]) == (True, 0.5, "near")
     assert not leaked
 
 
-def test_workflow_run_needs_no_region_in_the_environment_once_deployed(aws_credentials, monkeypatch):
-    with local_workflow() as workflow:
-        invoke_function(workflow, "serializeImage", {})  # the handler's cold start, with the region set
+def test_handlers_in_process_start_a_new_container_when_the_environment_changes(aws_credentials, packaged_service):
+    with deployed(packaged_service):
+        lambda_client = boto3.client("lambda")
+        first = invoke_function("filterConfidence", CONFIDENT)
+        lambda_client.update_function_configuration(FunctionName=f"vehicle-routing-{STAGE}-filterConfidence",
+                                                    Environment={"Variables": {settings.ENV_THRESHOLD: "0.6"}})
+        second = invoke_function("filterConfidence", CONFIDENT)
+
+    assert first["errorType"] == "ConfidenceBelowThreshold"  # the deployed default, 0.95
+    assert (second["accepted"], second["threshold"]) == (True, 0.6)
+
+
+def test_workflow_run_needs_no_region_in_the_environment_once_deployed(aws_credentials, packaged_service,
+                                                                       monkeypatch):
+    with deployed(packaged_service) as workflow:
+        invoke_function("serializeImage", {})  # the handler's cold start, with the region set
         monkeypatch.delenv("AWS_DEFAULT_REGION")
         result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "driver.png"})
 
@@ -168,7 +166,7 @@ def test_workflow_run_needs_no_region_in_the_environment_once_deployed(aws_crede
 def test_handlers_in_process_gives_moto_one_lambda_client_per_region(aws_credentials):
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    with local_workflow():
+    with handlers_in_process():
         clients = [lambda_eval_utils.boto_client_for(region=region, service="lambda", state_credentials=None)
                    for region in ("us-east-1", "us-east-1", "eu-west-1")]
 

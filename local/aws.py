@@ -1,0 +1,223 @@
+"""An AWS stand-in on 127.0.0.1, so the user's own `sls deploy` and `sls invoke stepf` run offline.
+
+    python -m local.aws [--port 4599] [--model-dir artifacts/model]
+
+It is moto's server (S3, CloudFormation, IAM, Lambda, Step Functions, Logs, SNS, EventBridge, SQS,
+...) with what this project needs on top:
+  - Step Functions executes state machine definitions (moto's interpreter, switched on);
+  - a Lambda invocation runs the deployed handler in this process (local/workflow.py's seam), with
+    the function's own environment plus the stand-in's endpoints and dummy credentials;
+  - the SageMaker runtime API is served by the local endpoint (local/endpoint.py) with the trained
+    model, under any endpoint name (a deployment names the one it uses);
+  - the moto gaps met on the way are bridged in local/moto_gaps.py, each with a test.
+
+Only endpoints and credentials differ from AWS: the printed `export` lines point the AWS SDKs (the
+`sls` CLI, the AWS CLI, boto3) at it. Ctrl-C or SIGTERM stops it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+import settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4599
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+DEFAULT_REGION = "us-east-1"
+# moto runs state machine definitions only when asked to; without it executions just "succeed".
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+
+
+class StandInError(Exception):
+    """Something the person starting the stand-in can fix; printed without a traceback."""
+
+
+def deployed_endpoint_name() -> str:
+    """The endpoint name serverless.yml deploys with by default: training/launch.py's, else the default."""
+    try:
+        return json.loads(settings.ENDPOINT_NAME_FILE.read_text())["endpoint_name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return settings.DEFAULT_ENDPOINT_NAME
+
+
+def client_environment(url: str, region: str = DEFAULT_REGION) -> dict:
+    """What an AWS SDK (or the `sls` CLI) needs to talk to the stand-in instead of AWS."""
+    return {"AWS_ENDPOINT_URL": url, **DUMMY_CREDENTIALS, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+
+
+class StandIn:
+    """moto's server with the project's additions, in this process; use as a context manager."""
+
+    def __init__(self, port: int = DEFAULT_PORT, host: str = settings.LOCAL_ENDPOINT_HOST,
+                 model_dir: Optional[Path] = None, endpoint_name: Optional[str] = None,
+                 capture_dir: Optional[Path] = None, region: str = DEFAULT_REGION, extra_listener=None):
+        self.host, self.requested_port, self.region = host, port, region
+        self.model_dir, self.capture_dir = model_dir, capture_dir
+        self.endpoint_name = endpoint_name or deployed_endpoint_name()
+        self._extra_listener = extra_listener
+        self.capture = None
+        self.endpoint_url: Optional[str] = None
+        self.port: Optional[int] = None
+        self._stack = ExitStack()
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def client_environment(self) -> dict:
+        return client_environment(self.url, self.region)
+
+    def __enter__(self) -> "StandIn":
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        from werkzeug.serving import make_server
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+        from local import moto_gaps
+        from local.workflow import handlers_in_process
+
+        quiet_expected_warnings()
+        try:
+            self._server = make_server(self.host, self.requested_port, DomainDispatcherApplication(create_backend_app),
+                                       threaded=True, request_handler=MotoRequestHandler)
+        except (OSError, SystemExit) as error:  # werkzeug exits when the port is taken
+            raise StandInError(f"Cannot listen on {self.host}:{self.requested_port}: the port is in use. "
+                               f"Is a stand-in already running? Choose another --port.") from error
+        self.port = self._server.server_address[1]
+        thread = threading.Thread(target=self._server.serve_forever, name="aws-stand-in", daemon=True)
+        thread.start()
+        self._stack.callback(thread.join, 10)
+        self._stack.callback(self._server.shutdown)
+        # moto's Step Functions interpreter calls Lambda through the server at localhost:MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._stack.enter_context(moto_gaps.bridged())
+        overrides = self.client_environment()
+        if self.model_dir is not None:
+            overrides[settings.ENV_SAGEMAKER_RUNTIME_URL] = self._start_endpoint()
+        self._stack.enter_context(handlers_in_process(overrides))
+        # A fresh AWS each time: moto keeps its state per process, and a stand-in started before in
+        # this process (the offline run in a test session, say) must leave nothing behind.
+        self._post("/moto-api/reset", {})
+        self._post("/moto-api/config", MOTO_CONFIG)
+
+    def _start_endpoint(self) -> str:
+        from local.endpoint import ModelMismatch, PortInUse, serve
+        try:
+            server, capture = serve(self.model_dir, self.endpoint_name, port=0,
+                                    capture_destination=str(self.capture_dir) if self.capture_dir else None,
+                                    extra_listener=self._extra_listener)
+        except (FileNotFoundError, ModelMismatch, PortInUse) as error:
+            raise StandInError(str(error)) from error
+        if capture is not None:
+            self._stack.callback(capture.close)
+            self.capture = capture
+        server.start()
+        self._stack.callback(server.stop)
+        self.endpoint_url = server.url
+        return server.url
+
+    def _post(self, path: str, document: dict) -> None:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(document).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+
+def _not_a_skipped_resource_type(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("No Moto CloudFormation support for")
+
+
+def quiet_expected_warnings() -> None:
+    """werkzeug logs every request; moto warns of every resource type its CloudFormation skips (the
+    alarms and the bucket policy: the README lists what the rehearsal does not prove)."""
+    import warnings
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("moto").addFilter(_not_a_skipped_resource_type)  # a filter is added once
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+
+
+def export_lines(environment: dict) -> list[str]:
+    return [f"export {name}={value}" for name, value in environment.items()]
+
+
+def _stop_as_on_ctrl_c(signum, frame) -> None:
+    """A service manager (or a test) stops the stand-in with SIGTERM: shut down as on Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.aws",
+        description="An AWS stand-in on 127.0.0.1 (moto's server, with Step Functions executing, Lambda running "
+                    "the deployed handlers in this process and SageMaker runtime served by the local endpoint), "
+                    "so `npx sls deploy --stage local` and `npx sls invoke stepf` run offline. Paste the printed "
+                    "export lines into another terminal. Ctrl-C stops it.")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="TCP port on 127.0.0.1; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--model-dir", type=Path, default=settings.ARTIFACTS_DIR / "model",
+                        help="trained model the SageMaker runtime API serves (default: %(default)s; "
+                             "train one with `python -m local.run`)")
+    parser.add_argument("--no-model", action="store_true",
+                        help="serve no model (deploys work; executions then fail with EndpointUnavailable)")
+    parser.add_argument("--endpoint-name", default=None,
+                        help="the endpoint name the SageMaker runtime API answers to (default: the one serverless.yml "
+                             f"deploys with: {settings.ENDPOINT_NAME_FILE.name}'s, else {settings.DEFAULT_ENDPOINT_NAME})")
+    parser.add_argument("--capture", type=Path, default=settings.LOCAL_CAPTURE_DIR / "stand-in",
+                        help="where the endpoint writes data-capture records (default: %(default)s)")
+    parser.add_argument("--region", default=DEFAULT_REGION, help="region to print in the exports (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
+    model_dir = None if args.no_model else args.model_dir
+    try:
+        with StandIn(args.port, model_dir=model_dir, endpoint_name=args.endpoint_name, capture_dir=args.capture,
+                     region=args.region) as stand_in:
+            print(f"AWS stand-in listening on {stand_in.url}")
+            if model_dir:
+                print(f"SageMaker endpoint {stand_in.endpoint_name!r} served by {stand_in.endpoint_url} with {model_dir} "
+                      f"(captures in {args.capture})")
+            print("In another terminal:")
+            for line in export_lines(stand_in.client_environment()):
+                print(f"  {line}")
+            print("Ready. Ctrl-C stops it.", flush=True)
+            while True:
+                time.sleep(3600)
+    except StandInError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopped.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
