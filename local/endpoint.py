@@ -41,6 +41,10 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_ACCEPT = "application/json"
 # SageMaker rejects request bodies above 6 MB with a ValidationError before the model sees them.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
+# SageMaker's limit on the InferenceId header.
+MAX_INFERENCE_ID_LENGTH = 64
+# Python object representations ("<_io.BytesIO object at 0x7f...>") say nothing to a client.
+OBJECT_REPR = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
 # moto's default account: errors name it the way the real service names the caller's account.
 LOCAL_ACCOUNT_ID = "123456789012"
 SERVER_THREADS = 8
@@ -61,7 +65,13 @@ class EndpointError(Exception):
         self.fields = fields
 
     def body(self) -> bytes:
-        return json.dumps({"ErrorCode": self.error_type, "Message": self.message, **self.fields}).encode()
+        fields = {name: readable(value) if isinstance(value, str) else value for name, value in self.fields.items()}
+        return json.dumps({"ErrorCode": self.error_type, "Message": readable(self.message), **fields}).encode()
+
+
+def readable(message: str) -> str:
+    """The message with Python object representations replaced by what the object is."""
+    return OBJECT_REPR.sub(lambda match: f"the {match.group(1).rsplit('.', 1)[-1]}", message)
 
 
 def model_error(endpoint_name: str, original_status: int, original_message: str) -> EndpointError:
@@ -231,6 +241,11 @@ class EndpointApp:
         content_type = environ.get("CONTENT_TYPE") or DEFAULT_CONTENT_TYPE
         accept = environ.get("HTTP_ACCEPT") or DEFAULT_ACCEPT
         inference_id = environ.get("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID")
+        if inference_id is not None and not 1 <= len(inference_id) <= MAX_INFERENCE_ID_LENGTH:
+            raise EndpointError(400, "ValidationError",
+                                f"1 validation error detected: Value '{inference_id}' at 'inferenceId' failed to "
+                                f"satisfy constraint: Member must have length less than or equal to "
+                                f"{MAX_INFERENCE_ID_LENGTH}")
         custom_attributes = environ.get("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES")
         inference_time = datetime.now(timezone.utc)
         try:

@@ -20,6 +20,7 @@ answers with that status instead of a 500.
 """
 import json
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imaging import photo
+try:
+    from imaging import photo
+except ImportError:  # the serving container: the SDK repacks the estimator's dependencies into code/lib
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+    from imaging import photo
 
 try:
     from training import model_artifacts, usability

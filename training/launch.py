@@ -38,6 +38,18 @@ FRAMEWORK_VERSION = "1.9.0"
 PY_VERSION = "py38"
 DEFAULT_TRAIN_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_ENDPOINT_INSTANCE_TYPE = "ml.m5.large"
+# The endpoint scales between these instance counts (Application Auto Scaling, target tracking).
+DEFAULT_MIN_INSTANCES = 1
+DEFAULT_MAX_INSTANCES = 4
+# Invocations per instance per minute the scaling keeps to: one ml.m5.large (2 vCPU) answers a few
+# hundred single-image requests a second (bench/endpoint_latency.py measures the same code on 2
+# cores), so 3000 a minute (50 a second) leaves the headroom a burst needs while a new instance starts.
+TARGET_INVOCATIONS_PER_INSTANCE = 3000
+SCALE_OUT_COOLDOWN_SECONDS = 60
+SCALE_IN_COOLDOWN_SECONDS = 300
+# The SageMaker SDK sends usage telemetry to AWS unless its config says otherwise: this tool never does.
+TELEMETRY_OFF = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 DEFAULT_MODEL_DIR = settings.ARTIFACTS_DIR / "model"
 DEFAULT_DATA_DIR = settings.ARTIFACTS_DIR / "data"
 CAPTURE_SUBPREFIX = "data-capture"
@@ -162,22 +174,60 @@ def build_data_capture_config(destination_s3_uri: str, sagemaker_session=None):
 
 
 def deploy_endpoint(estimator, endpoint_name: str, capture_s3_uri: str,
-                    instance_type=DEFAULT_ENDPOINT_INSTANCE_TYPE, wait: bool = True):
+                    instance_type=DEFAULT_ENDPOINT_INSTANCE_TYPE, min_instances: int = DEFAULT_MIN_INSTANCES,
+                    wait: bool = True):
     """Deploy the trained model with inference.py as the serving entry point and data capture on."""
     model = estimator.create_model(entry_point=SERVE_ENTRY_POINT, source_dir=str(TRAINING_DIR),
                                    dependencies=list(SHARED_CODE_DIRS))
-    return model.deploy(initial_instance_count=1, instance_type=instance_type, endpoint_name=endpoint_name,
+    return model.deploy(initial_instance_count=min_instances, instance_type=instance_type,
+                        endpoint_name=endpoint_name,
                         data_capture_config=build_data_capture_config(capture_s3_uri, estimator.sagemaker_session),
                         wait=wait)
 
 
-def run_cloud(args, sagemaker_session=None):
-    import boto3
-    import sagemaker
+def scale_endpoint(boto_session, endpoint_name: str, min_instances: int = DEFAULT_MIN_INSTANCES,
+                   max_instances: int = DEFAULT_MAX_INSTANCES,
+                   target_invocations: int = TARGET_INVOCATIONS_PER_INSTANCE) -> str:
+    """Let Application Auto Scaling keep the endpoint's invocations per instance near the target,
+    between min_instances and max_instances. Returns the scaling policy's ARN."""
+    autoscaling = boto_session.client("application-autoscaling")
+    resource_id = f"endpoint/{endpoint_name}/variant/{settings.DEFAULT_VARIANT_NAME}"
+    dimension = "sagemaker:variant:DesiredInstanceCount"
+    autoscaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource_id,
+                                         ScalableDimension=dimension, MinCapacity=min_instances,
+                                         MaxCapacity=max_instances)
+    return autoscaling.put_scaling_policy(
+        PolicyName=f"{endpoint_name}-invocations-per-instance", ServiceNamespace="sagemaker",
+        ResourceId=resource_id, ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": float(target_invocations),
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleOutCooldown": SCALE_OUT_COOLDOWN_SECONDS, "ScaleInCooldown": SCALE_IN_COOLDOWN_SECONDS})["PolicyARN"]
 
+
+def cloud_session(boto_session=None):
+    """A SageMaker session for this AWS account with the SDK's telemetry off, after checking that a
+    region, credentials and the SDK are there (each missing one is a LaunchError, never a traceback)."""
+    import boto3
+    boto_session = boto_session or boto3.Session()
+    if not boto_session.region_name:
+        raise LaunchError("no AWS region: set AWS_DEFAULT_REGION, or run `aws configure set region REGION`")
+    if boto_session.get_credentials() is None:
+        raise LaunchError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+                          "or run `aws configure` (or `aws sso login`)")
+    import logging
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)  # "Not applying SDK defaults..." lines
+    import sagemaker
+    return sagemaker.Session(boto_session=boto_session, sagemaker_config=TELEMETRY_OFF)
+
+
+def run_cloud(args, sagemaker_session=None):
+    if not ROLE_ARN_PATTERN.match(args.role):
+        raise LaunchError(f"--role must be the ARN of an IAM role SageMaker may assume, like "
+                          f"arn:aws:iam::123456789012:role/SageMakerRole; got {args.role!r}")
     bucket, prefix = stage_data.parse_s3_uri(args.s3_prefix)
     base_uri = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-    sagemaker_session = sagemaker_session or sagemaker.Session(boto_session=boto3.Session())
+    sagemaker_session = sagemaker_session or cloud_session()
     if args.upload_data:
         data_dir = Path(args.data_dir)
         if not (data_dir / "train").is_dir():
@@ -187,9 +237,11 @@ def run_cloud(args, sagemaker_session=None):
                                 args.instance_type, output_path=f"{base_uri}/models")
     estimator.fit({"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test"}, wait=True, logs=args.logs)
     capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
-    deploy_endpoint(estimator, args.endpoint_name, capture_uri, args.endpoint_instance_type)
+    deploy_endpoint(estimator, args.endpoint_name, capture_uri, args.endpoint_instance_type, args.min_instances)
+    scale_endpoint(sagemaker_session.boto_session, args.endpoint_name, args.min_instances, args.max_instances)
     path = write_endpoint_name(args.endpoint_name, args.endpoint_name_file)
-    print(f"endpoint {args.endpoint_name} is in service; captures go to {capture_uri}; name written to {path}")
+    print(f"endpoint {args.endpoint_name} is in service ({args.min_instances}-{args.max_instances} instances, "
+          f"scaled on invocations per instance); captures go to {capture_uri}; name written to {path}")
     return estimator
 
 
@@ -205,7 +257,8 @@ def endpoint_name(text: str) -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="Train and deploy the bicycle/motorcycle classifier.")
+    parser = argparse.ArgumentParser(prog="python -m training.launch",
+                                     description="Train and deploy the bicycle/motorcycle classifier.")
     modes = parser.add_subparsers(dest="mode", required=True)
     hyper_help = "train.py hyperparameter as NAME=VALUE, repeatable (e.g. epochs=40)"
 
@@ -227,11 +280,28 @@ def parse_args(argv=None):
     cloud.add_argument("--capture-s3-uri", help="data capture destination (default: S3_PREFIX/data-capture)")
     cloud.add_argument("--instance-type", default=DEFAULT_TRAIN_INSTANCE_TYPE, help="default: %(default)s")
     cloud.add_argument("--endpoint-instance-type", default=DEFAULT_ENDPOINT_INSTANCE_TYPE, help="default: %(default)s")
+    cloud.add_argument("--min-instances", type=positive_count, default=DEFAULT_MIN_INSTANCES,
+                       help="instances the endpoint keeps at rest (default: %(default)s)")
+    cloud.add_argument("--max-instances", type=positive_count, default=DEFAULT_MAX_INSTANCES,
+                       help="instances it may scale out to under load (default: %(default)s)")
     cloud.add_argument("--endpoint-name-file", type=Path, default=settings.ENDPOINT_NAME_FILE,
                        help="where serverless.yml reads the endpoint name; default: %(default)s")
     cloud.add_argument("--no-logs", dest="logs", action="store_false", help="do not stream the training job logs")
     cloud.add_argument("--hyperparameter", action="append", metavar="NAME=VALUE", help=hyper_help)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.mode == "cloud" and args.max_instances < args.min_instances:
+        parser.error("--max-instances must be at least --min-instances")
+    return args
+
+
+def positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv=None) -> int:
@@ -250,7 +320,7 @@ def main(argv=None) -> int:
         return 1
     except Exception as error:  # botocore/SageMaker errors: say what failed without a traceback
         if type(error).__module__.split(".")[0] in ("botocore", "boto3", "sagemaker"):
-            print(f"launch: {type(error).__name__}: {error}", file=sys.stderr)
+            print(f"launch: {type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr)
             return 1
         raise
     return 0

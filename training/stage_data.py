@@ -274,6 +274,7 @@ def upload_directory(output_dir: Path, s3_uri: str, s3_client=None, show_progres
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
+        prog="python -m training.stage_data",
         description="Stage CIFAR-100 bicycle (fine label 8) and motorcycle (48) images as "
                     "{train,test}/{class}/*.png plus SageMaker .lst files.")
     source = parser.add_mutually_exclusive_group()

@@ -1,4 +1,5 @@
 """The local endpoint against boto3's real sagemaker-runtime client."""
+import io
 import json
 import shutil
 import threading
@@ -87,6 +88,43 @@ def test_endpoint_unknown_name_raises_validation_error(runtime, png_image):
     assert error.value.response["Error"]["Code"] == "ValidationError"
     assert "no-such-endpoint" in error.value.response["Error"]["Message"]
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.mark.parametrize("length, accepted", [(64, True), (65, False)], ids=["64-characters", "65-characters"])
+def test_endpoint_refuses_an_inference_id_longer_than_sagemakers_limit(runtime, png_image, length, accepted):
+    call = lambda: runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=png_image, ContentType="image/png",  # noqa: E731
+                                           InferenceId="i" * length)
+    if accepted:
+        assert call()["ResponseMetadata"]["HTTPStatusCode"] == 200
+        return
+
+    with pytest.raises(runtime.exceptions.ValidationError) as error:
+        call()
+
+    assert "'inferenceId' failed to satisfy constraint" in error.value.response["Error"]["Message"]
+    assert "less than or equal to 64" in error.value.response["Error"]["Message"]
+
+
+class FailingModel:
+    """A model whose container crashes with a message that names a Python object."""
+
+    def transform(self, body, content_type, accept):
+        raise ValueError(f"cannot identify image file {io.BytesIO(body)!r}")
+
+
+def test_endpoint_error_messages_never_show_python_object_representations():
+    app = endpoint.EndpointApp(FailingModel(), ENDPOINT_NAME)
+    server = endpoint.EndpointServer(app, port=0).start()
+    try:
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=server.url)
+        with pytest.raises(runtime.exceptions.ModelError) as error:
+            runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, Body=b"x", ContentType="image/png")
+    finally:
+        server.stop()
+
+    message = error.value.response["Error"]["Message"] + error.value.response["OriginalMessage"]
+    assert "object at 0x" not in message
+    assert "cannot identify image file the BytesIO" in message
 
 
 def test_endpoint_ping_answers_ok(running_endpoint):

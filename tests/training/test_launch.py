@@ -2,7 +2,11 @@
 import importlib.metadata
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import shutil
 import tarfile
 
 import boto3
@@ -11,12 +15,12 @@ from moto import mock_aws
 from PIL import Image
 
 import settings
+from tests.imaging import photos
 from training import launch, train
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 BUCKET = "vehicles"
 BASE_URI = f"s3://{BUCKET}/project"
-TELEMETRY_OFF = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
 
 AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -46,8 +50,10 @@ def launched(tiny_model_dir, tmp_path_factory):
     args = launch.parse_args(["cloud", "--role", ROLE, "--s3-prefix", BASE_URI, "--no-logs",
                               "--hyperparameter", "epochs=2", "--endpoint-name", "vehicle-classifier-test",
                               "--endpoint-name-file", str(endpoint_file)])
-    calls = []
+    calls, telemetry = [], []
     with pytest.MonkeyPatch.context() as patch, mock_aws():
+        from sagemaker.telemetry import telemetry_logging
+        patch.setattr(telemetry_logging, "_send_telemetry_request", lambda *args, **kwargs: telemetry.append(args))
         for name, value in AWS_TEST_ENV.items():
             patch.setenv(name, value)
         # The SDK polls job and endpoint status with sleeps of up to 30 s; moto answers at once.
@@ -56,7 +62,8 @@ def launched(tiny_model_dir, tmp_path_factory):
         boto_session.events.register("provide-client-params.sagemaker.*",
                                      lambda params, model, **_: calls.append((model.name, params)))
         boto_session.client("s3").create_bucket(Bucket=BUCKET)
-        session = sagemaker.Session(boto_session=boto_session, default_bucket=BUCKET, sagemaker_config=TELEMETRY_OFF)
+        session = launch.cloud_session(boto_session)
+        session._default_bucket = BUCKET
         original_fit = EstimatorBase.fit
 
         def fit_then_leave_artifact(estimator, *fit_args, **fit_kwargs):
@@ -68,7 +75,11 @@ def launched(tiny_model_dir, tmp_path_factory):
         objects = {f"s3://{BUCKET}/{obj['Key']}": boto_session.client("s3").get_object(
             Bucket=BUCKET, Key=obj["Key"])["Body"].read()
             for obj in boto_session.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
-    return {"calls": calls, "endpoint_file": endpoint_file, "s3_objects": objects}
+        autoscaling = boto_session.client("application-autoscaling")
+        scaling = {"targets": autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"],
+                   "policies": autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]}
+    return {"calls": calls, "endpoint_file": endpoint_file, "s3_objects": objects, "telemetry": telemetry,
+            "scaling": scaling}
 
 
 def _call(calls, operation):
@@ -114,8 +125,63 @@ def test_run_cloud_repacks_model_with_serving_code(launched):
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
         names = set(archive.getnames())
 
-    assert {"model-symbol.json", "model-0000.params", "classes.json", "calibration.json"} <= names
-    assert {"code/inference.py", "code/model_artifacts.py"} <= names
+    assert {"model-symbol.json", "model-0000.params", "classes.json", "calibration.json", "usability.json"} <= names
+    assert {"code/inference.py", "code/model_artifacts.py", "code/usability.py"} <= names
+    # the photo decoder the Lambda ships too (the SDK puts dependencies in code/lib), and the
+    # container's pinned Pillow
+    assert {"code/lib/imaging/__init__.py", "code/lib/imaging/photo.py", "code/requirements.txt"} <= names
+
+
+@pytest.mark.slow
+def test_run_cloud_training_source_ships_the_training_modules(launched):
+    job = _call(launched["calls"], "CreateTrainingJob")
+    source = json.loads(job["HyperParameters"]["sagemaker_submit_directory"])
+    body = launched["s3_objects"][source]
+
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        names = set(archive.getnames())
+
+    assert {"train.py", "augmentation.py", "model_artifacts.py", "usability.py", "requirements.txt",
+            "imaging/photo.py"} <= names
+
+
+@pytest.mark.slow
+def test_inference_runs_as_the_serving_container_lays_it_out(tiny_model_dir, tmp_path):
+    """code/ holds training/'s files and code/lib/ the dependencies; nothing of the repository is on the path."""
+    code = tmp_path / "code"
+    shutil.copytree(settings.PROJECT_ROOT / "training", code, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(settings.PROJECT_ROOT / "imaging", code / "lib" / "imaging", ignore=shutil.ignore_patterns("__pycache__"))
+    script = ("import json, sys, inference; model = inference.model_fn(sys.argv[1]); "
+              "body = open(sys.argv[2], 'rb').read(); "
+              "print(inference.transform_fn(model, body, 'image/jpeg', inference.ASSESSMENT_CONTENT_TYPE)[0])")
+    photo_file = tmp_path / "photo.jpg"
+    photo_file.write_bytes(photos.phone_jpeg(1600, 1200, orientation=6))
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+    completed = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), str(photo_file)], cwd=code,
+                               env=environment, capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert answer["usable"] is True and len(answer["probabilities"]) == 2
+
+
+@pytest.mark.slow
+def test_run_cloud_sends_no_telemetry(launched):
+    assert launched["telemetry"] == []
+
+
+@pytest.mark.slow
+def test_run_cloud_scales_the_endpoint_on_invocations_per_instance(launched):
+    [target] = launched["scaling"]["targets"]
+    [policy] = launched["scaling"]["policies"]
+
+    assert target["ResourceId"] == "endpoint/vehicle-classifier-test/variant/AllTraffic"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (launch.DEFAULT_MIN_INSTANCES, launch.DEFAULT_MAX_INSTANCES)
+    configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    assert configuration["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert configuration["TargetValue"] == launch.TARGET_INVOCATIONS_PER_INSTANCE
 
 
 @pytest.mark.slow
@@ -128,7 +194,7 @@ def test_build_data_capture_config_captures_everything():
     import sagemaker
 
     session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=BUCKET,
-                                sagemaker_config=TELEMETRY_OFF)
+                                sagemaker_config=launch.TELEMETRY_OFF)
     config = launch.build_data_capture_config("s3://bucket/capture", session)._to_request_dict()
 
     assert config["EnableCapture"] is True and config["InitialSamplingPercentage"] == 100
@@ -230,3 +296,39 @@ def test_parse_args_accepts_the_default_endpoint_name():
     args = launch.parse_args(["cloud", "--role", "arn:aws:iam::123456789012:role/r", "--s3-prefix", "s3://b/p"])
 
     assert args.endpoint_name == settings.DEFAULT_ENDPOINT_NAME
+
+
+@pytest.mark.parametrize("environment, arguments, message", [
+    ({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}, ["--role", ROLE], "no AWS region"),
+    ({"AWS_DEFAULT_REGION": "us-east-1"}, ["--role", ROLE], "no AWS credentials"),
+    ({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+     ["--role", "SageMakerRole"], "--role must be the ARN of an IAM role"),
+], ids=["no-region", "no-credentials", "role-not-an-arn"])
+def test_launch_cloud_says_what_is_missing_in_one_line(tmp_path, environment, arguments, message):
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    clean.update(environment, AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                 AWS_EC2_METADATA_DISABLED="true")
+
+    completed = subprocess.run([sys.executable, "-m", "training.launch", "cloud", *arguments, "--s3-prefix", BASE_URI],
+                               cwd=settings.PROJECT_ROOT, env=clean, capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines() == [completed.stderr.strip()]
+    assert completed.stderr.startswith("launch: ") and message in completed.stderr
+
+
+@pytest.mark.parametrize("module", ["training.launch", "training.stage_data"])
+def test_help_names_the_module_command(module):
+    completed = subprocess.run([sys.executable, "-m", module, "--help"], cwd=settings.PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 0
+    assert completed.stdout.startswith(f"usage: python -m {module}")
+
+
+def test_launch_refuses_fewer_max_than_min_instances(capsys):
+    with pytest.raises(SystemExit):
+        launch.parse_args(["cloud", "--role", ROLE, "--s3-prefix", BASE_URI, "--min-instances", "3",
+                           "--max-instances", "2"])
+
+    assert "--max-instances must be at least --min-instances" in capsys.readouterr().err

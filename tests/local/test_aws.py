@@ -1,0 +1,125 @@
+"""The AWS stand-in: the user's own `sls deploy`, `sls invoke stepf` and `sls remove` against it,
+and its own behaviour as a command."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+import settings
+from local import aws, deployment
+from tests.imaging import photos
+
+STAGE = "rehearsal"
+pytestmark = pytest.mark.slow
+
+
+def sls(stand_in, *arguments: str) -> subprocess.CompletedProcess:
+    """The user's command, with the export lines the stand-in printed."""
+    environment = {**stand_in.environment, **deployment.FAST_POLLING}
+    completed = subprocess.run(["npx", "--no-install", "sls", *arguments, "--stage", STAGE], cwd=settings.PROJECT_ROOT,
+                               env={**os.environ, **deployment.QUIET_SLS, **environment}, capture_output=True,
+                               text=True, timeout=300)
+    return completed
+
+
+def execution(printed: str) -> dict:
+    """The execution description `sls invoke stepf` prints (a JS object literal of JSON values)."""
+    start = printed.index("{\n")
+    return json.loads(printed[start:printed.index("\n}", start) + 2].replace('"$metadata"', '"metadata"'))
+
+
+@pytest.fixture(scope="module")
+def rehearsal(stand_in):
+    """`sls deploy --stage rehearsal` and a photo uploaded to the stack's images bucket."""
+    deployed = sls(stand_in, "deploy")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    s3 = boto3.client("s3", endpoint_url=stand_in.url, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = f"vehicle-routing-{STAGE}-images"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="drivers/bicycle.png", Body=photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+    yield deployed
+    sls(stand_in, "remove")
+
+
+def test_stand_in_prints_the_exports_a_user_pastes(stand_in):
+    exports = [line.strip() for line in stand_in.output if line.strip().startswith("export ")]
+
+    assert exports == [f"export AWS_ENDPOINT_URL={stand_in.url}", "export AWS_ACCESS_KEY_ID=testing",
+                       "export AWS_SECRET_ACCESS_KEY=testing", "export AWS_REGION=us-east-1",
+                       "export AWS_DEFAULT_REGION=us-east-1"]
+    assert stand_in.url.startswith("http://127.0.0.1:")
+
+
+def test_sls_deploy_lists_the_deployed_functions(rehearsal):
+    assert f"Service deployed to stack vehicle-routing-{STAGE}" in rehearsal.stdout + rehearsal.stderr
+    assert f"vehicle-routing-{STAGE}-serializeImage" in rehearsal.stdout
+
+
+def test_sls_invoke_stepf_routes_the_uploaded_photo_or_hands_it_to_a_person(stand_in, rehearsal):
+    invoked = sls(stand_in, "invoke", "stepf", "--name", "classifyVehicle", "--path", "events/confident_bicycle.json")
+
+    described = execution(invoked.stdout + invoked.stderr)
+    # The tiny untrained model of the tests is never 95% sure: a person is asked.
+    assert (described["status"], described["error"]) == ("FAILED", "ConfidenceBelowThreshold")
+    assert f"s3://vehicle-routing-{STAGE}-images/drivers/bicycle.png" in described["cause"]
+
+
+def test_sls_invoke_stepf_names_a_missing_photo_image_not_found(stand_in, rehearsal):
+    invoked = sls(stand_in, "invoke", "stepf", "--name", "classifyVehicle", "--path", "events/missing_key.json")
+
+    described = execution(invoked.stdout + invoked.stderr)
+    assert (described["status"], described["error"]) == ("FAILED", "ImageNotFound")
+
+
+def test_sls_deploy_with_another_threshold_takes_effect_on_the_next_execution(stand_in, rehearsal):
+    redeployed = sls(stand_in, "deploy", "--param=threshold=0.5")
+    invoked = sls(stand_in, "invoke", "stepf", "--name", "classifyVehicle", "--path", "events/confident_bicycle.json")
+
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    described = execution(invoked.stdout + invoked.stderr)
+    output = json.loads(described["output"])
+    assert described["status"] == "SUCCEEDED"
+    assert output["threshold"] == 0.5 and output["route"] == settings.ROUTE_BY_LABEL[output["label"]]
+    assert output["confidence"] >= 0.5 and output["original"]["format"] == "PNG"
+
+
+def test_stand_in_refuses_a_busy_port_with_one_line(capsys):
+    with socket.socket() as busy:
+        busy.bind((settings.LOCAL_ENDPOINT_HOST, 0))
+        busy.listen()
+        status = aws.main(["--port", str(busy.getsockname()[1]), "--no-model"])
+
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    assert error[-1].startswith("error: Cannot listen on 127.0.0.1:") and "Choose another --port" in error[-1]
+
+
+def test_stand_in_stops_cleanly_on_sigterm():
+    process = subprocess.Popen([sys.executable, "-m", "local.aws", "--port", "0", "--no-model"],
+                               cwd=settings.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("Ready."):
+            break
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 0
+    assert "Stopped." in stderr and "Traceback" not in stderr
+
+
+def test_stand_in_refuses_a_model_trained_before_usability_with_a_message(tmp_path, capsys):
+    (tmp_path / "classes.json").write_text(json.dumps(list(settings.CLASS_NAMES)))
+    for name in ("model-symbol.json", "model-0000.params", "calibration.json"):
+        (tmp_path / name).write_text("{}")
+
+    status = aws.main(["--port", "0", "--model-dir", str(tmp_path)])
+
+    assert status == 1
+    assert "--retrain" in capsys.readouterr().err

@@ -1,0 +1,145 @@
+"""Each moto gap local/moto_gaps.py bridges: still there in moto as installed, and bridged.
+
+A test of the first kind failing after a moto upgrade means moto fixed that gap: remove its bridge.
+"""
+import io
+import json
+import re
+import zipfile
+from contextlib import nullcontext
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from local import moto_gaps
+from local.aws import MOTO_CONFIG
+
+BRIDGED = [False, True]
+IDS = ["plain-moto", "bridged"]
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+
+
+def moto(bridged: bool):
+    return moto_gaps.bridged() if bridged else nullcontext()
+
+
+def template(resources: dict, outputs: dict | None = None) -> str:
+    return json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs or {}})
+
+
+def outputs_of(cloudformation, stack: str) -> dict:
+    [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs") or []}
+
+
+TOPIC = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "first"}}
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_validate_template_with_a_cfn_lint_warning(bridged):
+    # W3005: the DependsOn is redundant, the Ref already orders the two resources.
+    redundant = template({"First": TOPIC, "Second": {
+        "Type": "AWS::SNS::Topic", "DependsOn": "First",
+        "Properties": {"TopicName": {"Fn::Join": ["-", [{"Fn::GetAtt": ["First", "TopicName"]}, "second"]]}}}})
+
+    with mock_aws(), moto(bridged):
+        cloudformation = boto3.client("cloudformation")
+        if bridged:
+            assert "Parameters" in cloudformation.validate_template(TemplateBody=redundant)
+        else:
+            with pytest.raises(ClientError, match="dependency already enforced"):
+                cloudformation.validate_template(TemplateBody=redundant)
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_fn_sub_with_a_variable_name_that_starts_with_a_digit(bridged):
+    named = template({"Topic": {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::Sub": ["topic-${0a1b2c}", {"0a1b2c": "from-the-map"}]}}}},
+        {"Name": {"Value": {"Fn::GetAtt": ["Topic", "TopicName"]}}})
+
+    with mock_aws(), moto(bridged):
+        cloudformation = boto3.client("cloudformation")
+        if bridged:
+            cloudformation.create_stack(StackName="sub", TemplateBody=named)
+            assert outputs_of(cloudformation, "sub") == {"Name": "topic-from-the-map"}
+        else:
+            with pytest.raises(KeyError, match="0a1b2c"):
+                cloudformation.create_stack(StackName="sub", TemplateBody=named)
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_execute_change_set_refreshes_the_outputs(bridged):
+    with mock_aws(), moto(bridged):
+        cloudformation = boto3.client("cloudformation")
+        cloudformation.create_stack(StackName="outputs", TemplateBody=template({"First": TOPIC}))
+        cloudformation.create_change_set(
+            StackName="outputs", ChangeSetName="update", ChangeSetType="UPDATE",
+            TemplateBody=template({"First": TOPIC}, {"Topic": {"Value": {"Ref": "First"}}}))
+        cloudformation.execute_change_set(ChangeSetName="update", StackName="outputs")
+
+        outputs = outputs_of(cloudformation, "outputs")
+
+    assert ("Topic" in outputs) == bridged
+
+
+STATE_MACHINE = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+    "StateMachineName": "from-a-stack", "RoleArn": "arn:aws:iam::123456789012:role/states",
+    "DefinitionString": json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})}}
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_state_machine_created_by_cloudformation_is_served_by_the_executing_api(bridged):
+    with mock_aws(config=MOTO_CONFIG), moto(bridged):
+        boto3.client("cloudformation").create_stack(StackName="machine", TemplateBody=template({"Machine": STATE_MACHINE}))
+
+        names = [machine["name"] for machine in boto3.client("stepfunctions").list_state_machines()["stateMachines"]]
+
+    assert names == (["from-a-stack"] if bridged else [])
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_executions_started_without_a_name(bridged):
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    with mock_aws(config=MOTO_CONFIG), moto(bridged):
+        stepfunctions = boto3.client("stepfunctions")
+        arn = stepfunctions.create_state_machine(name="unnamed", definition=definition,
+                                                 roleArn="arn:aws:iam::123456789012:role/states")["stateMachineArn"]
+        first = stepfunctions.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        if bridged:
+            second = stepfunctions.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+            assert first != second and not first.endswith(":None")
+        else:
+            assert first.endswith(":None")
+            with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+                stepfunctions.start_execution(stateMachineArn=arn, input='{"another": "input"}')
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_ref_of_a_layer_version(bridged):
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w") as archive:
+        archive.writestr("python/module.py", "")
+    layer = {"Type": "AWS::Lambda::LayerVersion", "Properties": {
+        "LayerName": "pillow", "Content": {"S3Bucket": "artifacts", "S3Key": "layer.zip"}}}
+
+    with mock_aws(), moto(bridged):
+        boto3.client("s3").create_bucket(Bucket="artifacts")
+        boto3.client("s3").put_object(Bucket="artifacts", Key="layer.zip", Body=content.getvalue())
+        cloudformation = boto3.client("cloudformation")
+        cloudformation.create_stack(StackName="layer", TemplateBody=template(
+            {"Layer": layer}, {"Arn": {"Value": {"Ref": "Layer"}}}))
+
+        value = outputs_of(cloudformation, "layer")["Arn"]
+
+    if bridged:
+        assert re.fullmatch(r"arn:aws:lambda:us-east-1:123456789012:layer:[\w-]+:1", value)
+    else:
+        assert value.startswith("<moto.awslambda.models.LayerVersion object")
