@@ -25,9 +25,12 @@ ASSESSMENT_CONTENT_TYPE = "application/vnd.vehicle-routing.assessment+json"
 # The routing decision the workflow outputs: bicycles get nearby orders, motorcycles far ones.
 ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 
+# Share of routed drivers a person also checks (audits), chosen by inference id (serverless.yml auditRate).
+DEFAULT_AUDIT_RATE = 0.05
 # Environment variables the Lambdas read.
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
 ENV_THRESHOLD = "THRESHOLD"
+ENV_AUDIT_RATE = "AUDIT_RATE"
 ENV_CLASS_NAMES = "CLASS_NAMES"          # comma-separated, in model output order
 ENV_IMAGES_BUCKET = "IMAGES_BUCKET"                # where photos are read when the event names no bucket
 ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"            # bytes of the original photo

@@ -43,7 +43,8 @@ def handler(event: dict, context) -> dict:
     best = max(range(len(CLASS_NAMES)), key=probabilities.__getitem__)
     result = {key: value for key, value in event.items() if key != "image_data"}
     result.update(inferences=probabilities, label=CLASS_NAMES[best], confidence=probabilities[best],
-                  inference_id=inference_id, usable=not unusable_reasons, unusable_reasons=unusable_reasons)
+                  inference_id=inference_id, usable=not unusable_reasons, unusable_reasons=unusable_reasons,
+                  endpoint_name=ENDPOINT_NAME)
     log_decision(STEP, "classified", image=s3_uri(event), endpoint=ENDPOINT_NAME, label=result["label"],
                  confidence=result["confidence"], inference_id=inference_id, usable=result["usable"],
                  unusable_reasons=unusable_reasons)

@@ -2,8 +2,11 @@
 
 A picture the endpoint called unusable (blank, dark, noise, a document...) raises UnusableImage;
 below the threshold this raises ConfidenceBelowThreshold. Errors, not a returned status, so the
-execution fails under that name and nobody routes a driver on a guess.
+execution fails under that name and nobody routes a driver on a guess (the state machine puts a
+review request on the queue first). A routed driver is marked for an audit when its inference id
+falls in the audited share (AUDIT_RATE): the same id is always audited or never, on any machine.
 """
+import hashlib
 import math
 import os
 
@@ -15,6 +18,9 @@ STEP = "filter_confidence"
 THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
 if not 0.0 < THRESHOLD <= 1.0:
     raise ValueError(f"{settings.ENV_THRESHOLD} must be a probability in (0, 1], got {THRESHOLD}")
+AUDIT_RATE = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)
+if not 0.0 <= AUDIT_RATE <= 1.0:
+    raise ValueError(f"{settings.ENV_AUDIT_RATE} must be a share in [0, 1], got {AUDIT_RATE}")
 
 
 def handler(event: dict, context) -> dict:
@@ -35,9 +41,19 @@ def handler(event: dict, context) -> dict:
                      threshold=THRESHOLD)
         raise
     route = settings.ROUTE_BY_LABEL[label]
+    audit = audited(event.get("inference_id"), AUDIT_RATE)
     log_decision(STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
-                 threshold=THRESHOLD, route=route)
-    return {**event, "accepted": True, "threshold": THRESHOLD, "route": route}
+                 threshold=THRESHOLD, route=route, audit=audit)
+    return {**event, "accepted": True, "threshold": THRESHOLD, "route": route, "audit": audit}
+
+
+def audited(inference_id, rate: float) -> bool:
+    """Whether this inference is in the audited share: the first 52 bits of its SHA-256 as a
+    fraction of 1, below the rate (uniform over ids, the same everywhere and every time)."""
+    if not isinstance(inference_id, str) or not inference_id:
+        return False
+    fraction = int(hashlib.sha256(inference_id.encode()).hexdigest()[:13], 16) / 16 ** 13
+    return fraction < rate
 
 
 def _classification(event: dict) -> tuple[str, float]:

@@ -31,6 +31,8 @@ UPDATE_TEMPLATE = "cloudformation-template-update-stack.json"
 # Outputs of serverless.yml the offline run needs.
 STATE_MACHINE_OUTPUT = "ClassifyVehicleStateMachineArn"
 IMAGES_BUCKET_OUTPUT = "ImagesBucketName"
+DECISION_BUS_OUTPUT = "DecisionBusName"
+REVIEW_QUEUE_OUTPUT = "ReviewQueueUrl"
 DEPLOYMENT_BUCKET_OUTPUT = "ServerlessDeploymentBucketName"
 SLS_TIMEOUT_SECONDS = 600
 # osls polls CloudFormation every 5 s by default; the stand-in answers at once.
@@ -109,7 +111,9 @@ class Deployment:
     def workflow(self, stepfunctions_client=None) -> Workflow:
         return Workflow(state_machine_arn=self.outputs[STATE_MACHINE_OUTPUT],
                         images_bucket=self.outputs[IMAGES_BUCKET_OUTPUT],
-                        client=stepfunctions_client or boto3.client("stepfunctions"))
+                        client=stepfunctions_client or boto3.client("stepfunctions"),
+                        decision_bus=self.outputs.get(DECISION_BUS_OUTPUT),
+                        review_queue_url=self.outputs.get(REVIEW_QUEUE_OUTPUT))
 
 
 def stack_name(stage: str) -> str:

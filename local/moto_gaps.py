@@ -5,6 +5,9 @@ project works around moto. Each bridge says what AWS does and what upstream chan
 unnecessary, and tests/local/test_moto_gaps.py checks that the gap is still there in moto as
 installed (so a moto upgrade that fixes it fails that test and the bridge can go).
 """
+import copy
+import json
+import time
 import uuid
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
@@ -66,11 +69,114 @@ def _layer_version_arn(layer_version) -> str:
     return layer_version.arn
 
 
+def _bucket_notifications_applied(create_from_cloudformation_json):
+    """AWS::S3::Bucket: AWS applies its NotificationConfiguration. moto's CloudFormation applies only
+    BucketEncryption and Tags, so a bucket the stack creates never tells EventBridge of uploads.
+    Upstream fix: put_bucket_notification_configuration from the resource's properties."""
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = create_from_cloudformation_json.__func__(cls, resource_name, cloudformation_json, account_id,
+                                                          region_name, **kwargs)
+        notifications = cloudformation_json.get("Properties", {}).get("NotificationConfiguration", {})
+        if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") in (True, "true"):
+            from moto.s3.models import s3_backends
+            from moto.utilities.utils import get_partition
+            s3_backends[account_id][get_partition(region_name)].put_bucket_notification_configuration(
+                bucket.name, {"EventBridgeConfiguration": {}})
+        return bucket
+    return classmethod(create)
+
+
+def render_input_template(template: str, paths_map: dict, event: dict) -> str:
+    """An EventBridge input transformer as AWS applies it: each <name> becomes the value its JSON path
+    finds in the event, JSON-encoded where it stands outside a string of the template (a string value
+    gains its quotes) and as bare text inside one (escaped for JSON); a path that finds nothing gives
+    null (or an empty text)."""
+    from jsonpath_ng.ext import parse
+
+    values = {}
+    for name, path in paths_map.items():
+        matches = parse(path).find(event)
+        values[name] = matches[0].value if matches else None
+    rendered, inside_string, index = [], False, 0
+    while index < len(template):
+        character = template[index]
+        if character == "\\" and inside_string:
+            rendered.append(template[index:index + 2])
+            index += 2
+            continue
+        if character == '"':
+            inside_string = not inside_string
+        elif character == "<":
+            end = template.find(">", index)
+            name = template[index + 1:end] if end > 0 else None
+            if name in values:
+                value = values[name]
+                if inside_string:
+                    text = value if isinstance(value, str) else ("" if value is None else json.dumps(value))
+                    rendered.append(json.dumps(text)[1:-1])
+                else:
+                    rendered.append(json.dumps(value))
+                index = end + 1
+                continue
+        rendered.append(character)
+        index += 1
+    return "".join(rendered)
+
+
+def as_s3_sends_it(event: dict) -> dict:
+    """An S3 "Object Created" event as AWS shapes it. moto's names the ETag "eTag" (the field name of
+    S3's own notifications, not of its EventBridge events, which say "etag") and gives every upload
+    the sequencer 617f08299329d189, so no rule can tell two uploads apart by it. Upstream fix: "etag",
+    and a sequencer that grows with each write. Fixed in place: moto hands the same event to each rule."""
+    obj = event.get("detail", {}).get("object", {})
+    if "eTag" in obj:
+        obj["etag"] = obj.pop("eTag")
+        obj["sequencer"] = f"{time.time_ns():018X}"
+    return event
+
+
+def _state_machine_targets_delivered(send_to_targets):
+    """A rule whose target is a state machine: AWS starts an execution (named by a fresh UUID) with the
+    event, transformed by the target's InputTransformer. moto delivers to log groups, archives, SQS,
+    buses and API destinations only (NotImplementedError otherwise), and does not transform the
+    events S3 sends. Upstream fix: a "states" branch in Rule.send_to_targets."""
+    def send(rule, original_event, transform_input=True):
+        from moto.stepfunctions.responses import get_backend
+        from moto.utilities.arns import parse_arn
+
+        if not transform_input and original_event.get("source") == "aws.s3":  # moto's S3 notification
+            original_event = as_s3_sends_it(original_event)
+        if not rule.event_pattern.matches_event(original_event):
+            return
+        machines = [target for target in rule.targets if parse_arn(target["Arn"]).service == "states"]
+        if len(machines) < len(rule.targets):
+            others = copy.copy(rule)
+            others.targets = [target for target in rule.targets if target not in machines]
+            send_to_targets(others, original_event, transform_input)
+        for target in machines:
+            transformer = target.get("InputTransformer")
+            execution_input = (render_input_template(transformer["InputTemplate"], transformer.get("InputPathsMap", {}),
+                                                     original_event)
+                               if transformer else json.dumps(original_event, default=str))
+            arn = parse_arn(target["Arn"])
+            get_backend(arn.account, arn.region).start_execution(target["Arn"], str(uuid.uuid4()), execution_input)
+    return send
+
+
+def _event_bus_name(event_bus) -> str:
+    """Ref of an AWS::Events::EventBus: AWS gives its name. moto's EventBus has no
+    physical_resource_id, so Ref yields the object and putEvents to it finds no bus.
+    Upstream fix: EventBus.physical_resource_id returning self.name."""
+    return event_bus.name
+
+
 @contextmanager
 def bridged() -> Iterator[None]:
     from moto.awslambda import models as awslambda_models
     from moto.cloudformation import models as cloudformation_models
     from moto.cloudformation import parsing
+    from moto.events import models as events_models
+    from moto.s3 import models as s3_models
     from moto.stepfunctions import models as stepfunctions_models
     from moto.stepfunctions.parser import models as stepfunctions_parser
 
@@ -90,6 +196,13 @@ def bridged() -> Iterator[None]:
                                               stepfunctions_parser.stepfunctions_parser_backends))
         stack.enter_context(mock.patch.object(awslambda_models.LayerVersion, "physical_resource_id",
                                               property(_layer_version_arn), create=True))
+        stack.enter_context(mock.patch.object(events_models.EventBus, "physical_resource_id",
+                                              property(_event_bus_name), create=True))
+        stack.enter_context(mock.patch.object(s3_models.FakeBucket, "create_from_cloudformation_json",
+                                              _bucket_notifications_applied(
+                                                  s3_models.FakeBucket.create_from_cloudformation_json)))
+        stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets",
+                                              _state_machine_targets_delivered(events_models.Rule.send_to_targets)))
         parser_backend = stepfunctions_parser.StepFunctionsParserBackend
         stack.enter_context(mock.patch.object(parser_backend, "start_execution",
                                               _named_execution(parser_backend.start_execution)))

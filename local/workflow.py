@@ -178,14 +178,19 @@ class Workflow:
     # Made once per deployment: boto3 clients are thread-safe, and creating one per run would read
     # region and credentials from the environment on every concurrent run.
     client: object = field(repr=False, compare=False)
+    decision_bus: str | None = None       # where DriverRouted and DriverNeedsReview events go
+    review_queue_url: str | None = None   # review requests and audits
 
     def run(self, event: dict, timeout_seconds: float = 120.0, name: str | None = None) -> ExecutionResult:
         """Start an execution with `event` as input and wait until it finishes."""
-        client = self.client
-        # Always named: moto 5.2 names unnamed executions "None", so a second one would clash.
-        execution_arn = client.start_execution(
+        execution_arn = self.client.start_execution(
             stateMachineArn=self.state_machine_arn, input=json.dumps(event),
             name=name or uuid.uuid4().hex)["executionArn"]
+        return self.wait(execution_arn, timeout_seconds)
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 120.0) -> ExecutionResult:
+        """Wait until an execution (started by this process or by an upload) finishes."""
+        client = self.client
         deadline = time.monotonic() + timeout_seconds
         while True:
             description = client.describe_execution(executionArn=execution_arn)

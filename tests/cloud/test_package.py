@@ -74,16 +74,18 @@ def test_package_state_machine_file_passes_asl_validator():
 
 def test_package_embedded_state_machine_passes_asl_validator(template, tmp_path):
     [machine] = resources_of_type(template, "AWS::StepFunctions::StateMachine").values()
-    text, function_references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
-    for placeholder in function_references:  # what CloudFormation substitutes on deployment
-        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN)
+    text, references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    for placeholder, reference in references.items():  # what CloudFormation substitutes on deployment
+        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
     (tmp_path / "definition.json").write_text(text)
 
     validated = validate_asl(tmp_path / "definition.json")
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert sorted(reference["Fn::GetAtt"][0] for reference in function_references.values()) == sorted(
+    assert sorted(reference["Fn::GetAtt"][0] for reference in references.values() if "Fn::GetAtt" in reference) == sorted(
         f"{key[0].upper()}{key[1:]}LambdaFunction" for key in FUNCTION_HANDLERS)
+    assert sorted(reference["Ref"] for reference in references.values() if "Ref" in reference) == [
+        "DecisionBus", "ReviewQueue", "UploadClaimsTable"]
 
 
 def test_package_state_machine_logs_alarms_and_outputs_its_arn(template):
@@ -222,3 +224,118 @@ def test_package_endpoint_name_parameter_overrides_the_file(service_copy):
 
     config = json.loads(printed[printed.index("{"):])
     assert config["functions"]["classifyImage"]["environment"][settings.ENV_ENDPOINT_NAME] == "from-command-line"
+
+
+# --- the operations loop in the template -------------------------------------------------------------
+
+# An "Object Created" event as S3 sends it to EventBridge (the shape of AWS's documented example).
+S3_OBJECT_CREATED = {
+    "version": "0", "id": "c9888434-815d-c6f4-9fc2-4dd7bdeccaaf", "detail-type": "Object Created",
+    "source": "aws.s3", "account": "123456789012", "time": "2026-11-26T13:09:50Z", "region": "us-east-1",
+    "resources": ["arn:aws:s3:::vehicle-routing-test-images"],
+    "detail": {"version": "0", "bucket": {"name": "vehicle-routing-test-images"},
+               "object": {"key": "drivers/2026-11-26/driver 7 \"front\".jpg", "size": 3104233,
+                          "etag": "4af981f98d22a0b9979da24b259e5e42-12",
+                          "version-id": "uhggCJ2_B6gU2JaXWXebnXFDstO0ID6G", "sequencer": "0064D3901D00059242"},
+               "request-id": "XRRTKJXSZQCWNQR1", "requester": "123456789012", "source-ip-address": "203.0.113.7",
+               "reason": "PutObject"}}
+
+
+@pytest.fixture(scope="module")
+def upload_rule(template) -> dict:
+    [rule] = resources_of_type(template, "AWS::Events::Rule").values()
+    return rule["Properties"]
+
+
+def with_key(event: dict, key: str = None, bucket: str = None, detail_type: str = None) -> dict:
+    changed = json.loads(json.dumps(event))
+    if key is not None:
+        changed["detail"]["object"]["key"] = key
+    if bucket is not None:
+        changed["detail"]["bucket"]["name"] = bucket
+    if detail_type is not None:
+        changed["detail-type"] = detail_type
+    return changed
+
+
+@pytest.mark.parametrize("event, matches", [
+    (S3_OBJECT_CREATED, True),
+    (with_key(S3_OBJECT_CREATED, key="profiles/driver-7.jpg"), False),
+    (with_key(S3_OBJECT_CREATED, key="archive/drivers/driver-7.jpg"), False),
+    (with_key(S3_OBJECT_CREATED, bucket="another-bucket"), False),
+    (with_key(S3_OBJECT_CREATED, detail_type="Object Deleted"), False),
+], ids=["photo-under-drivers", "other-prefix", "drivers-not-at-the-start", "other-bucket", "deleted"])
+def test_package_upload_rule_matches_photos_created_under_drivers_only(upload_rule, event, matches):
+    """Matched by moto's EventBridge pattern matcher, the one that routes uploads in the stand-in
+    (its TestEventPattern API is not implemented)."""
+    from moto.events.models import EventPattern
+
+    assert EventPattern.load(json.dumps(upload_rule["EventPattern"])).matches_event(event) is matches
+
+
+def test_package_upload_rule_gives_the_workflow_its_input(upload_rule, template):
+    from local.moto_gaps import render_input_template
+
+    [target] = upload_rule["Targets"]
+    transformer = target["InputTransformer"]
+
+    execution_input = json.loads(render_input_template(transformer["InputTemplate"], transformer["InputPathsMap"],
+                                                       S3_OBJECT_CREATED))
+
+    assert execution_input == {"s3_bucket": "vehicle-routing-test-images",
+                               "s3_key": "drivers/2026-11-26/driver 7 \"front\".jpg",
+                               "inference_id": "0064D3901D00059242-4af981f98d22a0b9979da24b259e5e42-12"}
+    assert len(execution_input["inference_id"]) <= 64
+    assert target["Arn"] == {"Ref": "ClassifyVehicleStateMachine"}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]}
+
+
+def test_package_state_machine_role_may_only_invoke_its_functions_claim_publish_and_queue(template):
+    role = template["Resources"]["ClassifyVehicleStateMachineRole"]
+
+    granted = {action: statement["Resource"] for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+    assert set(granted) - LOG_DELIVERY_ACTIONS == {"lambda:InvokeFunction", "dynamodb:PutItem", "events:PutEvents",
+                                                   "sqs:SendMessage"}
+    assert granted["sqs:SendMessage"] == [{"Fn::GetAtt": ["ReviewQueue", "Arn"]}]
+    assert granted["dynamodb:PutItem"] == [{"Fn::GetAtt": ["UploadClaimsTable", "Arn"]}]
+    [bus] = granted["events:PutEvents"]
+    assert bus["Fn::Sub"][1] == {"eventBus": {"Ref": "DecisionBus"}}
+    assert {resource["Fn::GetAtt"][0] for resource in granted["lambda:InvokeFunction"] if "Fn::GetAtt" in resource} == {
+        f"{key[0].upper()}{key[1:]}LambdaFunction" for key in FUNCTION_HANDLERS}
+
+
+def test_package_upload_rule_role_may_only_start_the_state_machine(template, upload_rule):
+    role = template["Resources"][upload_rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]]
+
+    assert statements_of(role) == [{"Effect": "Allow", "Action": ["states:StartExecution"],
+                                    "Resource": {"Ref": "ClassifyVehicleStateMachine"}}]
+
+
+def test_package_review_queue_is_encrypted_with_a_dead_letter_queue(template):
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    review = queues["ReviewQueue"]["Properties"]
+
+    assert all(queue["Properties"]["SqsManagedSseEnabled"] is True for queue in queues.values())
+    assert review["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ReviewDeadLetterQueue", "Arn"]}
+    assert 86400 <= int(review["MessageRetentionPeriod"]) <= 14 * 86400
+
+
+def test_package_images_bucket_is_created_only_when_asked_private_encrypted_and_notifying(template):
+    bucket = template["Resources"]["ImagesBucket"]
+    properties = bucket["Properties"]
+
+    assert bucket["Condition"] == "CreateImagesBucket"
+    assert template["Conditions"]["CreateImagesBucket"] == {"Fn::Equals": [{"Ref": "CreateImagesBucket"}, "true"]}
+    assert template["Parameters"]["CreateImagesBucket"]["Default"] == "false"
+    assert properties["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    [rule] = properties["LifecycleConfiguration"]["Rules"]
+    assert (rule["Prefix"], rule["Status"]) == ("drivers/", "Enabled") and rule["ExpirationInDays"] > 0
+
+
+def test_package_outputs_name_the_bus_the_queue_and_the_rule(template):
+    assert {"DecisionBusName", "ReviewQueueUrl", "PhotoUploadedRuleName", "ImagesBucketName",
+            "ClassifyVehicleStateMachineArn"} <= set(template["Outputs"])
+    assert template["Outputs"]["ReviewQueueUrl"]["Value"] == {"Ref": "ReviewQueue"}

@@ -7,7 +7,7 @@ from moto import mock_aws
 import settings
 from tests.handlers.doubles import MotoEndpoint, image_bytes
 
-HANDLER_SETTINGS = (settings.ENV_ENDPOINT_NAME, settings.ENV_IMAGES_BUCKET, settings.ENV_THRESHOLD, settings.ENV_CLASS_NAMES,
+HANDLER_SETTINGS = (settings.ENV_ENDPOINT_NAME, settings.ENV_IMAGES_BUCKET, settings.ENV_THRESHOLD, settings.ENV_AUDIT_RATE, settings.ENV_CLASS_NAMES,
                     settings.ENV_MAX_IMAGE_BYTES, settings.ENV_MAX_IMAGE_MEGAPIXELS,
                     settings.ENV_MAX_IMAGE_SIDE, settings.ENV_SAGEMAKER_RUNTIME_URL)
 

@@ -184,3 +184,4 @@ def test_classify_image_logs_label_confidence_and_inference_id(classify_image, e
     assert line == {"step": "classify_image", "outcome": "classified", "image": "s3://driver-photos/a.png",
                     "endpoint": "vehicle-classifier-test", "label": "motorcycle", "confidence": 0.9,
                     "inference_id": result["inference_id"], "usable": True, "unusable_reasons": []}
+    assert result["endpoint_name"] == "vehicle-classifier-test"

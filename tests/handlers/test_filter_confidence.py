@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -13,6 +14,7 @@ def filter_confidence(load_handler):
 
 def classified(label: str, confidence, **extra) -> dict:
     return {"s3_bucket": "driver-photos", "s3_key": "a.png", "label": label, "confidence": confidence,
+            "inference_id": "0064D3901D00059242-4af981f98d22a0b9979da24b259e5e42",
             "inferences": [confidence, 1 - confidence] if isinstance(confidence, float) else [],
             "usable": True, "unusable_reasons": [], **extra}
 
@@ -26,7 +28,8 @@ def test_filter_confidence_accepts_a_confident_classification_and_routes_the_dri
 
     result = filter_confidence.handler(event, None)
 
-    assert result == {**event, "accepted": True, "threshold": settings.DEFAULT_THRESHOLD, "route": route}
+    assert result == {**event, "accepted": True, "threshold": settings.DEFAULT_THRESHOLD, "route": route,
+                      "audit": False}
 
 
 @pytest.mark.parametrize("confidence", [0.0, 0.5, 0.9499], ids=["zero", "coin-flip", "just-below"])
@@ -100,3 +103,30 @@ def test_filter_confidence_logs_each_decision_with_image_label_confidence_and_th
         "outcome": "accepted", "image": "s3://driver-photos/a.png", "label": "motorcycle", "confidence": 0.97,
         "threshold": settings.DEFAULT_THRESHOLD, "route": "far"}
     assert (rejected["outcome"], rejected["label"], rejected["confidence"]) == ("ConfidenceBelowThreshold", "bicycle", 0.6)
+
+
+@pytest.mark.parametrize("rate", ["0", "0.05", "0.5", "1"])
+def test_filter_confidence_audits_a_share_of_routed_drivers_chosen_by_inference_id(load_handler, rate):
+    filter_confidence = load_handler("filter_confidence", **{settings.ENV_AUDIT_RATE: rate})
+    ids = [f"{number:018X}-etag" for number in range(2000)]
+
+    audited = [filter_confidence.handler(classified("bicycle", 0.99, inference_id=i), None)["audit"] for i in ids]
+    again = [filter_confidence.handler(classified("bicycle", 0.99, inference_id=i), None)["audit"] for i in ids]
+
+    assert audited == again
+    assert sum(audited) / len(ids) == pytest.approx(float(rate), abs=0.015)
+
+
+def test_filter_confidence_audit_choice_does_not_depend_on_the_process():
+    """The same id is audited or not in every process and on every machine: a hash, not a random draw."""
+    from handlers.filter_confidence import audited
+
+    assert [audited(f"id-{number}", 0.05) for number in range(8)] == [
+        int(hashlib.sha256(f"id-{number}".encode()).hexdigest()[:13], 16) / 16 ** 13 < 0.05 for number in range(8)]
+    assert not audited(None, 1.0) and not audited("", 1.0)
+
+
+@pytest.mark.parametrize("rate", ["-0.1", "1.5", "many"], ids=["negative", "above-one", "not-a-number"])
+def test_filter_confidence_refuses_to_start_with_a_meaningless_audit_rate(load_handler, rate):
+    with pytest.raises(ValueError):
+        load_handler("filter_confidence", **{settings.ENV_AUDIT_RATE: rate})

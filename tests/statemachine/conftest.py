@@ -1,3 +1,4 @@
+import json
 from types import SimpleNamespace
 
 import boto3
@@ -37,3 +38,40 @@ def workflow(monkeypatch, endpoint, packaged_service):
         deployed = deployment.deploy(packaged_service, STAGE).workflow()
         boto3.client("s3").create_bucket(Bucket=deployed.images_bucket)
         yield deployed
+
+
+class Subscriber:
+    """What dispatch does: a rule of its own on the decisions bus, delivering to its own queue."""
+
+    def __init__(self, bus: str):
+        sqs = boto3.client("sqs")
+        self.queue_url = sqs.create_queue(QueueName="dispatch")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.put_rule(Name="dispatch", EventBusName=bus, EventPattern='{"source": ["vehicle-routing"]}')
+        events.put_targets(Rule="dispatch", EventBusName=bus, Targets=[{"Id": "dispatch-queue", "Arn": queue_arn}])
+
+    def events(self) -> list:
+        return [json.loads(message["Body"]) for message in drain(self.queue_url)]
+
+
+def drain(queue_url: str) -> list:
+    sqs, messages = boto3.client("sqs"), []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return messages
+        messages.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def dispatch(workflow):
+    return Subscriber(workflow.decision_bus)
+
+
+@pytest.fixture
+def review_requests(workflow):
+    """The review queue's messages so far (each read removes them)."""
+    return lambda: [json.loads(message["Body"]) for message in drain(workflow.review_queue_url)]

@@ -151,23 +151,155 @@ def named_errors() -> list[str]:
     return sorted(error.__name__ for error in errors.WorkflowError.__subclasses__())
 
 
+# A person is asked before the execution ends under these names.
+REVIEWED = ("ConfidenceBelowThreshold", "UnusableImage")
+
+
 @pytest.mark.parametrize("error", named_errors(), ids=named_errors())
 def test_classify_vehicle_ends_each_named_error_in_its_own_fail_state(error):
     caught_into = {catch["Next"] for state in ASL["States"].values() for catch in state.get("Catch", [])
                    if error in catch["ErrorEquals"]}
+    fail_states = [name for name, state in ASL["States"].items() if state.get("Error") == error]
 
-    assert len(caught_into) == 1
-    [fail_state] = caught_into
-    assert ASL["States"][fail_state] | {"Type": "Fail", "Error": error} == ASL["States"][fail_state]
+    assert len(caught_into) == 1 and len(fail_states) == 1
+    [target] = caught_into
+    if error in REVIEWED:
+        assert target == "Request Review"
+        choices = ASL["States"]["Which Rejection?"]
+        assert fail_states[0] in {choice["Next"] for choice in choices["Choices"]} | {choices["Default"]}
+    else:
+        assert target == fail_states[0]
+    assert ASL["States"][fail_states[0]]["Type"] == "Fail"
 
 
 @pytest.mark.parametrize("state", [name for name, state in ASL["States"].items() if state["Type"] == "Task"])
 def test_classify_vehicle_task_catches_every_other_error_and_retries_only_transient_ones(state):
     task = ASL["States"][state]
     retried = {error for rule in task["Retry"] for error in rule["ErrorEquals"]}
-    transient = {"EndpointUnavailable", "ImageStoreUnavailable"}
+    transient = {"EndpointUnavailable", "ImageStoreUnavailable", "DynamoDB.ProvisionedThroughputExceededException",
+                 "DynamoDB.RequestLimitExceeded", "DynamoDB.ThrottlingException",
+                 "DynamoDB.InternalServerErrorException"}
+    if not task["Resource"].endswith(":lambda:invoke") and "dynamodb" not in task["Resource"]:
+        transient.add("States.TaskFailed")  # SQS and EventBridge fail only when throttled or down
 
     assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
     assert all(error.startswith("Lambda.") or error in transient for error in retried)
     assert all(rule.get("Comment") and rule["BackoffRate"] == 2.0 for rule in task["Retry"])
     assert "TimeoutSeconds" in task
+
+
+# --- the loop around the workflow: decisions published, people asked, uploads claimed once ------
+
+def test_classify_vehicle_publishes_the_routing_decision_for_dispatch(workflow, endpoint, dispatch, review_requests):
+    endpoint.answer(assessment(0.99, 0.01))
+
+    result = workflow.run(upload(workflow, "drivers/bike.png", image_bytes("PNG")))
+
+    [event] = dispatch.events()
+    assert result.status == "SUCCEEDED" and result.output["audit"] is False
+    assert (event["source"], event["detail-type"]) == ("vehicle-routing", "DriverRouted")
+    assert event["detail"] == {
+        "image": f"s3://{workflow.images_bucket}/drivers/bike.png", "s3_bucket": workflow.images_bucket,
+        "s3_key": "drivers/bike.png", "label": "bicycle", "confidence": 0.99, "route": "near",
+        "threshold": settings.DEFAULT_THRESHOLD, "inference_id": result.output["inference_id"],
+        "endpoint_name": settings.DEFAULT_ENDPOINT_NAME, "execution": result.arn}
+    assert review_requests() == []
+
+
+@pytest.mark.parametrize("answer, error", [
+    (assessment(0.6, 0.4), "ConfidenceBelowThreshold"),
+    (assessment(0.99, 0.01, reasons=["nearly uniform: blank (contrast 0.0 < 10)"]), "UnusableImage"),
+], ids=["low-confidence", "unusable-photo"])
+def test_classify_vehicle_asks_a_person_and_still_fails_under_the_error(workflow, endpoint, dispatch, review_requests,
+                                                                      answer, error):
+    endpoint.answer(answer)
+
+    result = workflow.run(upload(workflow, "drivers/unsure.png", image_bytes("PNG")))
+
+    [request] = review_requests()
+    [event] = dispatch.events()
+    assert (result.status, result.error) == ("FAILED", error)
+    assert json.loads(result.cause)["errorType"] == error
+    assert {key: request[key] for key in ("kind", "reason", "s3_key", "label", "inference_id", "execution")} == {
+        "kind": "review", "reason": error, "s3_key": "drivers/unsure.png", "label": "bicycle",
+        "inference_id": endpoint.requests[0].inference_id, "execution": result.arn}
+    assert request["image"] == f"s3://{workflow.images_bucket}/drivers/unsure.png"
+    assert json.loads(request["cause"])["errorType"] == error
+    assert (event["detail-type"], event["detail"]["reason"]) == ("DriverNeedsReview", error)
+
+
+def test_classify_vehicle_puts_an_audit_on_the_queue_for_an_audited_driver(workflow, endpoint, dispatch,
+                                                                          review_requests):
+    boto3.client("lambda").update_function_configuration(
+        FunctionName="vehicle-routing-test-filterConfidence",
+        Environment={"Variables": {settings.ENV_THRESHOLD: "0.95", settings.ENV_AUDIT_RATE: "1"}})
+    endpoint.answer(assessment(0.02, 0.98))
+
+    result = workflow.run(upload(workflow, "drivers/moto.png", image_bytes("PNG")))
+
+    [audit] = review_requests()
+    assert (result.status, result.output["audit"]) == ("SUCCEEDED", True)
+    assert {key: audit[key] for key in ("kind", "reason", "label", "route", "inference_id")} == {
+        "kind": "audit", "reason": "Audit", "label": "motorcycle", "route": "far",
+        "inference_id": result.output["inference_id"]}
+    assert [event["detail-type"] for event in dispatch.events()] == ["DriverRouted"]
+
+
+def test_classify_vehicle_routes_an_upload_delivered_twice_once(workflow, endpoint, dispatch):
+    endpoint.answer(assessment(0.99, 0.01), assessment(0.99, 0.01))
+    event = {**upload(workflow, "drivers/twice.png", image_bytes("PNG")), "inference_id": "0064D39-4af981f9"}
+
+    first, second = workflow.run(event), workflow.run(event)
+
+    assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
+    assert second.output == {**event, "duplicate": True}
+    assert len(endpoint.requests) == 1 and len(dispatch.events()) == 1
+
+
+def executions(workflow) -> list:
+    return workflow.client.list_executions(stateMachineArn=workflow.state_machine_arn)["executions"]
+
+
+@pytest.fixture
+def notifying_bucket(workflow):
+    """The images bucket with EventBridge notifications on (the stack does so when it creates it)."""
+    boto3.client("s3").put_bucket_notification_configuration(
+        Bucket=workflow.images_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    return workflow.images_bucket
+
+
+def test_an_upload_under_drivers_starts_one_execution_with_the_photo_and_an_inference_id(
+        workflow, endpoint, dispatch, notifying_bucket):
+    endpoint.answer(assessment(0.99, 0.01))
+    body = image_bytes("PNG")
+
+    boto3.client("s3").put_object(Bucket=notifying_bucket, Key="drivers/2026-11-26/driver-7.png", Body=body)
+
+    [started] = executions(workflow)
+    result = workflow.wait(started["executionArn"])
+    etag = boto3.client("s3").head_object(Bucket=notifying_bucket, Key="drivers/2026-11-26/driver-7.png")["ETag"].strip('"')
+    execution_input = json.loads(workflow.client.describe_execution(executionArn=result.arn)["input"])
+    assert execution_input["s3_bucket"] == notifying_bucket and execution_input["s3_key"] == "drivers/2026-11-26/driver-7.png"
+    assert execution_input["inference_id"].endswith(f"-{etag}") and len(execution_input["inference_id"]) <= 64
+    assert (result.status, result.output["route"]) == ("SUCCEEDED", "near")
+    assert [event["detail"]["inference_id"] for event in dispatch.events()] == [execution_input["inference_id"]]
+
+
+@pytest.mark.parametrize("key", ["profile/driver-7.png", "driversX/driver-7.png", "archive/drivers/driver-7.png"],
+                         ids=["other-prefix", "similar-prefix", "nested-prefix"])
+def test_an_upload_outside_drivers_starts_nothing(workflow, endpoint, notifying_bucket, key):
+    boto3.client("s3").put_object(Bucket=notifying_bucket, Key=key, Body=image_bytes("PNG"))
+
+    assert executions(workflow) == [] and endpoint.requests == []
+
+
+def test_two_uploads_of_the_same_bytes_are_two_drivers(workflow, endpoint, notifying_bucket):
+    endpoint.answer(assessment(0.99, 0.01), assessment(0.99, 0.01))
+    body = image_bytes("PNG")
+
+    for key in ("drivers/first.png", "drivers/second.png"):
+        boto3.client("s3").put_object(Bucket=notifying_bucket, Key=key, Body=body)
+
+    results = [workflow.wait(execution["executionArn"]) for execution in executions(workflow)]
+    assert sorted(result.output.get("duplicate", False) for result in results) == [False, False]
+    assert len(endpoint.requests) == 2
