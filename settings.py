@@ -12,6 +12,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 # --- The classes, in the order of the model's output probabilities ------------------------------
 CLASS_NAMES = ("bicycle", "motorcycle")
+# What a person reviewing a photo may also answer: the picture shows no vehicle to judge.
+NOT_A_VEHICLE = "not_a_vehicle"
+REVIEW_LABELS = CLASS_NAMES + (NOT_A_VEHICLE,)
 # CIFAR-100 fine labels of those classes (the class comes from fine_labels, never from filenames).
 CIFAR_FINE_LABELS = {"bicycle": 8, "motorcycle": 48}
 

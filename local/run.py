@@ -158,23 +158,22 @@ def test_images(data_dir: Path, limit: Optional[int], seed: int) -> list[tuple[P
 # --- the product, running -------------------------------------------------------------------------
 
 class LocalProduct:
-    """The endpoint, the AWS stand-in and the deployed workflow, all in this process."""
+    """The endpoint, the AWS stand-in and the deployed service, all in this process."""
 
-    def __init__(self, endpoint_url: str, workflow, s3_client, bucket: str, answers: dict):
+    def __init__(self, endpoint_url: str, workflow, uploads, dispatch, clients: dict, answers: dict):
         self.endpoint_url = endpoint_url
         self.workflow = workflow
-        self.s3 = s3_client
-        self.bucket = bucket
+        self.uploads = uploads
+        self.dispatch = dispatch
+        self.clients = clients
         self._answers = answers
 
     def route(self, image: Path, key: str, true_class: Optional[str]) -> Routing:
-        """Upload one image to S3, run the state machine on it and say what it decided."""
-        inference_id = uuid.uuid4().hex
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=Path(image).read_bytes())
+        """Upload one photo under drivers/ (which starts its execution) and say what was decided."""
         started = time.perf_counter()
-        result = self.workflow.run({"s3_bucket": self.bucket, "s3_key": key, "inference_id": inference_id},
-                                   timeout_seconds=EXECUTION_TIMEOUT_SECONDS)
-        routing = Routing(image=str(image), true_class=true_class, inference_id=inference_id,
+        upload = self.uploads.upload(key, Path(image).read_bytes())
+        result = self.workflow.wait(upload.execution_arn, timeout_seconds=EXECUTION_TIMEOUT_SECONDS)
+        routing = Routing(image=str(image), true_class=true_class, inference_id=upload.inference_id or "",
                           status=result.status, seconds=round(time.perf_counter() - started, 3))
         if result.status == "SUCCEEDED":
             routing.label = result.output["label"]
@@ -186,7 +185,7 @@ class LocalProduct:
             routing.error = result.error or result.status
             routing.error_message = result.error_message
             # A rejected image was still classified: the endpoint's answer says what it saw.
-            answer = self._answers.get(inference_id)
+            answer = self._answers.get(upload.inference_id)
             if answer is not None:
                 probabilities, reasons = answer
                 best = max(range(len(probabilities)), key=probabilities.__getitem__)
@@ -197,12 +196,13 @@ class LocalProduct:
 
 @contextmanager
 def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir: Path,
-                    threshold: float, progress: bool = True) -> Iterator[LocalProduct]:
-    """The AWS stand-in (with the model behind its SageMaker runtime API) and the service deployed
-    into it as `sls deploy` would; all of it stopped on the way out."""
+                    threshold: float) -> Iterator[LocalProduct]:
+    """The AWS stand-in (with the model behind its SageMaker runtime API), the service deployed into
+    it as `sls deploy` would (the stack creating its images bucket), and a dispatch subscriber on
+    its decisions bus; all of it stopped on the way out."""
     import boto3
 
-    from local import deployment
+    from local import deployment, loop
     from local.aws import StandIn, StandInError
 
     answers: dict = {}
@@ -231,37 +231,59 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
                                 aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
                                 region_name=stand_in.region)
         clients = {name: session.client(name, endpoint_url=stand_in.url) for name in
-                   ("cloudformation", "s3", "stepfunctions")}
+                   ("cloudformation", "s3", "stepfunctions", "events", "sqs")}
         print(f"Packaging with `sls package` and deploying to the AWS stand-in at {stand_in.url} ...", flush=True)
         try:
-            package_dir = deployment.package(OFFLINE_STAGE, {"threshold": str(threshold), "endpointName": endpoint_name},
-                                             environment)
+            package_dir = deployment.package(
+                OFFLINE_STAGE, {"threshold": str(threshold), "endpointName": endpoint_name,
+                                "createImagesBucket": "true"}, environment)
             deployed = deployment.deploy(package_dir, OFFLINE_STAGE, clients["cloudformation"], clients["s3"])
         except deployment.DeploymentError as error:
             raise RunError(str(error)) from error
         workflow = deployed.workflow(clients["stepfunctions"])
-        clients["s3"].create_bucket(Bucket=workflow.images_bucket)
-        yield LocalProduct(stand_in.endpoint_url, workflow, clients["s3"], workflow.images_bucket, answers)
+        uploads = loop.Uploads(clients["s3"], clients["stepfunctions"], workflow.images_bucket,
+                               workflow.state_machine_arn)
+        dispatch = loop.Dispatch(clients["events"], clients["sqs"], workflow.decision_bus)
+        yield LocalProduct(stand_in.endpoint_url, workflow, uploads, dispatch, clients, answers)
         stand_in.capture.flush()
 
 
-def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]], key_prefix: str,
+def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]], run_id: str,
               progress: bool = True) -> list[Routing]:
     from tqdm import tqdm
 
+    from local import loop
+
     def route_one(numbered):
         number, (path, true_class) = numbered
-        # Numbered: two photos of the same name from different folders must not overwrite each other.
-        key = f"{key_prefix}/{true_class or 'unlabelled'}/{number:05d}-{Path(path).name}"
-        return product.route(path, key, true_class)
+        # Numbered: two photos of the same name from different folders must not overwrite each other;
+        # the key never tells the class (a reviewer should not read it off the name).
+        return product.route(path, f"{loop.UPLOAD_PREFIX}/{run_id}/{number:05d}-{Path(path).name}", true_class)
 
     pool = ThreadPoolExecutor(max_workers=PARALLEL_EXECUTIONS, thread_name_prefix="execution")
     try:
         return list(tqdm(pool.map(route_one, enumerate(images)), total=len(images), desc="routing images",
                          unit="img", disable=not progress))
+    except loop.UploadNotRouted as error:
+        raise RunError(str(error)) from error
     finally:
         # On Ctrl-C only the executions already running finish; the queued ones never start.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def close_the_loop(product: LocalProduct, routings: Sequence[Routing], ground_truth_dir: Path) -> dict:
+    """What the loop did: events dispatch heard, requests queued for people; labelled requests are
+    answered (as a reviewer would with monitoring.review --labels) into ground_truth_dir."""
+    from local import loop
+
+    events = product.dispatch.received()
+    labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.inference_id}
+    counts = loop.answer_reviews(product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url,
+                                 labels, ground_truth_dir)
+    return {"driver_routed_events": events.get("DriverRouted", 0),
+            "driver_needs_review_events": events.get("DriverNeedsReview", 0),
+            "reviews_queued": counts.reviews, "audits_queued": counts.audits, "requests_answered": counts.answered,
+            "waiting_for_a_person": counts.reviews + counts.audits - counts.answered}
 
 
 # --- what the run says and writes -----------------------------------------------------------------
@@ -341,6 +363,14 @@ def print_summary(summary: dict) -> None:
     print(f"  sent to a person (unusable)     {percent(summary['unusable_share'])}")
     errors = f" ({', '.join(summary['errors'])})" if summary["errors"] else ""
     print(f"  failed with an error            {percent(summary['error_share'])}{errors}")
+    loop = summary.get("loop")
+    if loop:
+        print(f"  events published                {loop['driver_routed_events']} DriverRouted, "
+              f"{loop['driver_needs_review_events']} DriverNeedsReview")
+        print(f"  reviews queued                  {loop['reviews_queued']}")
+        print(f"  audits queued                   {loop['audits_queued']}"
+              + (f" ({loop['waiting_for_a_person']} requests wait for a person)" if loop["waiting_for_a_person"] else
+                 f" (all {loop['requests_answered']} answered with the true classes: the report's ground truth)"))
 
 
 def write_results(routings: Sequence[Routing], summary: dict, results_dir: Path) -> tuple[Path, Path]:
@@ -357,16 +387,13 @@ def write_results(routings: Sequence[Routing], summary: dict, results_dir: Path)
     return json_path, csv_path
 
 
-def write_monitoring(routings: Sequence[Routing], capture_dir: Path, ground_truth_dir: Path,
-                     report_dir: Path, threshold: float):
-    """Ground truth for every classified image, then the monitoring report over this run."""
-    from monitoring import ground_truth, report, storage
-    labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.label is not None}
-    if labels:
-        ground_truth.write_ground_truth(labels, ground_truth_dir)
+def write_monitoring(capture_dir: Path, ground_truth_dir: Optional[Path], report_dir: Path, threshold: float):
+    """The monitoring report over this run, its ground truth the review loop's answers: every
+    rejected driver reviewed, routed ones audited at the workflow's audit rate."""
+    from monitoring import report, storage
     try:
-        return report.build_report(str(capture_dir), str(ground_truth_dir) if labels else None,
-                                   threshold, report_dir)
+        return report.build_report(str(capture_dir), str(ground_truth_dir) if ground_truth_dir else None,
+                                   threshold, report_dir, audit_rate=settings.DEFAULT_AUDIT_RATE)
     except (report.NothingToReport, storage.LocationNotFound) as error:  # nothing reached the endpoint
         logger.warning("No monitoring report: %s", error)
         return None
@@ -484,22 +511,24 @@ def run_quietly(args: argparse.Namespace) -> int:
         print(f"Model: reusing {model_dir} (--retrain trains again)")
 
     images = photos_to_route(args.image) if args.image is not None else test_images(data_dir, args.sample, args.seed)
+    ground_truth_dir = settings.LOCAL_GROUND_TRUTH_DIR / run_id
     with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
-        print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, workflow deployed as stack "
-              f"vehicle-routing-{OFFLINE_STAGE}; routing {len(images)} image(s) ...", flush=True)
-        routings = route_all(product, images, key_prefix="uploads" if args.image else "test",
-                             progress=not args.no_progress)
+        print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, service deployed as stack "
+              f"vehicle-routing-{OFFLINE_STAGE}; uploading {len(images)} photo(s) under "
+              f"s3://{product.workflow.images_bucket}/drivers/ ...", flush=True)
+        routings = route_all(product, images, run_id, progress=not args.no_progress)
+        loop = close_the_loop(product, routings, ground_truth_dir)
 
     print_table(routings)
     if len(routings) == 1:
         print(f"\nDecision for {routings[0].image}: {single_decision(routings[0], args.threshold)}")
     summary = summarise(routings, args.threshold)
     summary.update(run_id=run_id, model_dir=str(model_dir), endpoint_name=args.endpoint_name,
-                   captures=str(capture_dir), ground_truth=str(settings.LOCAL_GROUND_TRUTH_DIR / run_id))
+                   captures=str(capture_dir), ground_truth=str(ground_truth_dir), loop=loop)
     print_summary(summary)
     json_path, csv_path = write_results(routings, summary, settings.LOCAL_RESULTS_DIR)
     print(f"\nResults: {json_path} and {csv_path}")
-    result = write_monitoring(routings, capture_dir, settings.LOCAL_GROUND_TRUTH_DIR / run_id,
+    result = write_monitoring(capture_dir, ground_truth_dir if loop["requests_answered"] else None,
                               settings.LOCAL_REPORT_DIR, args.threshold)
     if result is not None:
         for sentence in result.summary.get("sentences", []):

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # Keys under which a JSON response may hold the probabilities, when it is an object, not a list.
 PROBABILITY_KEYS = ("probabilities", "predictions", "inferences", "scores")
 NO_LABEL = -1
+# The true label of a photo a person found shows no vehicle: no class index, never a right prediction.
+NOT_A_VEHICLE_LABEL = -2
 
 
 class UnusableOutput(ValueError):
@@ -45,6 +47,7 @@ class CaptureSet:
     probabilities: np.ndarray
     inference_ids: List[Optional[str]]
     event_ids: List[str]
+    usable: Optional[np.ndarray] = None      # False where the endpoint called the picture unusable
     skipped: Counter = field(default_factory=Counter)
     files: int = 0
     true_labels: Optional[np.ndarray] = None
@@ -65,6 +68,15 @@ class CaptureSet:
     @property
     def skipped_lines(self) -> int:
         return sum(self.skipped.values())
+
+
+def parse_usable(body: bytes) -> bool:
+    """Whether the endpoint's answer called the picture usable (answers without the field: yes)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return True
+    return not (isinstance(answer, dict) and answer.get("usable") is False)
 
 
 def parse_probabilities(body: bytes, content_type: Optional[str], class_count: int) -> List[float]:
@@ -98,7 +110,7 @@ def read_captures(location: storage.Location, class_names: Sequence[str] = setti
     Malformed lines, records without an output and outputs that are not probabilities are skipped
     and counted in CaptureSet.skipped by reason; a missing local directory raises LocationNotFound.
     """
-    times, probabilities, inference_ids, event_ids = [], [], [], []
+    times, probabilities, inference_ids, event_ids, usable = [], [], [], [], []
     skipped: Counter = Counter()
     files = set()
     lines = storage.iter_jsonl_lines(location, s3_client)
@@ -119,6 +131,7 @@ def read_captures(location: storage.Location, class_names: Sequence[str] = setti
             skipped["output is not class probabilities"] += 1
             continue
         times.append(record.inference_time.timestamp())
+        usable.append(parse_usable(record.output_body))
         inference_ids.append(record.inference_id)
         event_ids.append(record.event_id)
     if skipped:
@@ -131,6 +144,7 @@ def read_captures(location: storage.Location, class_names: Sequence[str] = setti
         probabilities=np.asarray(probabilities, dtype=float).reshape(-1, len(class_names))[order],
         inference_ids=[inference_ids[i] for i in order],
         event_ids=[event_ids[i] for i in order],
+        usable=np.asarray(usable, dtype=bool)[order],
         skipped=skipped,
         files=len(files),
     )
@@ -138,6 +152,13 @@ def read_captures(location: storage.Location, class_names: Sequence[str] = setti
 
 def read_ground_truth(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
                       s3_client=None) -> Tuple[Dict[str, str], Counter]:
+    """({event id: label}, skipped lines by reason): labels are class names or NOT_A_VEHICLE, the
+    answer a reviewer gives for a picture without a vehicle."""
+    return _read_ground_truth(location, tuple(class_names) + (settings.NOT_A_VEHICLE,), s3_client)
+
+
+def _read_ground_truth(location: storage.Location, class_names: Sequence[str],
+                       s3_client=None) -> Tuple[Dict[str, str], Counter]:
     """({event id: class name}, skipped lines by reason) from ground-truth files below a location.
 
     When an id appears twice the later file wins (files are read in path order, i.e. by hour).
@@ -160,6 +181,7 @@ def attach_ground_truth(captures: CaptureSet, labels: Dict[str, str], skipped: C
     """Set captures.true_labels from {id: class}: matched on inferenceId, falling back to eventId
     (as Model Quality Monitor does); NO_LABEL where neither matches."""
     index_of = {name: index for index, name in enumerate(captures.class_names)}
+    index_of[settings.NOT_A_VEHICLE] = NOT_A_VEHICLE_LABEL
     true_labels = np.full(len(captures), NO_LABEL, dtype=int)
     for position, (inference_id, event_id) in enumerate(zip(captures.inference_ids, captures.event_ids)):
         label = labels.get(inference_id) if inference_id else None

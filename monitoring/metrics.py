@@ -74,10 +74,36 @@ class ThresholdCurves:
     precision: np.ndarray
 
 
-def threshold_curves(confidences: np.ndarray, correct: np.ndarray) -> ThresholdCurves:
+def threshold_curves(confidences: np.ndarray, correct: np.ndarray, weights: Optional[np.ndarray] = None) -> ThresholdCurves:
     """Coverage and precision for all thresholds in one sort (O(n log n)), not one pass each; the
-    definition training and the benchmark use for coverage at a target precision."""
-    return ThresholdCurves(*model_artifacts.precision_coverage_curve(confidences, correct))
+    definition training and the benchmark use for coverage at a target precision. Weights count
+    sampled predictions for the ones they stand for (an audit sampled at 5% counts 20 times)."""
+    return ThresholdCurves(*model_artifacts.precision_coverage_curve(confidences, correct, weights))
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """successes of trials, with a 95% Wilson score interval (sound for small counts and 0% or 100%)."""
+    successes: int
+    trials: int
+    low: Optional[float]
+    high: Optional[float]
+
+    @property
+    def share(self) -> Optional[float]:
+        return self.successes / self.trials if self.trials else None
+
+
+WILSON_Z = 1.959963984540054  # the 97.5% quantile of the standard normal: a 95% interval
+
+
+def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> Proportion:
+    if trials == 0:
+        return Proportion(0, 0, None, None)
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * ((share * (1 - share) / trials + z * z / (4 * trials * trials)) ** 0.5) / (1 + z * z / trials)
+    return Proportion(successes, trials, max(0.0, centre - half), min(1.0, centre + half))
 
 
 def recommend_threshold(curves: ThresholdCurves, target_precision: float) -> Optional[int]:

@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 
 import settings  # noqa: E402
 from monitoring import metrics, storage  # noqa: E402
-from monitoring.captures import NO_LABEL, CaptureSet, attach_ground_truth, read_captures, read_ground_truth  # noqa: E402
+from monitoring.captures import (NO_LABEL, NOT_A_VEHICLE_LABEL, CaptureSet, attach_ground_truth,  # noqa: E402
+                                 read_captures, read_ground_truth)
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +128,50 @@ def _rejection_sentence(prefix: str, outcome: metrics.ThresholdOutcome) -> str:
     return f"{prefix} {rejected}, {accepted}."
 
 
-def summarise(captures: CaptureSet, threshold: float, target_precision: float) -> dict:
-    """Every figure of the report, as plain JSON-ready values, plus the sentences that state them."""
+def _loop_summary(captures: CaptureSet, threshold: float, accepted: np.ndarray, has_label: np.ndarray,
+                  correct_all: np.ndarray) -> Tuple[dict, List[str]]:
+    """What the people in the loop found: audited acceptances (the precision of routing without a
+    person, with its 95% interval) and reviewed rejections."""
+    audited, reviewed = has_label & accepted, has_label & ~accepted
+    precision = metrics.wilson_interval(int(correct_all[audited].sum()), int(audited.sum()))
+    not_vehicle = captures.true_labels == NOT_A_VEHICLE_LABEL
+    usable = captures.usable if captures.usable is not None else np.ones(len(captures), dtype=bool)
+    summary = {
+        "audited_acceptances": int(audited.sum()),
+        "routed": int(accepted.sum()),
+        "audited_precision": precision.share,
+        "audited_precision_interval": [precision.low, precision.high],
+        "reviewed_rejections": int(reviewed.sum()),
+        "reviewed_right": int(correct_all[reviewed].sum()),
+        "reviewed_not_a_vehicle": int((reviewed & not_vehicle).sum()),
+        "not_a_vehicle_caught": int((reviewed & not_vehicle & ~usable).sum()),
+    }
+    sentences = []
+    if precision.trials:
+        sentences.append(
+            f"Audits: people checked {precision.trials} of the {summary['routed']} drivers routed without a person; "
+            f"{precision.successes} were routed right. Precision of automatic routing: {percent(precision.share)} "
+            f"(95% interval {percent(precision.low)} to {percent(precision.high)}).")
+    else:
+        sentences.append("No routed driver has been audited yet, so the precision of automatic routing is unknown.")
+    if summary["reviewed_rejections"]:
+        sentences.append(
+            f"Reviews: people checked {summary['reviewed_rejections']} drivers the workflow sent to them; the model's "
+            f"guess was right for {summary['reviewed_right']}, and {summary['reviewed_not_a_vehicle']} photos showed no "
+            f"vehicle ({summary['not_a_vehicle_caught']} of those the unusable-image check had caught).")
+    return summary, sentences
+
+
+def summarise(captures: CaptureSet, threshold: float, target_precision: float,
+              audit_rate: Optional[float] = None) -> dict:
+    """Every figure of the report, as plain JSON-ready values, plus the sentences that state them.
+
+    With audit_rate (the workflow's auditRate), ground truth is taken to come from the loop: every
+    rejected prediction reviewed, routed ones audited at that rate, so an audited prediction counts
+    for 1/audit_rate routed ones in the threshold figures.
+    """
     confidences, predictions = captures.confidences, captures.predictions
+    usable = captures.usable if captures.usable is not None else np.ones(len(captures), dtype=bool)
     below = confidences < threshold
     summary = {
         "records": len(captures),
@@ -150,6 +192,11 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         f"At the threshold {threshold:g}, {percent(summary['share_below_threshold'])} of them "
         f"({summary['below_threshold']}) fall below it and would be rejected.",
     ]
+    summary["unusable"] = int((~usable).sum())
+    if summary["unusable"]:
+        sentences.append(f"{summary['unusable']} of them ({percent(summary['unusable'] / len(captures))}) were not "
+                         "usable photos of a vehicle and went to a person whatever their confidence; the threshold "
+                         "figures below leave them out.")
     if captures.skipped:
         sentences.append(f"{captures.skipped_lines} capture lines could not be used and were skipped ("
                          + ", ".join(f"{count} {reason}" for reason, count in captures.skipped.items()) + ").")
@@ -170,12 +217,24 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         summary["sentences"] = sentences
         return summary
 
-    has_label = captures.true_labels != NO_LABEL
+    all_labelled = captures.true_labels != NO_LABEL
+    correct_all = predictions == captures.true_labels
+    accepted = usable & (confidences >= threshold)
+    loop, loop_sentences = _loop_summary(captures, threshold, accepted, all_labelled, correct_all)
+    summary["loop"] = loop
+    has_label = all_labelled & usable  # a threshold decides only about usable photos
+    if not has_label.any():
+        sentences.extend(loop_sentences)
+        sentences.append("Every labelled inference was of an unusable photo, so no threshold can be judged.")
+        summary["sentences"] = sentences
+        return summary
     labelled_confidences = confidences[has_label]
-    correct = predictions[has_label] == captures.true_labels[has_label]
+    correct = correct_all[has_label]
+    weights = (np.where(accepted[has_label], 1.0 / audit_rate, 1.0) if audit_rate else None)
     current = metrics.outcome_at(threshold, labelled_confidences, correct)
-    curves = metrics.threshold_curves(labelled_confidences, correct)
+    curves = metrics.threshold_curves(labelled_confidences, correct, weights)
     calibration = metrics.calibration(labelled_confidences, correct, len(captures.class_names))
+    vehicle = has_label & (captures.true_labels >= 0)
     summary.update({
         "accuracy": metrics.share(correct),
         "accuracy_accepted": current.precision_accepted,
@@ -183,7 +242,8 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         "at_threshold": _outcome_summary(current),
         "expected_calibration_error": calibration.expected_calibration_error,
         "confusion_matrix": metrics.confusion_matrix(
-            captures.true_labels[has_label], predictions[has_label], len(captures.class_names)).tolist(),
+            captures.true_labels[vehicle], predictions[vehicle], len(captures.class_names)).tolist(),
+        "audit_rate": audit_rate,
     })
     if summary["unlabelled"]:
         sentences.append(f"{summary['labelled']} of them have ground truth; the {summary['unlabelled']} "
@@ -191,11 +251,16 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
     sentences.append(f"Accuracy on the {summary['labelled']} labelled inferences: {percent(summary['accuracy'])} "
                      f"(expected calibration error {calibration.expected_calibration_error:.3f}).")
     sentences.append(_rejection_sentence(f"At {threshold:g}", current))
+    sentences.extend(loop_sentences)
+    if audit_rate:
+        sentences.append(f"Ground truth comes from the review loop: every rejected driver reviewed, routed ones audited "
+                         f"at {percent(audit_rate)}; in the threshold figures each audited driver counts for "
+                         f"{1 / audit_rate:g} routed ones.")
 
     best = metrics.recommend_threshold(curves, target_precision)
     if best is None:
         top = int(np.nanargmax(curves.precision))
-        summary.update(recommended_threshold=None, recommended=None)
+        summary.update(recommended_threshold=None, recommended=None, coverage_at_target_precision=0.0)
         sentences.append(f"No threshold reaches {percent(target_precision)} precision among accepted on this "
                          f"data: the best is {percent(curves.precision[top])} at "
                          f"{curves.thresholds[top]:g}, accepting {percent(curves.coverage[top])}.")
@@ -203,10 +268,20 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         lower = curves.thresholds[best - 1] if best > 0 else 0.0
         recommended_value = display_threshold(float(curves.thresholds[best]), float(lower), threshold)
         recommended = metrics.outcome_at(recommended_value, labelled_confidences, correct)
-        summary.update(recommended_threshold=recommended_value, recommended=_outcome_summary(recommended))
+        summary.update(recommended_threshold=recommended_value, recommended=_outcome_summary(recommended),
+                       coverage_at_target_precision=float(curves.coverage[best]))
+        sentences.append(f"Coverage at {percent(target_precision)} precision (threshold-free: the largest share of "
+                         f"the most confident drivers routed with at most {percent(1 - target_precision)} wrong): "
+                         f"{percent(curves.coverage[best])}.")
         sentences.append(_rejection_sentence(
             f"At {recommended_value:g}, the lowest threshold whose precision among accepted is at least "
             f"{percent(target_precision)},", recommended).replace(" you reject", " you would reject", 1))
+        sure = metrics.wilson_interval(recommended.accepted_correct, recommended.accepted)
+        summary["recommended_precision_interval"] = [sure.low, sure.high]
+        sentences.append(f"How sure: that precision rests on {sure.trials} checked drivers above the threshold; its 95% "
+                         f"interval is {percent(sure.low)} to {percent(sure.high)}"
+                         + (", so the target is met with confidence." if sure.low >= target_precision else
+                            ", which still admits less than the target: more audits (or labels) narrow it."))
         needed = minimum_evidence(target_precision)
         summary["recommendation_evidence_sufficient"] = recommended.accepted >= needed
         if not summary["recommendation_evidence_sufficient"]:
@@ -373,7 +448,16 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
                  ("Target precision among accepted", percent(summary["target_precision"])),
                  ("Recommended threshold", "none reaches the target" if summary["recommended_threshold"] is None
                   else f"{summary['recommended_threshold']:g} "
-                       f"(coverage {percent(summary['recommended']['coverage'])})")]
+                       f"(coverage {percent(summary['recommended']['coverage'])})"),
+                 ("Coverage at the target precision", percent(summary.get("coverage_at_target_precision")))]
+        loop = summary["loop"]
+        low, high = loop["audited_precision_interval"]
+        rows += [("Not usable photos (to a person)", summary["unusable"]),
+                 ("Audited acceptances", f"{loop['audited_acceptances']} of {loop['routed']} routed"),
+                 ("Precision of automatic routing (audits)",
+                  f"{percent(loop['audited_precision'])} (95% interval {percent(low)} to {percent(high)})"),
+                 ("Reviewed rejections", f"{loop['reviewed_rejections']} ({loop['reviewed_right']} guessed right, "
+                                         f"{loop['reviewed_not_a_vehicle']} not a vehicle)")]
     table = "\n".join(f"<tr><th>{html.escape(str(name))}</th><td>{html.escape(str(value))}</td></tr>"
                       for name, value in rows)
     sentences = "\n".join(f"<li>{html.escape(sentence)}</li>" for sentence in summary["sentences"])
@@ -413,7 +497,7 @@ def analyse(captures: storage.Location, ground_truth: Optional[storage.Location]
             threshold: float = settings.DEFAULT_THRESHOLD,
             target_precision: float = metrics.DEFAULT_TARGET_PRECISION,
             class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
-            progress: bool = False) -> Tuple[CaptureSet, dict]:
+            progress: bool = False, audit_rate: Optional[float] = None) -> Tuple[CaptureSet, dict]:
     """Read captures (and ground truth) and work out every figure, without plotting or writing.
 
     Returns the joined captures and the summary (keys starting with "_" hold arrays for the
@@ -428,7 +512,7 @@ def analyse(captures: storage.Location, ground_truth: Optional[storage.Location]
     if ground_truth is not None:
         labels, skipped = read_ground_truth(ground_truth, class_names, s3_client)
         attach_ground_truth(capture_set, labels, skipped)
-    return capture_set, summarise(capture_set, threshold, target_precision)
+    return capture_set, summarise(capture_set, threshold, target_precision, audit_rate)
 
 
 def build_report(captures: storage.Location, ground_truth: Optional[storage.Location] = None,
@@ -436,7 +520,7 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
                  output_dir: Union[str, Path] = settings.LOCAL_REPORT_DIR,
                  target_precision: float = metrics.DEFAULT_TARGET_PRECISION,
                  class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
-                 progress: bool = False) -> ReportResult:
+                 progress: bool = False, audit_rate: Optional[float] = None) -> ReportResult:
     """Read captures (and ground truth), write the plots, summary.json and report.html.
 
     captures / ground_truth: a local directory or s3://bucket/prefix (searched recursively for
@@ -444,7 +528,7 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     """
     started = time.perf_counter()
     capture_set, summary = analyse(captures, ground_truth, threshold, target_precision, class_names,
-                                   s3_client, progress)
+                                   s3_client, progress, audit_rate)
 
     images = {"confidence_over_time": plot_confidence_over_time(capture_set, threshold)}
     if "accuracy" in summary:
@@ -495,6 +579,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "s3://bucket/prefix (default: none; the report then cannot judge correctness)")
     parser.add_argument("--threshold", type=_fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the confidence threshold the workflow uses (default: %(default)s)")
+    parser.add_argument("--audit-rate", type=_fraction, default=None,
+                        help="the workflow's auditRate, when the ground truth comes from its review loop (all rejected "
+                             "drivers reviewed, routed ones audited at this rate): audited drivers then count for "
+                             "1/rate routed ones in the threshold figures (default: ground truth covers all alike)")
     parser.add_argument("--target-precision", type=_fraction, default=metrics.DEFAULT_TARGET_PRECISION,
                         help="precision among accepted the recommended threshold must reach "
                              "(default: %(default)s)")
@@ -509,7 +597,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         result = build_report(args.captures, args.ground_truth, args.threshold, args.output_dir,
-                              args.target_precision, progress=not args.no_progress)
+                              args.target_precision, progress=not args.no_progress, audit_rate=args.audit_rate)
     except NothingToReport as error:
         print(f"Nothing to report: {error}", file=sys.stderr)
         return 1

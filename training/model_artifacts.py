@@ -94,23 +94,25 @@ def expected_calibration_error(confidences, correct, num_classes: int, bins: int
     return float(np.abs(correct_sums - confidence_sums).sum() / total) if total else float("nan")
 
 
-def precision_coverage_curve(confidences, correct):
+def precision_coverage_curve(confidences, correct, weights=None):
     """(thresholds ascending, coverage, precision among accepted) at every threshold that changes them.
 
     At thresholds[i] exactly the predictions with confidence >= thresholds[i] are accepted; ties
-    are accepted together (no threshold can split them). One sort, O(n log n).
+    are accepted together (no threshold can split them). One sort, O(n log n). Weights, when given,
+    count each prediction that many times (e.g. 1/sampling rate for a sampled stratum).
     """
     confidences = np.asarray(confidences, dtype=np.float64).ravel()
     correct = np.asarray(correct, dtype=bool).ravel()
+    weights = np.ones_like(confidences) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if confidences.size == 0:
         return np.empty(0), np.empty(0), np.empty(0)
     order = np.argsort(-confidences, kind="stable")
     descending = confidences[order]
-    accepted_counts = np.arange(1, descending.size + 1)
-    correct_counts = np.cumsum(correct[order])
+    accepted_counts = np.cumsum(weights[order])
+    correct_counts = np.cumsum(weights[order] * correct[order])
     last_of_run = np.append(descending[1:] != descending[:-1], True)
     accepted = accepted_counts[last_of_run][::-1]
-    return (descending[last_of_run][::-1], accepted / confidences.size,
+    return (descending[last_of_run][::-1], accepted / weights.sum(),
             correct_counts[last_of_run][::-1] / accepted)
 
 

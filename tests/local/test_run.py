@@ -70,6 +70,11 @@ def test_run_main_command_routes_every_test_image_and_writes_results(tiny_model_
     assert (tmp_path / "artifacts" / "report" / "report.html").is_file()
     captured = list(storage.iter_jsonl_lines(tmp_path / "artifacts" / "captures"))
     assert len(captured) == 2 * IMAGES_PER_CLASS
+    loop = results["summary"]["loop"]
+    assert loop["driver_routed_events"] == 2 * IMAGES_PER_CLASS  # every driver routed at 0.5, so dispatch heard each
+    assert loop["reviews_queued"] == 0 and loop["requests_answered"] == loop["audits_queued"]
+    assert f"events published                {2 * IMAGES_PER_CLASS} DriverRouted, 0 DriverNeedsReview" in completed.stdout
+    assert all(row["inference_id"] for row in results["images"])
 
 
 def test_run_low_confidence_image_is_reported_with_its_prediction(tiny_model_dir, image_folder, artifacts,
@@ -125,6 +130,20 @@ def test_run_own_photo_that_is_not_an_image_fails_the_command(tiny_model_dir, im
     output = capsys.readouterr().out
     assert status == 1
     assert "failed: NotAnImage" in output and "HEIC" in output
+
+
+def test_run_review_path_ground_truth_feeds_the_report(tiny_model_dir, image_folder, artifacts, capsys):
+    status = run.main(["--model-dir", str(tiny_model_dir), "--data-source", str(image_folder), "--no-progress"])
+
+    summary = json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())["summary"]
+    report_summary = json.loads((settings.LOCAL_REPORT_DIR / "summary.json").read_text())
+    truth = list(storage.iter_jsonl_lines(summary["ground_truth"]))
+    assert status == 0
+    # The tiny model is never 95% sure: every driver is reviewed, and each review's answer is ground truth.
+    assert summary["loop"]["reviews_queued"] == summary["loop"]["requests_answered"] == 2 * IMAGES_PER_CLASS
+    assert len(truth) == 2 * IMAGES_PER_CLASS
+    assert report_summary["loop"]["reviewed_rejections"] == 2 * IMAGES_PER_CLASS
+    assert "reviews queued                  6" in capsys.readouterr().out
 
 
 def test_run_second_run_gives_the_same_results(tiny_model_dir, image_folder, artifacts):

@@ -2,13 +2,15 @@ import json
 import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import boto3
+import numpy as np
 import pytest
 from moto import mock_aws
 
 import settings
-from monitoring import ground_truth, report
+from monitoring import capture_format, ground_truth, report
 from monitoring.report import NothingToReport
 from tests.monitoring.conftest import START, capture_line, write_capture_file
 
@@ -196,3 +198,76 @@ def test_module_runs_from_the_command_line_with_help():
 
     assert completed.returncode == 0
     assert "--ground-truth" in completed.stdout and "--target-precision" in completed.stdout
+
+
+def assessment_line(confidence: float, inference_id: str, seconds: int, usable: bool = True) -> str:
+    """A capture of the assessment the workflow asks the endpoint for."""
+    body = json.dumps({"probabilities": [confidence, round(1 - confidence, 4)], "classes": list(settings.CLASS_NAMES),
+                       "usable": usable, "unusable_reasons": [] if usable else ["nearly uniform"]}).encode()
+    return capture_format.to_jsonl_line(capture_format.build_capture_record(
+        b"\x89PNG\r\n\x1a\n", "image/png", body, settings.ASSESSMENT_CONTENT_TYPE, inference_id=inference_id,
+        inference_time=START + timedelta(seconds=seconds)))
+
+
+@pytest.fixture
+def loop_run(tmp_path):
+    """What the review loop leaves: 40 routed drivers (confidence 0.99) of which 2 audited (1 wrong),
+    4 rejected ones (0.6) all reviewed, and 1 unusable photo a reviewer found shows no vehicle."""
+    lines = [assessment_line(0.99, f"routed-{n}", n) for n in range(40)]
+    lines += [assessment_line(0.6, f"rejected-{n}", 40 + n) for n in range(4)]
+    lines.append(assessment_line(0.99, "blank", 50, usable=False))
+    write_capture_file(tmp_path / "captures", lines)
+    labels = {"routed-0": "bicycle", "routed-1": "motorcycle", "rejected-0": "bicycle", "rejected-1": "bicycle",
+              "rejected-2": "motorcycle", "rejected-3": "motorcycle", "blank": settings.NOT_A_VEHICLE}
+    ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START, class_names=settings.REVIEW_LABELS)
+    return tmp_path / "captures", tmp_path / "truth"
+
+
+def test_analyse_tells_audited_acceptances_from_reviewed_rejections(loop_run):
+    captures, truth = loop_run
+
+    _, summary = report.analyse(captures, truth, threshold=0.95)
+
+    loop = summary["loop"]
+    assert (loop["routed"], loop["audited_acceptances"], loop["audited_precision"]) == (40, 2, 0.5)
+    low, high = loop["audited_precision_interval"]
+    assert low == pytest.approx(0.0945, abs=1e-3) and high == pytest.approx(0.9055, abs=1e-3)  # Wilson, 1 of 2
+    assert (loop["reviewed_rejections"], loop["reviewed_right"]) == (5, 2)
+    assert (loop["reviewed_not_a_vehicle"], loop["not_a_vehicle_caught"]) == (1, 1)
+    assert summary["unusable"] == 1
+    assert any(sentence.startswith("Audits: people checked 2 of the 40 drivers routed without a person; 1 were "
+                                   "routed right. Precision of automatic routing: 50.0% (95% interval 9.5% to 90.5%)")
+               for sentence in summary["sentences"])
+
+
+def test_analyse_weighs_each_audit_for_the_routed_drivers_it_stands_for(loop_run):
+    captures, truth = loop_run
+
+    _, unweighted = report.analyse(captures, truth, threshold=0.95)
+    _, weighted = report.analyse(captures, truth, threshold=0.95, audit_rate=0.05)
+
+    # At 0.99 the 2 audited (1 right) stand for 40 routed: coverage 40 of 44 weighted, 2 of 6 unweighted.
+    assert weighted["at_threshold"]["coverage"] == unweighted["at_threshold"]["coverage"] == pytest.approx(2 / 6)
+    assert weighted["coverage_at_target_precision"] == unweighted["coverage_at_target_precision"] == 0.0
+    from monitoring import metrics
+    curves = metrics.threshold_curves(np.array([0.99, 0.99, 0.6, 0.6, 0.6, 0.6]),
+                                      np.array([True, False, True, True, False, False]),
+                                      np.array([20.0, 20.0, 1, 1, 1, 1]))
+    assert curves.coverage.tolist() == pytest.approx([1.0, 40 / 44])
+    assert any("each audited driver counts for 20 routed ones" in sentence for sentence in weighted["sentences"])
+
+
+def test_analyse_says_how_sure_its_recommendation_is(tmp_path):
+    lines = [assessment_line(0.99, f"right-{n}", n) for n in range(30)] + [assessment_line(0.7, "wrong", 40)]
+    write_capture_file(tmp_path / "captures", lines)
+    labels = {f"right-{n}": "bicycle" for n in range(30)} | {"wrong": "motorcycle"}
+    ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START)
+
+    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95)
+
+    assert summary["coverage_at_target_precision"] == pytest.approx(30 / 31)
+    low, high = summary["recommended_precision_interval"]
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.886, abs=1e-3)  # Wilson, 30 of 30
+    assert any(sentence.startswith("How sure: that precision rests on 30 checked drivers above the threshold")
+               and "still admits less than the target" in sentence for sentence in summary["sentences"])
+    assert any(sentence.startswith("Coverage at 99.0% precision (threshold-free") for sentence in summary["sentences"])
