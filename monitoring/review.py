@@ -293,7 +293,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         import boto3
-        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+        session = boto3.Session()  # credentials as the environment says now
+        sqs, s3 = session.client("sqs"), session.client("s3")
         labels = read_labels(args.labels) if args.labels else None
         page = ReviewPage(args.page, s3)
         if labels is None:
