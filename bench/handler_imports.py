@@ -2,9 +2,11 @@
 
 Each import runs in a fresh Python process (what a Lambda cold start pays), boto3 client creation
 included since the handlers create their clients at import. One warm-up run per module fills the
-bytecode cache and is not counted. Zip sizes come from `sls package` run offline.
+bytecode cache and is not counted. Zip sizes come from `sls package` (against the AWS stand-in,
+which osls asks about the Pillow layer).
 
-Goals: each handler imports in under 1/5 of sagemaker's time; each zip is under 50 KB.
+Goals: Serialize Image (which imports Pillow to decode photos) in under 1/3 of sagemaker's time,
+the other handlers under 1/5; each function zip under 50 KB (Pillow is in the layer).
 
     .venv/bin/python -m bench.handler_imports [--repeats 7] [--skip-package]
 """
@@ -14,8 +16,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -24,7 +24,7 @@ import settings
 HANDLER_MODULES = {"serializeImage": "handlers.serialize_image", "classifyImage": "handlers.classify_image",
                    "filterConfidence": "handlers.filter_confidence"}
 BASELINE_MODULE = "sagemaker"
-IMPORT_RATIO_GOAL = 1 / 5
+IMPORT_RATIO_GOALS = {"serializeImage": 1 / 3, "classifyImage": 1 / 5, "filterConfidence": 1 / 5}
 ZIP_BYTES_GOAL = 50 * 1024
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 TIMER = "import time; start = time.perf_counter(); import {module}; print(time.perf_counter() - start)"
@@ -66,15 +66,19 @@ def median_import_seconds(modules: list[str], repeats: int) -> dict[str, float]:
 
 
 def zip_sizes() -> dict[str, int]:
+    from local import deployment
+    from local.aws import StandIn
+
     if shutil.which("npx") is None:
         sys.exit("npx not found: install Node.js 20+ and run bin/setup, or pass --skip-package")
-    with tempfile.TemporaryDirectory() as directory:
-        completed = subprocess.run(["npx", "--no-install", "sls", "package", "--package", directory],
-                                   cwd=settings.PROJECT_ROOT, capture_output=True, text=True,
-                                   env={**os.environ, **DUMMY_AWS, "SLS_TELEMETRY_DISABLED": "1"})
-        if completed.returncode != 0:
-            sys.exit(f"sls package failed:\n{completed.stdout}{completed.stderr}")
-        return {key: (Path(directory) / f"{key}.zip").stat().st_size for key in HANDLER_MODULES}
+    with StandIn(port=0) as stand_in:
+        try:
+            directory = deployment.package("bench", {}, stand_in.client_environment())
+        except deployment.DeploymentError as error:
+            sys.exit(str(error))
+    sizes = {key: (directory / f"{key}.zip").stat().st_size for key in HANDLER_MODULES}
+    sizes["layer"] = (directory / "pythonRequirements.zip").stat().st_size
+    return sizes
 
 
 def main() -> None:
@@ -84,14 +88,16 @@ def main() -> None:
     baseline = seconds[BASELINE_MODULE]
     print(f"\nmedian cold import over {arguments.repeats} fresh processes; `import {BASELINE_MODULE}`: "
           f"{baseline * 1000:.0f} ms")
-    print(f"{'function':<18}{'module':<29}{'import ms':>10}{'vs sagemaker':>14}{'zip KB':>9}  goals (<1/5, <50 KB)")
+    print(f"{'function':<18}{'module':<29}{'import ms':>10}{'vs sagemaker':>14}{'zip KB':>9}  goals")
     for key, module in HANDLER_MODULES.items():
         ratio = seconds[module] / baseline
         size = sizes.get(key)
         size_text = f"{size / 1024:.1f}" if size is not None else "-"
-        met = ratio < IMPORT_RATIO_GOAL and (size is None or size < ZIP_BYTES_GOAL)
+        met = ratio < IMPORT_RATIO_GOALS[key] and (size is None or size < ZIP_BYTES_GOAL)
         print(f"{key:<18}{module:<29}{seconds[module] * 1000:>10.0f}{ratio:>14.3f}{size_text:>9}  "
-              f"{'met' if met else 'MISSED'}")
+              f"{'met' if met else 'MISSED'} (< {IMPORT_RATIO_GOALS[key]:.2f}, < 50 KB)")
+    if "layer" in sizes:
+        print(f"Pillow layer (python3.11, arm64): {sizes['layer'] / 1e6:.1f} MB zipped")
 
 
 if __name__ == "__main__":
