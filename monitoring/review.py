@@ -281,8 +281,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def summary_lines(outcome: Outcome) -> List[str]:
-    lines = [f"Answered {outcome.total_answered} (" + ", ".join(
-        f"{count} {label}" for label, count in sorted(outcome.answered.items())) + f"), skipped {outcome.skipped}."]
+    labels = ", ".join(f"{count} {label}" for label, count in sorted(outcome.answered.items()))
+    lines = [f"Answered {outcome.total_answered}{f' ({labels})' if labels else ''}, skipped {outcome.skipped}."]
     if outcome.by_kind.get("audit"):
         lines.append(f"Audits: {outcome.audits_right} of {outcome.by_kind['audit']} routed drivers were routed right.")
     lines += [f"Ground truth: {path}" for path in outcome.ground_truth_files]

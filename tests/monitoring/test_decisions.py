@@ -1,0 +1,53 @@
+"""monitoring.decisions against moto's EventBridge and SQS."""
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from monitoring import decisions
+
+
+@pytest.fixture
+def bus(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        boto3.client("events").create_event_bus(Name="vehicle-routing-test-decisions")
+        yield "vehicle-routing-test-decisions"
+
+
+def publish(bus: str, detail_type: str, detail: dict) -> None:
+    boto3.client("events").put_events(Entries=[{"EventBusName": bus, "Source": "vehicle-routing",
+                                                "DetailType": detail_type, "Detail": json.dumps(detail)}])
+
+
+def test_watch_prints_each_decision_published_while_it_watches(bus):
+    lines = []
+    with decisions.Subscription(boto3.client("events"), boto3.client("sqs"), bus) as subscription:
+        publish(bus, "DriverRouted", {"image": "s3://b/drivers/a.png", "label": "bicycle", "confidence": 0.991,
+                                      "route": "near"})
+        publish(bus, "DriverNeedsReview", {"image": "s3://b/drivers/b.png", "reason": "UnusableImage",
+                                           "label": "motorcycle", "confidence": 0.97})
+        count = decisions.watch(subscription, seconds=0.1, show=lines.append)
+
+    assert count == 2
+    assert lines[0].endswith("DriverRouted s3://b/drivers/a.png: bicycle (0.9910) -> near orders")
+    assert lines[1].endswith("DriverNeedsReview s3://b/drivers/b.png: UnusableImage (model: motorcycle, 0.9700)")
+
+
+def test_watch_removes_its_rule_and_queue_when_it_stops(bus):
+    with decisions.Subscription(boto3.client("events"), boto3.client("sqs"), bus):
+        during = boto3.client("events").list_rules(EventBusName=bus)["Rules"]
+
+    assert len(during) == 1
+    assert boto3.client("events").list_rules(EventBusName=bus)["Rules"] == []
+    assert boto3.client("sqs").list_queues().get("QueueUrls", []) == []
+
+
+def test_watch_names_a_bus_that_is_not_there(bus, capsys):
+    status = decisions.main(["--bus", "no-such-bus", "--seconds", "0"])
+
+    assert status == 2
+    assert "no event bus 'no-such-bus'" in capsys.readouterr().err
