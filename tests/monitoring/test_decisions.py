@@ -9,10 +9,7 @@ from monitoring import decisions
 
 
 @pytest.fixture
-def bus(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def bus(aws_credentials):
     with mock_aws():
         boto3.client("events").create_event_bus(Name="vehicle-routing-test-decisions")
         yield "vehicle-routing-test-decisions"

@@ -14,10 +14,7 @@ BUCKET = "vehicle-routing-test-images"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def aws(aws_credentials):
     with mock_aws():
         yield
 
