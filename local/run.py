@@ -22,7 +22,6 @@ import csv
 import io
 import json
 import logging
-import os
 import random
 import sys
 import threading

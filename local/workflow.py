@@ -21,30 +21,21 @@ Handlers log their decisions as JSON lines on stdout through the `vehicle_routin
 logger; raise its level to silence them.
 """
 import importlib.util
-import io
 import json
-import logging
 import os
-import re
 import threading
 import time
 import traceback
 import uuid
-import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Iterator
 from unittest import mock
 
-import boto3
-import yaml
-
 import settings
 
 FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-MOTO_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 
 
 # --- The seam: moto Lambda invokes run the handler in this process --------------------------------

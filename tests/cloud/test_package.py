@@ -1,6 +1,5 @@
 """The deployment as `sls package` builds it, offline: template, state machine, roles and zips."""
 import json
-import os
 import re
 import shutil
 import subprocess

@@ -75,7 +75,7 @@ def test_review_page_shows_each_photo_and_its_answer(queue, tmp_path):
     page = (tmp_path / "page" / "index.html").read_text()
     thumbnails = sorted((tmp_path / "page").glob("*.jpg"))
     assert len(thumbnails) == 3 and all(path.stat().st_size > 1000 for path in thumbnails)
-    assert f'http-equiv="refresh"' in page and "not_a_vehicle" in page and f"s3://{BUCKET}/drivers/id-1.png" in page
+    assert 'http-equiv="refresh"' in page and "not_a_vehicle" in page and f"s3://{BUCKET}/drivers/id-1.png" in page
     assert written_ground_truth(tmp_path / "truth") == {"id-1": "not_a_vehicle"}
 
 
