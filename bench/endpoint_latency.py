@@ -121,19 +121,25 @@ def measure_throughput(url: str, body: bytes, requests: int) -> float:
     return per_client * CLIENTS / (time.perf_counter() - started)
 
 
-def measure_execution(url: str, body: bytes, executions: int) -> list:
-    from local.run import quiet_expected_noise
-    from local.workflow import local_workflow
+def measure_execution(model_dir: Path, body: bytes, executions: int) -> list:
+    """Wall time of executions of the deployed state machine, as the offline run deploys it (the
+    AWS stand-in in this process, the template `sls package` generates, the model behind it)."""
+    from local import deployment
+    from local.aws import StandIn
+    from local.run import OFFLINE_STAGE, quiet_expected_noise
 
-    environment = {settings.ENV_ENDPOINT_NAME: ENDPOINT_NAME, settings.ENV_SAGEMAKER_RUNTIME_URL: url}
     timings = []
-    with quiet_expected_noise(), local_workflow(environment=environment) as workflow:
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=workflow.images_bucket)
-        s3.put_object(Bucket=workflow.images_bucket, Key="bench.png", Body=body)
+    with quiet_expected_noise(), StandIn(port=0, model_dir=model_dir, endpoint_name=ENDPOINT_NAME) as stand_in:
+        session = boto3.Session(region_name=stand_in.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+        clients = {name: session.client(name, endpoint_url=stand_in.url) for name in ("cloudformation", "s3", "stepfunctions")}
+        package_dir = deployment.package(OFFLINE_STAGE, {"endpointName": ENDPOINT_NAME, "createImagesBucket": "true"},
+                                         stand_in.client_environment())
+        workflow = deployment.deploy(package_dir, OFFLINE_STAGE, clients["cloudformation"], clients["s3"]).workflow(
+            clients["stepfunctions"])
+        clients["s3"].put_object(Bucket=workflow.images_bucket, Key="bench/photo.png", Body=body)
         for _ in range(executions):
             started = time.perf_counter()
-            result = workflow.run({"s3_bucket": workflow.images_bucket, "s3_key": "bench.png"})
+            result = workflow.run({"s3_key": "bench/photo.png"})
             timings.append(time.perf_counter() - started)
             if result.status not in ("SUCCEEDED", "FAILED"):
                 raise SystemExit(f"execution ended {result.status}: {result.cause}")
@@ -166,7 +172,7 @@ def main(argv=None) -> int:
             latencies = measure_latency(url, body, args.requests // 4)
         with CpuMeter(process.pid) as throughput_cpu:
             throughput = measure_throughput(url, body, args.requests)
-        executions = measure_execution(url, body, args.executions)
+        executions = measure_execution(args.model_dir, body, args.executions)
     finally:
         process.terminate()
         process.wait(timeout=10)
