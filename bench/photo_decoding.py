@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 import settings
 
@@ -68,6 +69,42 @@ def measure(case: str, directory: Path, repeats: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def as_phone_photo(image: Image.Image, rng) -> bytes:
+    """The picture as a phone would send it: 4032x3024, sensor noise, stored sideways with EXIF
+    orientation 6, JPEG at quality 92."""
+    from tests.imaging import photos
+    big = np.asarray(image.convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC), dtype=np.float32)
+    big += rng.normal(0, 4, big.shape)
+    return photos.with_orientation(Image.fromarray(big.clip(0, 255).astype(np.uint8)), 6)
+
+
+def phone_photos_route_like_pngs(model_dir: Path, data_dir: Path, limit: int) -> None:
+    """The same test pictures as 12 MP phone JPEGs (rotated by EXIF, noisy) through Serialize Image's
+    normalisation and the endpoint, against the small PNGs: are the drivers routed the same way?"""
+    from imaging import photo
+    from tqdm import tqdm
+    from training import inference
+
+    model = inference.model_fn(model_dir)
+    rng = np.random.RandomState(0)
+    paths = sorted((data_dir / "test").glob("*/*.png"))[::max(1, 200 // limit)][:limit]
+    same, routed_png, routed_phone = 0, 0, 0
+    for path in tqdm(paths, desc="phone versions of test images", unit="img", leave=False):
+        decisions = []
+        for body in (path.read_bytes(), as_phone_photo(Image.open(path), rng)):
+            normalised, media_type, _ = photo.normalize(body)
+            answer = json.loads(inference.transform_fn(model, normalised, media_type,
+                                                       inference.ASSESSMENT_CONTENT_TYPE)[0])
+            confidence = max(answer["probabilities"])
+            label = int(np.argmax(answer["probabilities"]))
+            decisions.append(label if answer["usable"] and confidence >= settings.DEFAULT_THRESHOLD else "person")
+        same += decisions[0] == decisions[1]
+        routed_png += decisions[0] != "person"
+        routed_phone += decisions[1] != "person"
+    print(f"  {len(paths)} test pictures: routed {routed_png} as small PNGs, {routed_phone} as 12 MP phone JPEGs; "
+          f"the same decision (route and class, or a person) for {same} ({100 * same / len(paths):.1f}%)")
+
+
 def decisions_unchanged(model_dir: Path, data_dir: Path) -> None:
     """The test images as the endpoint sees them directly and after Serialize Image's normalisation."""
     from imaging import photo
@@ -102,6 +139,8 @@ def main(argv=None) -> int:
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (default: %(default)s)")
     parser.add_argument("--model-dir", type=Path, help="also compare decisions on the test images with this model")
+    parser.add_argument("--phone-photos", type=int, default=50, metavar="N",
+                        help="with --model-dir: test pictures also sent as 12 MP phone JPEGs (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=settings.DEFAULT_DATA_SOURCE,
                         help="folder with test/{class}/*.png (default: %(default)s)")
     parser.add_argument("--work-dir", type=Path, default=settings.ARTIFACTS_DIR / "bench-photos",
@@ -122,6 +161,9 @@ def main(argv=None) -> int:
     if args.model_dir:
         print(f"\nThe 200 test images, sent directly and through Serialize Image's normalisation ({args.model_dir}):")
         decisions_unchanged(args.model_dir, args.data_dir)
+        if args.phone_photos:
+            print("\nThe same pictures made the way a phone makes them:")
+            phone_photos_route_like_pngs(args.model_dir, args.data_dir, args.phone_photos)
     return 0
 
 
