@@ -128,6 +128,16 @@ def _rejection_sentence(prefix: str, outcome: metrics.ThresholdOutcome) -> str:
     return f"{prefix} {rejected}, {accepted}."
 
 
+def _estimate_sentence(prefix: str, curves: metrics.ThresholdCurves, threshold: float) -> str:
+    """What a threshold does, estimated from weighted curves (ground truth from the review loop)."""
+    at = np.flatnonzero(curves.thresholds >= threshold - 1e-12)
+    if not at.size:
+        return f"{prefix} no checked driver would be routed."
+    index = int(at[0])
+    return (f"{prefix} an estimated {percent(curves.coverage[index])} of drivers are routed without a person, "
+            f"{percent(curves.precision[index])} of them right (estimates from the review loop).")
+
+
 def _loop_summary(captures: CaptureSet, threshold: float, accepted: np.ndarray, has_label: np.ndarray,
                   correct_all: np.ndarray) -> Tuple[dict, List[str]]:
     """What the people in the loop found: audited acceptances (the precision of routing without a
@@ -246,16 +256,22 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float,
         "audit_rate": audit_rate,
     })
     if summary["unlabelled"]:
-        sentences.append(f"{summary['labelled']} of them have ground truth; the {summary['unlabelled']} "
-                         "without are left out of the figures below.")
-    sentences.append(f"Accuracy on the {summary['labelled']} labelled inferences: {percent(summary['accuracy'])} "
-                     f"(expected calibration error {calibration.expected_calibration_error:.3f}).")
-    sentences.append(_rejection_sentence(f"At {threshold:g}", current))
-    sentences.extend(loop_sentences)
+        sentences.append(f"{summary['labelled']} of them have ground truth; the {summary['unlabelled']} without "
+                         + ("are routed drivers the audits stand for." if audit_rate else
+                            "are left out of the figures below."))
     if audit_rate:
+        summary["estimated_accuracy"] = float(np.sum(weights * correct) / np.sum(weights))
         sentences.append(f"Ground truth comes from the review loop: every rejected driver reviewed, routed ones audited "
-                         f"at {percent(audit_rate)}; in the threshold figures each audited driver counts for "
-                         f"{1 / audit_rate:g} routed ones.")
+                         f"at {percent(audit_rate)}; each audited driver counts for {1 / audit_rate:g} routed ones in "
+                         f"the estimates below.")
+        sentences.append(f"Estimated accuracy: {percent(summary['estimated_accuracy'])} (unweighted, on the "
+                         f"{summary['labelled']} checked drivers, most of them rejected: {percent(summary['accuracy'])}).")
+        sentences.append(_estimate_sentence(f"At {threshold:g}", curves, threshold))
+    else:
+        sentences.append(f"Accuracy on the {summary['labelled']} labelled inferences: {percent(summary['accuracy'])} "
+                         f"(expected calibration error {calibration.expected_calibration_error:.3f}).")
+        sentences.append(_rejection_sentence(f"At {threshold:g}", current))
+    sentences.extend(loop_sentences)
 
     best = metrics.recommend_threshold(curves, target_precision)
     if best is None:
@@ -273,9 +289,10 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float,
         sentences.append(f"Coverage at {percent(target_precision)} precision (threshold-free: the largest share of "
                          f"the most confident drivers routed with at most {percent(1 - target_precision)} wrong): "
                          f"{percent(curves.coverage[best])}.")
-        sentences.append(_rejection_sentence(
-            f"At {recommended_value:g}, the lowest threshold whose precision among accepted is at least "
-            f"{percent(target_precision)},", recommended).replace(" you reject", " you would reject", 1))
+        prefix = (f"At {recommended_value:g}, the lowest threshold whose precision among accepted is at least "
+                  f"{percent(target_precision)},")
+        sentences.append(_estimate_sentence(prefix, curves, recommended_value) if audit_rate else
+                         _rejection_sentence(prefix, recommended).replace(" you reject", " you would reject", 1))
         sure = metrics.wilson_interval(recommended.accepted_correct, recommended.accepted)
         summary["recommended_precision_interval"] = [sure.low, sure.high]
         sentences.append(f"How sure: that precision rests on {sure.trials} checked drivers above the threshold; its 95% "
@@ -448,7 +465,7 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
                  ("Target precision among accepted", percent(summary["target_precision"])),
                  ("Recommended threshold", "none reaches the target" if summary["recommended_threshold"] is None
                   else f"{summary['recommended_threshold']:g} "
-                       f"(coverage {percent(summary['recommended']['coverage'])})"),
+                       f"(coverage {percent(summary.get('coverage_at_target_precision'))})"),
                  ("Coverage at the target precision", percent(summary.get("coverage_at_target_precision")))]
         loop = summary["loop"]
         low, high = loop["audited_precision_interval"]
