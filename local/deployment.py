@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +87,16 @@ def package(stage: str, params: Mapping[str, str], aws_environment: Mapping[str,
         return directory
     directory.parent.mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(dir=directory.parent, prefix=".packaging-")
+    arguments = ("package", "--stage", stage, "--package", scratch, *parameter_options(params))
     try:
-        sls("package", "--stage", stage, "--package", scratch, *parameter_options(params),
-            environment={**aws_environment, **FAST_POLLING})
+        try:
+            sls(*arguments, environment={**aws_environment, **FAST_POLLING})
+        except DeploymentError as first_failure:
+            # Packaging fetches the layer's wheels from PyPI when its cache is cold; one failed
+            # attempt (a network hiccup) is retried once, and said, before it fails the run.
+            print(f"warning: {first_failure}\nRetrying `sls package` once ...", file=sys.stderr, flush=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+            sls(*arguments, environment={**aws_environment, **FAST_POLLING})
         os.replace(scratch, directory)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

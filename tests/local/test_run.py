@@ -104,8 +104,9 @@ def test_run_routes_own_photos_given_as_files_and_folders(tiny_model_dir, image_
     status = run.main(["--image", str(folder), str(single), "--model-dir", str(tiny_model_dir), "--data-source",
                        str(image_folder), "--threshold", "0.5", "--no-progress"])
 
-    output = capsys.readouterr().out
-    assert status == 0
+    captured = capsys.readouterr()
+    output = captured.out
+    assert status == 0, captured.err
     assert f"Skipping {folder / 'notes.txt'}" in output
     rows = {Path(row["image"]).name: row for row in
             json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())["images"]}
@@ -126,9 +127,9 @@ def test_run_own_photo_that_is_not_an_image_fails_the_command(tiny_model_dir, im
     status = run.main(["--image", str(heic), "--model-dir", str(tiny_model_dir), "--data-source", str(image_folder),
                        "--no-progress"])
 
-    output = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert status == 1
-    assert "failed: NotAnImage" in output and "HEIC" in output
+    assert "failed: NotAnImage" in captured.out and "HEIC" in captured.out, captured.err
 
 
 def test_run_review_path_ground_truth_feeds_the_report(tiny_model_dir, image_folder, artifacts, capsys):
