@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                             "(one of shear, translate, rotate, brightness, colour, contrast, sharpness, posterize, "
                             "solarize, autocontrast, equalize or nothing, at a random magnitude)")
     hyper.add_argument("--label-smoothing", type=float, default=0.0)
+    hyper.add_argument("--ema-decay", type=float, default=0.0,
+                       help="validate, select and keep an exponential moving average of the weights with this "
+                            "decay per step (e.g. 0.995); 0 keeps the weights themselves")
     hyper.add_argument("--validation-fraction", type=float, default=0.1,
                        help="share of the training channel held out for selection and calibration")
     hyper.add_argument("--patience", type=int, default=0,
@@ -153,6 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 < args.validation_fraction < 1:
         parser.error("--validation-fraction must be between 0 and 1")
+    if not 0 <= args.ema_decay < 1:
+        parser.error("--ema-decay must be in [0, 1)")
     if not 0 < args.false_unusable_rate < 0.5:
         parser.error("--false-unusable-rate must be between 0 and 0.5")
     for name in ("epochs", "batch_size", "width", "blocks_per_stage", "ensemble_size"):
@@ -420,6 +426,41 @@ def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float
     return 0.5 * peak * (1 + math.cos(math.pi * progress))
 
 
+class WeightAverage:
+    """Exponential moving average of a network's parameters (BatchNorm statistics included), with
+    the usual warm-up of the decay so the first steps' weights do not dominate."""
+
+    def __init__(self, decay: float):
+        self.decay, self.steps, self.averages = decay, 0, None
+
+    def update(self, net) -> None:
+        params = net.collect_params()
+        self.steps += 1
+        if self.averages is None:
+            self.averages = {name: param.data().copy() for name, param in params.items()}
+            return
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for name, param in params.items():
+            average = self.averages[name]
+            average[:] = decay * average + (1 - decay) * param.data()
+
+    @contextmanager
+    def applied(self, net):
+        """The network with the averaged weights inside the block, its own weights after."""
+        params = net.collect_params()
+        if self.averages is None:
+            yield net
+            return
+        own = {name: param.data().copy() for name, param in params.items()}
+        for name, param in params.items():
+            param.set_data(self.averages[name])
+        try:
+            yield net
+        finally:
+            for name, param in params.items():
+                param.set_data(own[name])
+
+
 def train_member(args, member: int, train_pixels, train_labels, validation_pixels, validation_labels,
                  num_classes: int, log=print):
     """Train one network; return it with the parameters of its best validation-loss epoch."""
@@ -440,6 +481,7 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
     best_loss, best_params, epochs_without_gain, step = math.inf, None, 0, 0
     first_candidate_epoch = min(args.epochs, max(1, int(args.epochs * args.select_after)))
     eye = np.eye(num_classes, dtype=np.float32)
+    average = WeightAverage(args.ema_decay)
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(train_pixels))
         epoch_loss, epoch_correct, seen = 0.0, 0, 0
@@ -460,11 +502,15 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
                 loss = loss_fn(output, label)
             loss.backward()
             trainer.step(len(idx))
+            if args.ema_decay:
+                average.update(net)
             epoch_loss += float(loss.sum().asscalar())
             epoch_correct += int((output.argmax(axis=1).asnumpy() == train_labels[idx]).sum())
             seen += len(idx)
             step += 1
-        validation_logits = predict_logits(net, validation_pixels)
+        with average.applied(net) if args.ema_decay else nullcontext():
+            validation_logits = predict_logits(net, validation_pixels)
+            candidate = {name: p.data().copy() for name, p in net.collect_params().items()}
         validation_loss = negative_log_likelihood(validation_logits, validation_labels)
         validation_accuracy = float(np.mean(validation_logits.argmax(axis=1) == validation_labels))
         log(EPOCH_LINE.format(epoch=epoch, member=member, train_loss=epoch_loss / seen,
@@ -474,7 +520,7 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
             continue
         if validation_loss < best_loss:
             best_loss, epochs_without_gain = validation_loss, 0
-            best_params = {name: p.data().copy() for name, p in net.collect_params().items()}
+            best_params = candidate
         else:
             epochs_without_gain += 1
             if args.patience and epochs_without_gain >= args.patience:

@@ -249,3 +249,39 @@ def test_train_reports_divergence_by_name_without_traceback(tmp_path, capsys):
     assert code == 3
     assert "diverged" in capsys.readouterr().err
     assert not (tmp_path / "model" / model_artifacts.CLASSES_FILE).exists()
+
+
+def test_weight_average_warms_up_its_decay_and_applies_only_inside_its_block():
+    import mxnet as mx
+    from mxnet import gluon
+
+    net = gluon.nn.Dense(1, in_units=2)
+    net.initialize()
+    average = train.WeightAverage(decay=0.99)
+    weight = net.collect_params()[net.weight.name]
+    for value in (1.0, 3.0):
+        weight.set_data(mx.nd.full((1, 2), value))
+        average.update(net)
+
+    with average.applied(net):
+        inside = weight.data().asnumpy()
+    # The first update copies; the second step's decay is min(0.99, 3/12): 0.25 * 1 + 0.75 * 3.
+    np.testing.assert_allclose(inside, [[2.5, 2.5]])
+    np.testing.assert_allclose(weight.data().asnumpy(), [[3.0, 3.0]])
+
+
+def test_training_with_a_weight_average_keeps_a_working_model(tmp_path):
+    train_dir = _write_channel(tmp_path / "train", 8, 0)
+    arguments = train.parse_args(["--train", str(train_dir), "--test", str(tmp_path / "none"), "--model-dir",
+                                  str(tmp_path / "model"), "--epochs", "2", "--ema-decay", "0.9", *TINY_NETWORK])
+
+    metrics = train.train(arguments, log=lambda line: None)
+
+    assert metrics["hyperparameters"]["ema_decay"] == 0.9
+    assert 0.0 <= metrics["validation"]["accuracy"] <= 1.0
+    assert (tmp_path / "model" / model_artifacts.CLASSES_FILE).is_file()
+
+
+def test_parse_args_refuses_a_weight_average_decay_of_one():
+    with pytest.raises(SystemExit):
+        train.parse_args(["--ema-decay", "1"])
