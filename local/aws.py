@@ -149,12 +149,24 @@ def _not_a_skipped_resource_type(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("No Moto CloudFormation support for")
 
 
+# moto's interpreter logs, as an ERROR with the state's whole repr, every execution that ends in a
+# Fail state (each driver sent to a person) and every IsPresent choice on an absent field.
+MOTO_STATE_EVALUATION_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+EXPECTED_EVALUATION_ERRORS = ("Exception=FailureEventException", "Exception=NoSuchJsonPathError")
+
+
+def _not_an_expected_evaluation_error(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(EXPECTED_EVALUATION_ERRORS)
+
+
 def quiet_expected_warnings() -> None:
     """werkzeug logs every request; moto warns of every resource type its CloudFormation skips (the
-    alarms and the bucket policy: the README lists what the rehearsal does not prove)."""
+    alarms and the bucket policy: the README lists what the rehearsal does not prove), and logs
+    workflow outcomes the execution history already tells (see above)."""
     import warnings
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("moto").addFilter(_not_a_skipped_resource_type)  # a filter is added once
+    logging.getLogger(MOTO_STATE_EVALUATION_LOGGER).addFilter(_not_an_expected_evaluation_error)
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
 
 

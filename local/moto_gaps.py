@@ -53,6 +53,22 @@ def _outputs_refreshed(execute_change_set):
     return execute
 
 
+def _exports_registered(apply):
+    """UpdateStack and ExecuteChangeSet: AWS lists the exports a stack's new template declares, and
+    deleting the stack removes them. moto registers exports only at CreateStack, so the export osls's
+    update template adds (the deployment bucket's name) is unknown to it and `sls remove` fails with
+    a KeyError (HTTP 500) half-way through DeleteStack. Upstream fix: re-register the stack's
+    exports in update_stack and execute_change_set, as create_stack does."""
+    def apply_and_register(backend, *args, **kwargs):
+        result = apply(backend, *args, **kwargs)
+        declared = {export.name: export for stack in backend.stacks.values() for export in stack.exports}
+        for name in [name for name in backend.exports if name not in declared]:
+            del backend.exports[name]
+        backend.exports.update(declared)
+        return result
+    return apply_and_register
+
+
 def _named_execution(start_execution):
     """StartExecution without a name: AWS names the execution with a fresh UUID. moto names it "None",
     so a second unnamed execution of a state machine (the second `sls invoke stepf`) fails with
@@ -187,7 +203,8 @@ def bridged() -> Iterator[None]:
         stack.enter_context(mock.patch.object(parsing, "clean_json", _any_sub_variable_name(parsing.clean_json)))
         backend = cloudformation_models.CloudFormationBackend
         stack.enter_context(mock.patch.object(backend, "execute_change_set",
-                                              _outputs_refreshed(backend.execute_change_set)))
+                                              _exports_registered(_outputs_refreshed(backend.execute_change_set))))
+        stack.enter_context(mock.patch.object(backend, "update_stack", _exports_registered(backend.update_stack)))
         # State machines created by CloudFormation: AWS has one Step Functions service. moto creates
         # them in its plain backend, while its API, once state machines execute, serves the parser
         # backend, so `sls invoke stepf` finds no state machine. Upstream fix: create them through

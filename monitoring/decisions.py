@@ -33,9 +33,12 @@ class Subscription:
         self.queue_url: Optional[str] = None
 
     def __enter__(self) -> "Subscription":
-        from botocore.exceptions import ClientError, NoCredentialsError
+        from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
         try:
             self.events.describe_event_bus(Name=self.bus)
+        except EndpointConnectionError as error:
+            raise WatchError(f"cannot reach {error.kwargs.get('endpoint_url')} (offline: is `python -m local.aws` "
+                             f"running?)") from None
         except NoCredentialsError:
             raise WatchError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
                              "(offline: the export lines `python -m local.aws` prints)") from None
@@ -68,8 +71,15 @@ class Subscription:
                 pass
 
     def arrived(self, wait_seconds: int = POLL_SECONDS) -> list:
-        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                            WaitTimeSeconds=wait_seconds).get("Messages", [])
+        from botocore.exceptions import ClientError, EndpointConnectionError
+        try:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=wait_seconds).get("Messages", [])
+        except EndpointConnectionError as error:  # the stand-in was stopped, or the network went
+            raise WatchError(f"lost {error.kwargs.get('endpoint_url')} while watching {self.bus}") from None
+        except ClientError as error:  # someone removed the temporary queue (or the stack with the bus)
+            raise WatchError(f"the watch queue {self.queue_url} went away "
+                             f"({error.response['Error']['Code']}); start watching again") from None
         for message in messages:
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return [json.loads(message["Body"]) for message in messages]

@@ -1,5 +1,6 @@
 """monitoring.decisions against moto's EventBridge and SQS."""
 import json
+import socket
 
 import boto3
 import pytest
@@ -48,3 +49,25 @@ def test_watch_names_a_bus_that_is_not_there(bus, capsys):
 
     assert status == 2
     assert "no event bus 'no-such-bus'" in capsys.readouterr().err
+
+
+def test_watch_says_in_one_line_that_the_stand_in_is_not_running(aws_credentials, capsys, monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+    status = decisions.main(["--bus", "vehicle-routing-test-decisions", "--seconds", "0"])
+
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (f"error: cannot reach http://127.0.0.1:{port}/ "
+                                               f"(offline: is `python -m local.aws` running?)")
+
+
+def test_watch_ends_with_one_line_when_its_queue_goes_away(bus):
+    with decisions.Subscription(boto3.client("events"), boto3.client("sqs"), bus) as subscription:
+        boto3.client("sqs").delete_queue(QueueUrl=subscription.queue_url)
+
+        with pytest.raises(decisions.WatchError, match="went away"):
+            decisions.watch(subscription, seconds=0.1)
