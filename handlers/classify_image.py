@@ -78,11 +78,12 @@ def _invoke_endpoint(image: bytes, content_type: str, inference_id: str) -> tupl
         response = sagemaker_runtime.invoke_endpoint(
             EndpointName=ENDPOINT_NAME, ContentType=content_type, Accept=settings.ASSESSMENT_CONTENT_TYPE,
             Body=image, InferenceId=inference_id)
+        answer = response["Body"].read()
     except ClientError as error:
         raise _named_endpoint_error(error) from error
     except BotoCoreError as error:  # connection refused, read timeout: the endpoint may recover
         raise EndpointUnavailable(f"endpoint {ENDPOINT_NAME!r} did not answer: {error}") from error
-    return _assessment(response["Body"].read())
+    return _assessment(answer)
 
 
 def _named_endpoint_error(error: ClientError) -> Exception:

@@ -65,12 +65,20 @@ def _read_image(bucket: str, key: str, location: str) -> bytes:
         raise _named_s3_error(error, location) from error
     except BotoCoreError as error:  # connection refused or timed out before S3 answered
         raise ImageStoreUnavailable(f"S3 did not answer for {location}: {error}") from error
-    with response["Body"] as body:
+    # Read through botocore's StreamingBody (not the raw stream its `with` hands out): it checks the
+    # length and turns a broken-off download into a BotoCoreError.
+    body = response["Body"]
+    try:
         try:  # decided before downloading a huge object
             photo.check_byte_size(response["ContentLength"], MAX_IMAGE_BYTES)
         except photo.ImageTooLarge as error:
             raise ImageTooLarge(f"{location}: {error} ({settings.ENV_MAX_IMAGE_BYTES})") from error
-        return body.read()
+        try:
+            return body.read()
+        except BotoCoreError as error:  # the download broke off or stalled: S3 may serve it on a retry
+            raise ImageStoreUnavailable(f"S3 stopped sending {location}: {error}") from error
+    finally:
+        body.close()
 
 
 def _normalized(data: bytes, location: str) -> tuple[bytes, str, dict]:

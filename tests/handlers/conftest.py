@@ -53,3 +53,34 @@ def png():
 @pytest.fixture
 def jpeg():
     return image_bytes("JPEG")
+
+
+@pytest.fixture
+def breaking_off_server():
+    """An HTTP server that answers 200 with a Content-Length it never delivers: the download (of a
+    photo from S3, of an answer from the endpoint) breaks off half-way."""
+    import http.server
+    import threading
+
+    class BreakingOff(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"\x89PNG\r\n\x1a\n" + bytes(100))
+            self.wfile.flush()
+            self.close_connection = True
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BreakingOff)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

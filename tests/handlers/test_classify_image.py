@@ -175,6 +175,13 @@ def test_classify_image_names_an_unreachable_endpoint_unavailable(load_handler, 
         classify_image.handler(serialized(png), None)
 
 
+def test_classify_image_names_an_answer_that_breaks_off_unavailable(load_handler, breaking_off_server, png):
+    classify_image = load_handler("classify_image", **{settings.ENV_SAGEMAKER_RUNTIME_URL: breaking_off_server})
+
+    with pytest.raises(EndpointUnavailable, match="did not answer"):
+        classify_image.handler(serialized(png), None)
+
+
 def test_classify_image_logs_label_confidence_and_inference_id(classify_image, endpoint, png, capsys):
     endpoint.answer(assessment(0.1, 0.9))
 

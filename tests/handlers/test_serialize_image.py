@@ -191,6 +191,15 @@ def test_serialize_image_makes_a_single_attempt_on_a_transient_error(serialize_i
     assert len(attempts) == 1
 
 
+def test_serialize_image_names_a_download_that_breaks_off_unavailable(load_handler, breaking_off_server,
+                                                                      monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", breaking_off_server)  # S3, as far as this client knows
+    serialize_image = load_handler("serialize_image")
+
+    with pytest.raises(ImageStoreUnavailable, match="S3 stopped sending s3://driver-photos/a.png"):
+        serialize_image.handler({"s3_bucket": "driver-photos", "s3_key": "a.png"}, None)
+
+
 def test_serialize_image_logs_one_json_line_per_decision(serialize_image, images_bucket, png, capsys):
     put(images_bucket, "a.png", png)
     serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "a.png"}, None)
