@@ -499,7 +499,8 @@ def run_quietly(args: argparse.Namespace) -> int:
     # Each run captures below its own prefix, so the report and ground truth describe this run only.
     capture_dir = settings.LOCAL_CAPTURE_DIR / run_id
 
-    if args.image is None or not model_is_complete(model_dir) or args.retrain:
+    # --retrain first: a model the workflow cannot use (trained before usability) is what it replaces.
+    if args.retrain or args.image is None or not model_is_complete(model_dir):
         document = stage_images(data_dir, args.data_source, args.archive, args.download)
         print(f"Data: {data_dir} ({'already staged' if document.get('already_staged') else 'staged'}: "
               f"{json.dumps(document['counts'])})")

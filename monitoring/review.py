@@ -101,10 +101,11 @@ def check_queue(sqs, queue_url: str) -> None:
         raise ReviewError(f"cannot reach the review queue {queue_url}: {error}") from None
 
 
-def receive(sqs, queue_url: str, wait_seconds: int, seen: set) -> Iterator[List[Request]]:
+def receive(sqs, queue_url: str, wait_seconds: int, seen: set,
+            batch_size: int = RECEIVE_BATCH) -> Iterator[List[Request]]:
     """Batches of requests not seen before in this session, until the queue offers none."""
     while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=RECEIVE_BATCH,
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=batch_size,
                                        WaitTimeSeconds=wait_seconds).get("Messages", [])
         fresh = [message for message in messages if message["MessageId"] not in seen]
         for message in messages:
@@ -196,14 +197,16 @@ def ask_person(request: Request) -> str:
 
 def review(sqs, s3, queue_url: str, answer: Callable[[Request], str], destination,
            page: Optional[ReviewPage] = None, wait_seconds: int = 1, limit: Optional[int] = None,
-           show: Callable[[str], None] = print) -> Outcome:
+           show: Callable[[str], None] = print, batch_size: int = RECEIVE_BATCH) -> Outcome:
     """Answer the queue's requests. Each batch's answers are written as ground truth before its
-    messages are deleted, so an interruption loses no answer and deletes nothing unanswered."""
+    messages are deleted, so an interruption loses no answer and deletes nothing unanswered. A
+    person takes one request at a time (batch_size 1): a batch of ten would stay hidden from other
+    reviewers only for the queue's visibility timeout, however long the person takes."""
     check_queue(sqs, queue_url)
     outcome, seen, skipped = Outcome(), set(), []
     try:
         _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds, limit, show, outcome, seen,
-                        skipped)
+                        skipped, batch_size)
     finally:
         # Skipped requests stayed invisible while this session lasted (so it never offered them twice):
         # now they go back to the queue at once.
@@ -214,8 +217,8 @@ def review(sqs, s3, queue_url: str, answer: Callable[[Request], str], destinatio
 
 
 def _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds, limit, show, outcome, seen,
-                    skipped) -> None:
-    for batch in receive(sqs, queue_url, wait_seconds, seen):
+                    skipped, batch_size) -> None:
+    for batch in receive(sqs, queue_url, wait_seconds, seen, batch_size):
         answered = {}
         try:
             for request in batch:
@@ -306,7 +309,8 @@ def main(argv=None) -> int:
             return labels.get(request.inference_id, SKIP)
 
         started = time.perf_counter()
-        outcome = review(sqs, s3, args.queue, answer, args.ground_truth, page, args.wait, args.max)
+        outcome = review(sqs, s3, args.queue, answer, args.ground_truth, page, args.wait, args.max,
+                         batch_size=RECEIVE_BATCH if labels is not None else 1)
     except ReviewError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -180,6 +180,7 @@ def test_package_lambda_runtime_and_environment(template):
     assert all(re.fullmatch(r"python3\.1[1-9]", function["Properties"]["Runtime"]) for function in functions.values())
     assert environment["ClassifyImageLambdaFunction"] == {settings.ENV_ENDPOINT_NAME: expected_endpoint}
     assert float(environment["FilterConfidenceLambdaFunction"][settings.ENV_THRESHOLD]) == settings.DEFAULT_THRESHOLD
+    assert float(environment["FilterConfidenceLambdaFunction"][settings.ENV_AUDIT_RATE]) == settings.DEFAULT_AUDIT_RATE
     # Empty photo limits: the handler falls back to imaging/photo.py's defaults, defined once.
     assert environment["SerializeImageLambdaFunction"] == {
         settings.ENV_IMAGES_BUCKET: "vehicle-routing-test-images", settings.ENV_MAX_IMAGE_BYTES: "",
@@ -309,6 +310,27 @@ def test_package_upload_rule_role_may_only_start_the_state_machine(template, upl
 
     assert statements_of(role) == [{"Effect": "Allow", "Action": ["states:StartExecution"],
                                     "Resource": {"Ref": "ClassifyVehicleStateMachine"}}]
+
+
+def test_package_upload_dead_letter_queue_takes_only_the_upload_rules_events(template, upload_rule):
+    [policy] = [resource["Properties"] for resource in resources_of_type(template, "AWS::SQS::QueuePolicy").values()
+                if resource["Properties"]["Queues"] == [{"Ref": "UploadDeadLetterQueue"}]]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    rule_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Join"][1]
+
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert rule_arn[-1] == f":rule/{upload_rule['Name']}"
+    assert upload_rule["Targets"][0]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]}
+
+
+def test_package_alarms_when_a_driver_lands_in_a_dead_letter_queue(template):
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+    watched = {alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: alarm["Properties"] for alarm in alarms
+               if alarm["Properties"].get("Namespace") == "AWS/SQS"}
+
+    assert set(watched) == {"UploadDeadLetterQueue", "ReviewDeadLetterQueue"}
+    assert all(alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+               and alarm["AlarmActions"] == [{"Ref": "WorkflowAlarmTopic"}] for alarm in watched.values())
 
 
 def test_package_review_queue_is_encrypted_with_a_dead_letter_queue(template):

@@ -92,6 +92,21 @@ def test_review_asks_a_person_and_stops_on_quit_keeping_what_was_answered(queue,
     assert sorted(visible_messages(queue)) == ["id-2", "id-3"]
 
 
+def test_review_a_person_holds_only_the_request_in_front_of_them(queue, tmp_path, monkeypatch):
+    visible_to_a_second_reviewer = []
+
+    def person(prompt):
+        visible_to_a_second_reviewer.append(boto3.client("sqs").get_queue_attributes(
+            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+        return "q"
+    monkeypatch.setattr("builtins.input", person)
+
+    review.main(["--queue", queue, "--ground-truth", str(tmp_path / "truth"), "--page", str(tmp_path / "page"),
+                 "--wait", "0"])
+
+    assert visible_to_a_second_reviewer == ["2"]
+
+
 def test_review_stops_after_max_answers(queue, tmp_path):
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(json.dumps({"inference_id": f"id-{n}", "label": "bicycle"}) + "\n" for n in (1, 2, 3)))
