@@ -28,6 +28,12 @@ ASSESSMENT_CONTENT_TYPE = "application/vnd.vehicle-routing.assessment+json"
 # The routing decision the workflow outputs: bicycles get nearby orders, motorcycles far ones.
 ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 
+# The events the workflow puts on its decisions bus (statemachine/classify_vehicle.asl.json; the
+# state machine tests check that the ASL publishes exactly these).
+DECISION_EVENT_SOURCE = "vehicle-routing"
+DRIVER_ROUTED = "DriverRouted"
+DRIVER_NEEDS_REVIEW = "DriverNeedsReview"
+
 # Share of routed drivers a person also checks (audits), chosen by inference id (serverless.yml auditRate).
 DEFAULT_AUDIT_RATE = 0.05
 # Environment variables the Lambdas read.

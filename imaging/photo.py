@@ -258,6 +258,3 @@ def _already_normal(data: bytes, original: Original, max_side: int, max_encoded_
     with Image.open(io.BytesIO(data)) as image:
         return image.mode == "RGB" and "transparency" not in image.info
 
-
-def media_type_of(original: Optional[Original]) -> Optional[str]:
-    return ACCEPTED_FORMATS.get(original.format) if original else None

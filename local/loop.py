@@ -17,9 +17,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Optional
 
+import settings
+
 UPLOAD_PREFIX = "drivers"
 DISPATCH_RULE = "offline-dispatch"
-EXECUTION_START_TIMEOUT_SECONDS = 30
 
 
 class UploadNotRouted(RuntimeError):
@@ -33,7 +34,8 @@ class Dispatch:
         self._sqs = sqs
         self.queue_url = sqs.create_queue(QueueName=DISPATCH_RULE)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name=DISPATCH_RULE, EventBusName=bus, EventPattern=json.dumps({"source": ["vehicle-routing"]}))
+        events.put_rule(Name=DISPATCH_RULE, EventBusName=bus,
+                        EventPattern=json.dumps({"source": [settings.DECISION_EVENT_SOURCE]}))
         events.put_targets(Rule=DISPATCH_RULE, EventBusName=bus, Targets=[{"Id": "dispatch", "Arn": queue_arn}])
 
     def received(self) -> Counter:

@@ -279,8 +279,8 @@ def close_the_loop(product: LocalProduct, routings: Sequence[Routing], ground_tr
     labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.inference_id}
     counts = loop.answer_reviews(product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url,
                                  labels, ground_truth_dir)
-    return {"driver_routed_events": events.get("DriverRouted", 0),
-            "driver_needs_review_events": events.get("DriverNeedsReview", 0),
+    return {"driver_routed_events": events.get(settings.DRIVER_ROUTED, 0),
+            "driver_needs_review_events": events.get(settings.DRIVER_NEEDS_REVIEW, 0),
             "reviews_queued": counts.reviews, "audits_queued": counts.audits, "requests_answered": counts.answered,
             "waiting_for_a_person": counts.reviews + counts.audits - counts.answered}
 
@@ -510,12 +510,14 @@ def run_quietly(args: argparse.Namespace) -> int:
     else:
         print(f"Model: reusing {model_dir} (--retrain trains again)")
 
+    from local import deployment, loop as operations_loop
+
     images = photos_to_route(args.image) if args.image is not None else test_images(data_dir, args.sample, args.seed)
     ground_truth_dir = settings.LOCAL_GROUND_TRUTH_DIR / run_id
     with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
         print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, service deployed as stack "
-              f"vehicle-routing-{OFFLINE_STAGE}; uploading {len(images)} photo(s) under "
-              f"s3://{product.workflow.images_bucket}/drivers/ ...", flush=True)
+              f"{deployment.stack_name(OFFLINE_STAGE)}; uploading {len(images)} photo(s) under "
+              f"s3://{product.workflow.images_bucket}/{operations_loop.UPLOAD_PREFIX}/ ...", flush=True)
         routings = route_all(product, images, run_id, progress=not args.no_progress)
         loop = close_the_loop(product, routings, ground_truth_dir)
 

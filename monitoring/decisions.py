@@ -16,7 +16,8 @@ import time
 import uuid
 from typing import Callable, Optional
 
-SOURCE = "vehicle-routing"
+import settings
+
 POLL_SECONDS = 2
 
 
@@ -49,8 +50,8 @@ class Subscription:
             self.queue_url = self.sqs.create_queue(QueueName=self.name)["QueueUrl"]
             queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
                                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            rule_arn = self.events.put_rule(Name=self.name, EventBusName=self.bus,
-                                            EventPattern=json.dumps({"source": [SOURCE]}))["RuleArn"]
+            pattern = json.dumps({"source": [settings.DECISION_EVENT_SOURCE]})
+            rule_arn = self.events.put_rule(Name=self.name, EventBusName=self.bus, EventPattern=pattern)["RuleArn"]
             self.sqs.set_queue_attributes(QueueUrl=self.queue_url, Attributes={"Policy": json.dumps({
                 "Version": "2012-10-17", "Statement": [{
                     "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
@@ -88,7 +89,7 @@ class Subscription:
 def describe(event: dict) -> str:
     detail = event.get("detail", {})
     kind = event.get("detail-type", "?")
-    if kind == "DriverRouted":
+    if kind == settings.DRIVER_ROUTED:
         return (f"{event.get('time', '')} DriverRouted {detail.get('image')}: {detail.get('label')} "
                 f"({detail.get('confidence', 0):.4f}) -> {detail.get('route')} orders")
     return (f"{event.get('time', '')} {kind} {detail.get('image')}: {detail.get('reason')} "

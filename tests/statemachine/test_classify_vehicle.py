@@ -197,7 +197,7 @@ def test_classify_vehicle_publishes_the_routing_decision_for_dispatch(workflow, 
 
     [event] = dispatch.events()
     assert result.status == "SUCCEEDED" and result.output["audit"] is False
-    assert (event["source"], event["detail-type"]) == ("vehicle-routing", "DriverRouted")
+    assert (event["source"], event["detail-type"]) == (settings.DECISION_EVENT_SOURCE, settings.DRIVER_ROUTED)
     assert event["detail"] == {
         "image": f"s3://{workflow.images_bucket}/drivers/bike.png", "s3_bucket": workflow.images_bucket,
         "s3_key": "drivers/bike.png", "label": "bicycle", "confidence": 0.99, "route": "near",
@@ -225,7 +225,7 @@ def test_classify_vehicle_asks_a_person_and_still_fails_under_the_error(workflow
         "inference_id": endpoint.requests[0].inference_id, "execution": result.arn}
     assert request["image"] == f"s3://{workflow.images_bucket}/drivers/unsure.png"
     assert json.loads(request["cause"])["errorType"] == error
-    assert (event["detail-type"], event["detail"]["reason"]) == ("DriverNeedsReview", error)
+    assert (event["detail-type"], event["detail"]["reason"]) == (settings.DRIVER_NEEDS_REVIEW, error)
 
 
 def test_classify_vehicle_puts_an_audit_on_the_queue_for_an_audited_driver(workflow, endpoint, dispatch,
