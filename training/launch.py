@@ -41,8 +41,8 @@ DEFAULT_ENDPOINT_INSTANCE_TYPE = "ml.m5.large"
 # The endpoint scales between these instance counts (Application Auto Scaling, target tracking).
 DEFAULT_MIN_INSTANCES = 1
 DEFAULT_MAX_INSTANCES = 4
-# Invocations per instance per minute the scaling keeps to: one ml.m5.large (2 vCPU) answers 150 to
-# 300 single-image requests a second (bench/endpoint_latency.py measures the same code on 2 cores),
+# Invocations per instance per minute the scaling keeps to: bench/endpoint_latency.py measured the
+# same serving code at about 150 (loaded machine) to 300 single-image requests a second on 2 cores,
 # so 3000 a minute (50 a second) leaves the headroom a burst needs while a new instance starts.
 TARGET_INVOCATIONS_PER_INSTANCE = 3000
 SCALE_OUT_COOLDOWN_SECONDS = 60
