@@ -106,6 +106,20 @@ def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> Proport
     return Proportion(successes, trials, max(0.0, centre - half), min(1.0, centre + half))
 
 
+def weighted_wilson_interval(correct: np.ndarray, weights: np.ndarray, z: float = WILSON_Z) -> Proportion:
+    """Wilson's interval for a weighted share (audited drivers standing for 1/rate routed ones
+    beside fully reviewed ones), on Kish's effective sample size (sum w)^2 / sum w^2: equal weights
+    give the plain interval, unequal ones a wider interval than the raw count would claim. The
+    Proportion's successes and trials are the checked drivers' raw counts."""
+    correct, weights = np.asarray(correct, dtype=float), np.asarray(weights, dtype=float)
+    if correct.size == 0 or weights.sum() <= 0:
+        return Proportion(0, 0, None, None)
+    effective = weights.sum() ** 2 / np.sum(weights ** 2)
+    share = float(np.sum(weights * correct) / weights.sum())
+    interval = wilson_interval(share * effective, effective, z)
+    return Proportion(int(correct.sum()), int(correct.size), interval.low, interval.high)
+
+
 def recommend_threshold(curves: ThresholdCurves, target_precision: float) -> Optional[int]:
     """Index into curves of the lowest threshold whose precision among accepted is >= target;
     None when no threshold reaches it. The lowest such threshold buys the largest coverage."""

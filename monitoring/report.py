@@ -293,10 +293,15 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float,
                   f"{percent(target_precision)},")
         sentences.append(_estimate_sentence(prefix, curves, recommended_value) if audit_rate else
                          _rejection_sentence(prefix, recommended).replace(" you reject", " you would reject", 1))
-        sure = metrics.wilson_interval(recommended.accepted_correct, recommended.accepted)
+        if audit_rate:  # audited and reviewed drivers above it stand for different numbers of drivers
+            above = labelled_confidences >= recommended_value
+            sure = metrics.weighted_wilson_interval(correct[above], weights[above])
+            basis = " (weighted as in the estimates: the interval is that of a smaller effective sample)"
+        else:
+            sure, basis = metrics.wilson_interval(recommended.accepted_correct, recommended.accepted), ""
         summary["recommended_precision_interval"] = [sure.low, sure.high]
-        sentences.append(f"How sure: that precision rests on {sure.trials} checked drivers above the threshold; its 95% "
-                         f"interval is {percent(sure.low)} to {percent(sure.high)}"
+        sentences.append(f"How sure: that precision rests on {sure.trials} checked drivers above the threshold{basis}; "
+                         f"its 95% interval is {percent(sure.low)} to {percent(sure.high)}"
                          + (", so the target is met with confidence." if sure.low >= target_precision else
                             ", which still admits less than the target: more audits (or labels) narrow it."))
         needed = minimum_evidence(target_precision)

@@ -93,3 +93,16 @@ def test_confusion_matrix_rows_are_true_classes():
                          ids=["empty", "quarter"])
 def test_share_of_nothing_is_undefined(values, expected):
     assert metrics.share(np.array(values, dtype=bool)) == expected
+
+
+def test_weighted_wilson_interval_is_the_plain_one_for_equal_weights_and_wider_for_mixed_ones():
+    correct = np.array([True] * 18 + [False] * 2)
+    plain = metrics.wilson_interval(18, 20)
+
+    equal = metrics.weighted_wilson_interval(correct, np.full(20, 3.0))
+    mixed = metrics.weighted_wilson_interval(correct, np.array([20.0] * 5 + [1.0] * 15))
+
+    assert (equal.successes, equal.trials) == (18, 20)
+    assert (equal.low, equal.high) == pytest.approx((plain.low, plain.high))
+    assert mixed.high - mixed.low > plain.high - plain.low
+    assert metrics.weighted_wilson_interval(np.array([]), np.array([])).low is None

@@ -271,3 +271,25 @@ def test_analyse_says_how_sure_its_recommendation_is(tmp_path):
     assert any(sentence.startswith("How sure: that precision rests on 30 checked drivers above the threshold")
                and "still admits less than the target" in sentence for sentence in summary["sentences"])
     assert any(sentence.startswith("Coverage at 99.0% precision (threshold-free") for sentence in summary["sentences"])
+
+
+def test_analyse_with_audits_gives_the_recommendation_a_weighted_interval(tmp_path):
+    # 30 audited routed drivers (each standing for 20) and 10 reviewed rejections, all right; 10
+    # reviewed rejections below them wrong (enough to keep the recommendation above them).
+    lines = ([assessment_line(0.99, f"audited-{n}", n) for n in range(30)]
+             + [assessment_line(0.9, f"reviewed-{n}", 40 + n) for n in range(10)]
+             + [assessment_line(0.6, f"wrong-{n}", 60 + n) for n in range(10)])
+    write_capture_file(tmp_path / "captures", lines)
+    labels = ({f"audited-{n}": "bicycle" for n in range(30)} | {f"reviewed-{n}": "bicycle" for n in range(10)}
+              | {f"wrong-{n}": "motorcycle" for n in range(10)})
+    ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START)
+
+    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95, audit_rate=0.05)
+
+    from monitoring import metrics
+    low, high = summary["recommended_precision_interval"]
+    assert high == pytest.approx(1.0)
+    assert low < metrics.wilson_interval(40, 40).low  # 40 checked, but an effective sample of about 31
+    assert low == pytest.approx(metrics.wilson_interval(610 ** 2 / 12010, 610 ** 2 / 12010).low)
+    assert any(sentence.startswith("How sure: that precision rests on 40 checked drivers above the threshold "
+                                   "(weighted as in the estimates") for sentence in summary["sentences"])
