@@ -151,8 +151,10 @@ def named_errors() -> list[str]:
     return sorted(error.__name__ for error in errors.WorkflowError.__subclasses__())
 
 
-# A person is asked before the execution ends under these names.
+# A person is asked before the execution ends under these names: the model's doubts ...
 REVIEWED = ("ConfidenceBelowThreshold", "UnusableImage")
+# ... and, for an upload, the failures that stop the workflow from deciding at all.
+OPERATIONAL = ("ImageStoreUnavailable", "ModelError", "UnexpectedModelOutput", "EndpointRejected", "EndpointUnavailable")
 
 
 @pytest.mark.parametrize("error", named_errors(), ids=named_errors())
@@ -163,9 +165,9 @@ def test_classify_vehicle_ends_each_named_error_in_its_own_fail_state(error):
 
     assert len(caught_into) == 1 and len(fail_states) == 1
     [target] = caught_into
-    if error in REVIEWED:
-        assert target == "Request Review"
-        choices = ASL["States"]["Which Rejection?"]
+    if error in REVIEWED or error in OPERATIONAL:
+        assert target == ("Request Review" if error in REVIEWED else "Can A Person Take It?")
+        choices = ASL["States"]["Which Rejection?" if error in REVIEWED else "Which Failure?"]
         assert fail_states[0] in {choice["Next"] for choice in choices["Choices"]} | {choices["Default"]}
     else:
         assert target == fail_states[0]
@@ -226,6 +228,36 @@ def test_classify_vehicle_asks_a_person_and_still_fails_under_the_error(workflow
     assert request["image"] == f"s3://{workflow.images_bucket}/drivers/unsure.png"
     assert json.loads(request["cause"])["errorType"] == error
     assert (event["detail-type"], event["detail"]["reason"]) == (settings.DRIVER_NEEDS_REVIEW, error)
+
+
+def test_classify_vehicle_puts_an_upload_the_endpoint_could_not_classify_in_front_of_a_person(
+        workflow, endpoint, dispatch, review_requests, retry_waits):
+    rule = retrier("Classify Vehicle", "EndpointUnavailable")
+    endpoint.fail(*[THROTTLED] * (rule["MaxAttempts"] + 1))
+    event = {**upload(workflow, "drivers/waiting.png", image_bytes("PNG")), "inference_id": "0064D3A-5bf981f9"}
+
+    result = workflow.run(event)
+
+    [request] = review_requests()
+    [announced] = dispatch.events()
+    assert (result.status, result.error) == ("FAILED", "EndpointUnavailable")
+    assert {key: request[key] for key in ("kind", "reason", "s3_key", "inference_id", "execution")} == {
+        "kind": "review", "reason": "EndpointUnavailable", "s3_key": "drivers/waiting.png",
+        "inference_id": "0064D3A-5bf981f9", "execution": result.arn}
+    assert "label" not in request and json.loads(request["cause"])["errorType"] == "EndpointUnavailable"
+    assert (announced["detail-type"], announced["detail"]["reason"]) == (settings.DRIVER_NEEDS_REVIEW,
+                                                                          "EndpointUnavailable")
+
+
+def test_classify_vehicle_started_by_hand_without_an_id_just_fails_when_the_endpoint_is_down(
+        workflow, endpoint, dispatch, review_requests, retry_waits):
+    endpoint.fail(*[THROTTLED] * (retrier("Classify Vehicle", "EndpointUnavailable")["MaxAttempts"] + 1))
+
+    result = workflow.run(upload(workflow, "drivers/by-hand.png", image_bytes("PNG")))
+
+    assert (result.status, result.error) == ("FAILED", "EndpointUnavailable")
+    assert "did not answer" in result.error_message or "unavailable" in result.error_message
+    assert review_requests() == [] and dispatch.events() == []
 
 
 def test_classify_vehicle_puts_an_audit_on_the_queue_for_an_audited_driver(workflow, endpoint, dispatch,
