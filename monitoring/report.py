@@ -390,7 +390,7 @@ def plot_threshold_curves(summary: dict) -> bytes:
         if summary.get("recommended_threshold") is not None:
             axes.axvline(summary["recommended_threshold"], color="tab:red", linestyle="-.", linewidth=1.2,
                          label=f"recommended {summary['recommended_threshold']:g} "
-                               f"(coverage {percent(summary['recommended']['coverage'])})")
+                               f"(coverage {percent(summary['coverage_at_target_precision'])})")
         axes.set_xlabel("confidence threshold (accept when confidence >= threshold)")
         axes.grid(alpha=0.3)
     full.set_xlim(lowest, 1.0)
@@ -463,10 +463,15 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
             ("Below threshold", f"{summary['below_threshold']} ({percent(summary['share_below_threshold'])})"),
             ("Skipped capture lines", sum(summary["skipped_capture_lines"].values()))]
     if "accuracy" in summary:
-        rows += [("Labelled inferences", summary["labelled"]), ("Accuracy", percent(summary["accuracy"])),
-                 ("Accuracy of accepted", percent(summary["accuracy_accepted"])),
-                 ("Accuracy of rejected", percent(summary["accuracy_rejected"])),
-                 ("Expected calibration error", f"{summary['expected_calibration_error']:.4f}"),
+        # With audits the checked drivers are mostly rejected ones: the plain counts say so, and the
+        # weighted estimate stands beside them.
+        checked = " (checked drivers, unweighted)" if summary.get("audit_rate") else ""
+        rows += [("Labelled inferences", summary["labelled"]), (f"Accuracy{checked}", percent(summary["accuracy"])),
+                 (f"Accuracy of accepted{checked}", percent(summary["accuracy_accepted"])),
+                 (f"Accuracy of rejected{checked}", percent(summary["accuracy_rejected"]))]
+        if "estimated_accuracy" in summary:
+            rows.append(("Estimated accuracy (weighted by the audit rate)", percent(summary["estimated_accuracy"])))
+        rows += [("Expected calibration error", f"{summary['expected_calibration_error']:.4f}"),
                  ("Target precision among accepted", percent(summary["target_precision"])),
                  ("Recommended threshold", "none reaches the target" if summary["recommended_threshold"] is None
                   else f"{summary['recommended_threshold']:g} "

@@ -293,3 +293,14 @@ def test_analyse_with_audits_gives_the_recommendation_a_weighted_interval(tmp_pa
     assert low == pytest.approx(metrics.wilson_interval(610 ** 2 / 12010, 610 ** 2 / 12010).low)
     assert any(sentence.startswith("How sure: that precision rests on 40 checked drivers above the threshold "
                                    "(weighted as in the estimates") for sentence in summary["sentences"])
+
+
+def test_build_report_with_audits_tells_checked_counts_from_weighted_estimates_on_the_page(loop_run, tmp_path):
+    captures, truth = loop_run
+
+    result = report.build_report(captures, truth, threshold=0.95, output_dir=tmp_path / "out", audit_rate=0.05)
+
+    page = result.html_path.read_text()
+    estimated = report.percent(result.summary["estimated_accuracy"])
+    assert "<th>Accuracy (checked drivers, unweighted)</th>" in page
+    assert f"<th>Estimated accuracy (weighted by the audit rate)</th><td>{estimated}</td>" in page
