@@ -101,19 +101,24 @@ def check_queue(sqs, queue_url: str) -> None:
         raise ReviewError(f"cannot reach the review queue {queue_url}: {error}") from None
 
 
-def receive(sqs, queue_url: str, wait_seconds: int, seen: set,
+def receive(sqs, queue_url: str, wait_seconds: int, seen: set, held: Dict[str, str],
             batch_size: int = RECEIVE_BATCH) -> Iterator[List[Request]]:
-    """Batches of requests not seen before in this session, until the queue offers none."""
+    """Batches of requests not seen before in this session, until the queue offers none.
+
+    Messages this session holds back (skipped requests, messages that are no review request) stay
+    invisible to it until the end: when one comes round again (a session longer than the queue's
+    visibility timeout), `held` keeps its newest receipt handle and receiving goes on."""
     while True:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=batch_size,
                                        WaitTimeSeconds=wait_seconds).get("Messages", [])
-        fresh = [message for message in messages if message["MessageId"] not in seen]
-        for message in messages:
-            if message["MessageId"] in seen:  # skipped earlier and visible again: leave it for the next reviewer
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
-        if not fresh:
+        if not messages:
             return
+        fresh = []
+        for message in messages:
+            if message["MessageId"] in seen:
+                held[message["MessageId"]] = message["ReceiptHandle"]
+            else:
+                fresh.append(message)
         seen.update(message["MessageId"] for message in fresh)
         batch = []
         for message in fresh:
@@ -122,9 +127,8 @@ def receive(sqs, queue_url: str, wait_seconds: int, seen: set,
             except ValueError:
                 body = None
             if not isinstance(body, dict) or not body.get("inference_id"):
-                # Not a review request: let it be (after maxReceiveCount the dead-letter queue keeps it).
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
+                # Not a review request: held, then let go (after maxReceiveCount the dead-letter queue keeps it).
+                held[message["MessageId"]] = message["ReceiptHandle"]
                 continue
             batch.append(Request(message["ReceiptHandle"], body, message["MessageId"]))
         if batch:
@@ -203,22 +207,22 @@ def review(sqs, s3, queue_url: str, answer: Callable[[Request], str], destinatio
     person takes one request at a time (batch_size 1): a batch of ten would stay hidden from other
     reviewers only for the queue's visibility timeout, however long the person takes."""
     check_queue(sqs, queue_url)
-    outcome, seen, skipped = Outcome(), set(), []
+    outcome, seen, held, skipped = Outcome(), set(), {}, set()
     try:
         _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds, limit, show, outcome, seen,
-                        skipped, batch_size)
+                        held, skipped, batch_size)
     finally:
-        # Skipped requests stayed invisible while this session lasted (so it never offered them twice):
+        # Held messages stayed invisible while this session lasted (so it never offered them twice):
         # now they go back to the queue at once.
-        for request in skipped:
-            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=request.receipt_handle, VisibilityTimeout=0)
-            outcome.skipped += 1
+        for receipt_handle in held.values():
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0)
+        outcome.skipped = len(skipped)
     return outcome
 
 
 def _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds, limit, show, outcome, seen,
-                    skipped, batch_size) -> None:
-    for batch in receive(sqs, queue_url, wait_seconds, seen, batch_size):
+                    held, skipped, batch_size) -> None:
+    for batch in receive(sqs, queue_url, wait_seconds, seen, held, batch_size):
         answered = {}
         try:
             for request in batch:
@@ -233,7 +237,10 @@ def _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds,
                 if label != SKIP:
                     answered[request.inference_id] = (request, label)
         finally:
-            skipped.extend(request for request in batch if request.inference_id not in answered)
+            for request in batch:
+                if request.inference_id not in answered:
+                    held[request.message_id] = request.receipt_handle
+                    skipped.add(request.message_id)
             _settle(sqs, s3_destination_client(s3, destination), queue_url, destination, answered, outcome)
         if limit is not None and outcome.total_answered >= limit:
             return

@@ -149,3 +149,47 @@ def test_review_refuses_an_unknown_label_naming_its_line(queue, tmp_path, capsys
     assert status == 2
     assert "line 2" in error and "scooter" in error
     assert sorted(visible_messages(queue)) == ["id-1", "id-2", "id-3"]  # nothing answered, nothing deleted
+
+
+def test_review_goes_on_past_messages_that_are_no_review_request_and_returns_them(aws, tmp_path):
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    queue = sqs.create_queue(QueueName="odd-first", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    s3.create_bucket(Bucket=BUCKET)
+    sqs.send_message(QueueUrl=queue, MessageBody="not json")
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "review"}))
+    for inference_id in ("id-1", "id-2", "id-3"):
+        body = request(inference_id)
+        s3.put_object(Bucket=BUCKET, Key=body["s3_key"], Body=photos.encoded(photos.scene(64, 48), "PNG"))
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+
+    # One message at a time, as for a person: the odd ones must not end the session early.
+    outcome = review.review(sqs, s3, queue, lambda request: "bicycle", tmp_path / "truth", wait_seconds=0,
+                            batch_size=1, show=lambda line: None)
+
+    assert written_ground_truth(tmp_path / "truth") == {"id-1": "bicycle", "id-2": "bicycle", "id-3": "bicycle"}
+    assert (outcome.total_answered, outcome.skipped) == (3, 0)
+    bodies = [message["Body"] for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    assert sorted(bodies) == sorted(["not json", json.dumps({"kind": "review"})])
+
+
+def test_review_holds_a_skipped_request_that_comes_round_again_in_a_long_session(aws, tmp_path, monkeypatch):
+    import time
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    url = sqs.create_queue(QueueName="short-visibility", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    s3.create_bucket(Bucket=BUCKET)
+    for inference_id in ("id-1", "id-2", "id-3"):
+        body = request(inference_id)
+        s3.put_object(Bucket=BUCKET, Key=body["s3_key"], Body=photos.encoded(photos.scene(64, 48), "PNG"))
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    replies = iter(["s", "b", "b", "b"])
+
+    def slow_person(prompt):
+        time.sleep(1.2)  # longer than the visibility timeout: the skipped request comes round again
+        return next(replies)
+    monkeypatch.setattr("builtins.input", slow_person)
+
+    outcome = review.review(sqs, s3, url, review.ask_person, tmp_path / "truth", wait_seconds=0, batch_size=1,
+                            show=lambda line: None)
+
+    assert (outcome.total_answered, outcome.skipped) == (2, 1)
+    assert len(visible_messages(url)) == 1  # the skipped one, released with its newest receipt handle
