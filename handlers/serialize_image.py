@@ -8,6 +8,7 @@ on in `original`, so a reviewer and monitoring can trace the photo.
 """
 import base64
 import os
+from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
@@ -37,7 +38,7 @@ def handler(event: dict, context) -> dict:
     try:
         event = _with_bucket(event)
         location = s3_uri(event)
-        data = _read_image(event["s3_bucket"], required_text(event, "s3_key"), location)
+        event, location, data = _read_image_at_key_as_given_or_decoded(event, location)
         image, content_type, original = _normalized(data, location)
     except Exception as error:
         log_decision(STEP, type(error).__name__, image=location, reason=str(error))
@@ -54,6 +55,25 @@ def _with_bucket(event: dict) -> dict:
         event = {**event, "s3_bucket": IMAGES_BUCKET}
     required_text(event, "s3_bucket")
     return event
+
+
+def _read_image_at_key_as_given_or_decoded(event: dict, location: str) -> tuple[dict, str, bytes]:
+    """S3's notifications URL-encode object keys ("my photo.jpg" arrives as "my+photo.jpg"); AWS
+    does not say whether its EventBridge events do too. So a key that is not there is tried once
+    more URL-decoded, and the event goes on with the key that was found."""
+    key = required_text(event, "s3_key")
+    try:
+        return event, location, _read_image(event["s3_bucket"], key, location)
+    except ImageNotFound as not_found:
+        decoded = unquote_plus(key)
+        if decoded == key:
+            raise
+        decoded_event = {**event, "s3_key": decoded}
+        decoded_location = s3_uri(decoded_event)
+        try:
+            return decoded_event, decoded_location, _read_image(event["s3_bucket"], decoded, decoded_location)
+        except ImageNotFound:
+            raise not_found from None
 
 
 def _read_image(bucket: str, key: str, location: str) -> bytes:

@@ -114,6 +114,27 @@ def test_serialize_image_names_a_missing_object_image_not_found(serialize_image,
         serialize_image.handler({"s3_bucket": bucket, "s3_key": key}, None)
 
 
+@pytest.mark.parametrize("stored_key, event_key", [
+    ("drivers/my photo.jpg", "drivers/my+photo.jpg"),        # URL-encoded, as S3 notifications send keys
+    ("drivers/a+b (1).jpg", "drivers/a%2Bb+%281%29.jpg"),
+    ("drivers/a+b.jpg", "drivers/a+b.jpg"),                  # a literal "+" is read as given, first
+], ids=["space", "plus-and-brackets", "literal-plus"])
+def test_serialize_image_finds_a_key_sent_url_encoded_and_goes_on_with_the_real_one(
+        serialize_image, images_bucket, png, stored_key, event_key):
+    put(images_bucket, stored_key, png)
+
+    result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": event_key}, None)
+
+    assert result["s3_key"] == stored_key
+    assert result["original"]["location"] == f"s3://{images_bucket}/{stored_key}"
+
+
+def test_serialize_image_names_the_key_as_sent_when_neither_it_nor_its_decoding_is_there(serialize_image,
+                                                                                        images_bucket):
+    with pytest.raises(ImageNotFound, match=rf"s3://{images_bucket}/drivers/gone\+photo.jpg"):
+        serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "drivers/gone+photo.jpg"}, None)
+
+
 @pytest.mark.parametrize("body, found", [
     (b"", "an empty file"), (b"\x89", "an unknown format"), (photos.encoded(Image.new("RGB", (8, 8)), "GIF"), "GIF"),
     (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"), (b"just some text, not pixels", "an unknown format"),
