@@ -13,6 +13,8 @@ import settings
 from local import deployment
 from local.aws import DUMMY_CREDENTIALS
 
+ASL_STATES = json.loads(settings.STATE_MACHINE_FILE.read_text())["States"]
+
 pytestmark = pytest.mark.skipif(shutil.which("npx") is None,
                                 reason="npx (Node.js) is not installed: bin/setup installs the Serverless CLI with npm")
 
@@ -93,9 +95,30 @@ def test_package_state_machine_logs_alarms_and_outputs_its_arn(template):
     log_groups = resources_of_type(template, "AWS::Logs::LogGroup").values()
 
     assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ERROR"
-    assert {alarm["Properties"]["MetricName"] for alarm in alarms} >= {"ExecutionsFailed", "ExecutionsTimedOut"}
+    assert {alarm["Properties"]["MetricName"] for alarm in alarms} >= {"ExecutionsFailedUnexpectedly",
+                                                                      "ExecutionsTimedOut"}
+    assert "ExecutionsFailed" not in {alarm["Properties"]["MetricName"] for alarm in alarms}  # fires on every review
     assert all(log_group["Properties"].get("RetentionInDays") for log_group in log_groups)
     assert template["Outputs"]["ClassifyVehicleStateMachineArn"]["Value"] == {"Ref": machine_id}
+
+
+def test_package_unexpected_failures_alarm_counts_every_failure_but_the_two_that_ask_a_person(template):
+    [metric_filter] = resources_of_type(template, "AWS::Logs::MetricFilter").values()
+    pattern = metric_filter["Properties"]["FilterPattern"]
+    [transformation] = metric_filter["Properties"]["MetricTransformations"]
+    [alarm] = [alarm["Properties"] for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+               if alarm["Properties"]["MetricName"] == transformation["MetricName"]]
+    excluded = set(re.findall(r'\$\.details\.error != "(\w+)"', pattern))
+    # The Fail states a driver reaches after the model's doubt put them in front of a person.
+    rejections = ASL_STATES["Which Rejection?"]
+    by_design = {ASL_STATES[choice["Next"]]["Error"] for choice in rejections["Choices"]}
+    by_design.add(ASL_STATES[rejections["Default"]]["Error"])
+
+    assert '($.type = "ExecutionFailed")' in pattern
+    assert excluded == by_design == {"ConfidenceBelowThreshold", "UnusableImage"}
+    assert metric_filter["Properties"]["LogGroupName"] == {"Ref": "ClassifyVehicleLogGroup"}
+    assert alarm["Namespace"] == transformation["MetricNamespace"] and alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == [{"Ref": "WorkflowAlarmTopic"}]
 
 
 @pytest.mark.parametrize("function_key", FUNCTION_HANDLERS, ids=list(FUNCTION_HANDLERS))
