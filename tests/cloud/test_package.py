@@ -109,13 +109,16 @@ def test_package_unexpected_failures_alarm_counts_every_failure_but_the_two_that
     [alarm] = [alarm["Properties"] for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
                if alarm["Properties"]["MetricName"] == transformation["MetricName"]]
     excluded = set(re.findall(r'\$\.details\.error != "(\w+)"', pattern))
-    # The Fail states a driver reaches after the model's doubt put them in front of a person.
+    # The Fail states a driver reaches after the model's doubt put them in front of a person ...
     rejections = ASL_STATES["Which Rejection?"]
     by_design = {ASL_STATES[choice["Next"]]["Error"] for choice in rejections["Choices"]}
     by_design.add(ASL_STATES[rejections["Default"]]["Error"])
+    # ... and the photos the decoder refuses: the driver's doing, not the system's.
+    refusals = {"NotAnImage", "ImageTooLarge", "ImageTooManyPixels"}
 
     assert '($.type = "ExecutionFailed")' in pattern
-    assert excluded == by_design == {"ConfidenceBelowThreshold", "UnusableImage"}
+    assert by_design == {"ConfidenceBelowThreshold", "UnusableImage"}
+    assert excluded == by_design | refusals
     assert metric_filter["Properties"]["LogGroupName"] == {"Ref": "ClassifyVehicleLogGroup"}
     assert alarm["Namespace"] == transformation["MetricNamespace"] and alarm["Threshold"] == 0
     assert alarm["AlarmActions"] == [{"Ref": "WorkflowAlarmTopic"}]

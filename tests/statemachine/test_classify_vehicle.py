@@ -153,8 +153,11 @@ def named_errors() -> list[str]:
 
 # A person is asked before the execution ends under these names: the model's doubts ...
 REVIEWED = ("ConfidenceBelowThreshold", "UnusableImage")
-# ... and, for an upload, the failures that stop the workflow from deciding at all.
-OPERATIONAL = ("ImageStoreUnavailable", "ModelError", "UnexpectedModelOutput", "EndpointRejected", "EndpointUnavailable")
+# ... and, for an upload, whatever else stops the workflow from deciding: the photo itself ...
+PHOTO_REFUSALS = ("ImageNotFound", "ImageAccessDenied", "NotAnImage", "ImageTooLarge", "ImageTooManyPixels")
+# ... or the services it needs.
+OPERATIONAL = PHOTO_REFUSALS + ("ImageStoreUnavailable", "ModelError", "UnexpectedModelOutput", "EndpointRejected",
+                                "EndpointUnavailable")
 
 
 @pytest.mark.parametrize("error", named_errors(), ids=named_errors())
@@ -247,6 +250,21 @@ def test_classify_vehicle_puts_an_upload_the_endpoint_could_not_classify_in_fron
     assert "label" not in request and json.loads(request["cause"])["errorType"] == "EndpointUnavailable"
     assert (announced["detail-type"], announced["detail"]["reason"]) == (settings.DRIVER_NEEDS_REVIEW,
                                                                           "EndpointUnavailable")
+
+
+def test_classify_vehicle_puts_an_upload_it_cannot_read_in_front_of_a_person(workflow, endpoint, dispatch,
+                                                                            review_requests):
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(100)
+    event = {**upload(workflow, "drivers/iphone.heic", heic), "inference_id": "0064D3B-6cf981f9"}
+
+    result = workflow.run(event)
+
+    [request] = review_requests()
+    [announced] = dispatch.events()
+    assert (result.status, result.error) == ("FAILED", "NotAnImage")
+    assert (request["reason"], request["s3_key"]) == ("NotAnImage", "drivers/iphone.heic")
+    assert "HEIC" in json.loads(request["cause"])["errorMessage"]
+    assert announced["detail"]["reason"] == "NotAnImage" and endpoint.requests == []
 
 
 def test_classify_vehicle_started_by_hand_without_an_id_just_fails_when_the_endpoint_is_down(
