@@ -92,8 +92,9 @@ def describe(event: dict) -> str:
     if kind == settings.DRIVER_ROUTED:
         return (f"{event.get('time', '')} DriverRouted {detail.get('image')}: {detail.get('label')} "
                 f"({detail.get('confidence', 0):.4f}) -> {detail.get('route')} orders")
-    return (f"{event.get('time', '')} {kind} {detail.get('image')}: {detail.get('reason')} "
-            f"(model: {detail.get('label')}, {detail.get('confidence', 0):.4f})")
+    model = (f"model: {detail['label']}, {detail['confidence']:.4f}" if detail.get("label") is not None
+             else "no model answer")
+    return f"{event.get('time', '')} {kind} {detail.get('image')}: {detail.get('reason')} ({model})"
 
 
 def watch(subscription: Subscription, seconds: Optional[float], show: Callable[[str], None] = print) -> int:

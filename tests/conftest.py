@@ -14,6 +14,14 @@ import pytest
 import settings
 
 
+@pytest.fixture(autouse=True)
+def no_endpoint_overrides_from_the_shell(monkeypatch):
+    """The stand-in's export lines (AWS_ENDPOINT_URL...) left in the shell that runs pytest must not
+    send the tests' AWS clients past moto; tests that want an endpoint set their own."""
+    for name in [name for name in os.environ if name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")]:
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A real model directory written by train.py's own save code from a tiny untrained network.

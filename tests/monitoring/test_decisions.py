@@ -28,9 +28,11 @@ def test_watch_prints_each_decision_published_while_it_watches(bus):
                                       "route": "near"})
         publish(bus, "DriverNeedsReview", {"image": "s3://b/drivers/b.png", "reason": "UnusableImage",
                                            "label": "motorcycle", "confidence": 0.97})
+        publish(bus, "DriverNeedsReview", {"image": "s3://b/drivers/c.heic", "reason": "NotAnImage"})
         count = decisions.watch(subscription, seconds=0.1, show=lines.append)
 
-    assert count == 2
+    assert count == 3
+    assert lines[2].endswith("DriverNeedsReview s3://b/drivers/c.heic: NotAnImage (no model answer)")
     assert lines[0].endswith("DriverRouted s3://b/drivers/a.png: bicycle (0.9910) -> near orders")
     assert lines[1].endswith("DriverNeedsReview s3://b/drivers/b.png: UnusableImage (model: motorcycle, 0.9700)")
 

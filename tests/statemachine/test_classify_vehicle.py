@@ -195,7 +195,14 @@ def test_classify_vehicle_task_catches_every_other_error_and_retries_only_transi
 
 # --- the loop around the workflow: decisions published, people asked, uploads claimed once ------
 
+def audit_rate(rate: str) -> None:
+    boto3.client("lambda").update_function_configuration(
+        FunctionName="vehicle-routing-test-filterConfidence",
+        Environment={"Variables": {settings.ENV_THRESHOLD: "0.95", settings.ENV_AUDIT_RATE: rate}})
+
+
 def test_classify_vehicle_publishes_the_routing_decision_for_dispatch(workflow, endpoint, dispatch, review_requests):
+    audit_rate("0")  # else 1 run in 20 audits this driver (a random inference id) and queues an audit
     endpoint.answer(assessment(0.99, 0.01))
 
     result = workflow.run(upload(workflow, "drivers/bike.png", image_bytes("PNG")))
@@ -280,9 +287,7 @@ def test_classify_vehicle_started_by_hand_without_an_id_just_fails_when_the_endp
 
 def test_classify_vehicle_puts_an_audit_on_the_queue_for_an_audited_driver(workflow, endpoint, dispatch,
                                                                           review_requests):
-    boto3.client("lambda").update_function_configuration(
-        FunctionName="vehicle-routing-test-filterConfidence",
-        Environment={"Variables": {settings.ENV_THRESHOLD: "0.95", settings.ENV_AUDIT_RATE: "1"}})
+    audit_rate("1")
     endpoint.answer(assessment(0.02, 0.98))
 
     result = workflow.run(upload(workflow, "drivers/moto.png", image_bytes("PNG")))
