@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -445,6 +445,11 @@ class WeightAverage:
             average = self.averages[name]
             average[:] = decay * average + (1 - decay) * param.data()
 
+    def snapshot(self, net) -> dict:
+        """A copy of the weights validated: the averages once there are any, else the network's own."""
+        source = self.averages or {name: param.data() for name, param in net.collect_params().items()}
+        return {name: array.copy() for name, array in source.items()}
+
     @contextmanager
     def applied(self, net):
         """The network with the averaged weights inside the block, its own weights after."""
@@ -509,9 +514,8 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
             epoch_correct += int((output.argmax(axis=1).asnumpy() == train_labels[idx]).sum())
             seen += len(idx)
             step += 1
-        with average.applied(net) if args.ema_decay else nullcontext():
+        with average.applied(net):  # without --ema-decay there is no average: the network as it is
             validation_logits = predict_logits(net, validation_pixels)
-            candidate = {name: p.data().copy() for name, p in net.collect_params().items()}
         validation_loss = negative_log_likelihood(validation_logits, validation_labels)
         validation_accuracy = float(np.mean(validation_logits.argmax(axis=1) == validation_labels))
         log(EPOCH_LINE.format(epoch=epoch, member=member, train_loss=epoch_loss / seen,
@@ -521,7 +525,7 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
             continue
         if validation_loss < best_loss:
             best_loss, epochs_without_gain = validation_loss, 0
-            best_params = candidate
+            best_params = average.snapshot(net)
         else:
             epochs_without_gain += 1
             if args.patience and epochs_without_gain >= args.patience:

@@ -268,6 +268,9 @@ def test_weight_average_warms_up_its_decay_and_applies_only_inside_its_block():
     # The first update copies; the second step's decay is min(0.99, 3/12): 0.25 * 1 + 0.75 * 3.
     np.testing.assert_allclose(inside, [[2.5, 2.5]])
     np.testing.assert_allclose(weight.data().asnumpy(), [[3.0, 3.0]])
+    # What training keeps: the averages once there are any, else the network's own weights.
+    np.testing.assert_allclose(average.snapshot(net)[weight.name].asnumpy(), [[2.5, 2.5]])
+    np.testing.assert_allclose(train.WeightAverage(decay=0.99).snapshot(net)[weight.name].asnumpy(), [[3.0, 3.0]])
 
 
 def test_training_with_a_weight_average_keeps_a_working_model(tmp_path):
