@@ -138,14 +138,13 @@ def _estimate_sentence(prefix: str, curves: metrics.ThresholdCurves, threshold: 
             f"{percent(curves.precision[index])} of them right (estimates from the review loop).")
 
 
-def _loop_summary(captures: CaptureSet, threshold: float, accepted: np.ndarray, has_label: np.ndarray,
+def _loop_summary(captures: CaptureSet, usable: np.ndarray, accepted: np.ndarray, has_label: np.ndarray,
                   correct_all: np.ndarray) -> Tuple[dict, List[str]]:
     """What the people in the loop found: audited acceptances (the precision of routing without a
     person, with its 95% interval) and reviewed rejections."""
     audited, reviewed = has_label & accepted, has_label & ~accepted
     precision = metrics.wilson_interval(int(correct_all[audited].sum()), int(audited.sum()))
     not_vehicle = captures.true_labels == NOT_A_VEHICLE_LABEL
-    usable = captures.usable if captures.usable is not None else np.ones(len(captures), dtype=bool)
     summary = {
         "audited_acceptances": int(audited.sum()),
         "routed": int(accepted.sum()),
@@ -230,7 +229,7 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float,
     all_labelled = captures.true_labels != NO_LABEL
     correct_all = predictions == captures.true_labels
     accepted = usable & (confidences >= threshold)
-    loop, loop_sentences = _loop_summary(captures, threshold, accepted, all_labelled, correct_all)
+    loop, loop_sentences = _loop_summary(captures, usable, accepted, all_labelled, correct_all)
     summary["loop"] = loop
     has_label = all_labelled & usable  # a threshold decides only about usable photos
     if not has_label.any():
