@@ -33,6 +33,10 @@ ROUTE_BY_LABEL = {"bicycle": "near", "motorcycle": "far"}
 DECISION_EVENT_SOURCE = "vehicle-routing"
 DRIVER_ROUTED = "DriverRouted"
 DRIVER_NEEDS_REVIEW = "DriverNeedsReview"
+# The kinds of request the workflow puts on the review queue: a driver a person must decide on, and
+# a routed driver sampled for an audit (the ASL's "kind"; the state machine tests tie them).
+REVIEW_REQUEST = "review"
+AUDIT_REQUEST = "audit"
 
 # Share of routed drivers a person also checks (audits), chosen by inference id (serverless.yml auditRate).
 DEFAULT_AUDIT_RATE = 0.05

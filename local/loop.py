@@ -106,5 +106,6 @@ def answer_reviews(sqs, s3, queue_url: str, labels: Dict[str, str], ground_truth
         return labels.get(request.inference_id, review.SKIP)
 
     outcome = review.review(sqs, s3, queue_url, answer, ground_truth_dir, wait_seconds=0, show=lambda line: None)
-    return ReviewCounts(reviews=kinds["review"], audits=kinds["audit"], answered=outcome.total_answered,
+    return ReviewCounts(reviews=kinds[settings.REVIEW_REQUEST], audits=kinds[settings.AUDIT_REQUEST],
+                        answered=outcome.total_answered,
                         ground_truth_files=tuple(outcome.ground_truth_files))

@@ -90,7 +90,7 @@ def describe(event: dict) -> str:
     detail = event.get("detail", {})
     kind = event.get("detail-type", "?")
     if kind == settings.DRIVER_ROUTED:
-        return (f"{event.get('time', '')} DriverRouted {detail.get('image')}: {detail.get('label')} "
+        return (f"{event.get('time', '')} {kind} {detail.get('image')}: {detail.get('label')} "
                 f"({detail.get('confidence', 0):.4f}) -> {detail.get('route')} orders")
     model = (f"model: {detail['label']}, {detail['confidence']:.4f}" if detail.get("label") is not None
              else "no model answer")

@@ -50,14 +50,15 @@ class Request:
 
     @property
     def kind(self) -> str:
-        return str(self.body.get("kind", "review"))
+        return str(self.body.get("kind", settings.REVIEW_REQUEST))
 
     def describe(self) -> str:
         reasons = "; ".join(self.body.get("unusable_reasons") or [])
         confidence = self.body.get("confidence")
         guess = (f"model says {self.body.get('label')} at {confidence:.4f}" if isinstance(confidence, (int, float))
                  else "no model answer")
-        why = "audit of a routed driver" if self.kind == "audit" else self.body.get("reason", "review")
+        why = ("audit of a routed driver" if self.kind == settings.AUDIT_REQUEST
+               else self.body.get("reason", settings.REVIEW_REQUEST))
         return f"{self.body.get('image', '?')} ({why}; {guess}{'; ' + reasons if reasons else ''})"
 
 
@@ -208,9 +209,30 @@ def review(sqs, s3, queue_url: str, answer: Callable[[Request], str], destinatio
     reviewers only for the queue's visibility timeout, however long the person takes."""
     check_queue(sqs, queue_url)
     outcome, seen, held, skipped = Outcome(), set(), {}, set()
+    destination_s3 = s3_destination_client(s3, destination)
     try:
-        _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds, limit, show, outcome, seen,
-                        held, skipped, batch_size)
+        for batch in receive(sqs, queue_url, wait_seconds, seen, held, batch_size):
+            answered = {}
+            try:
+                for request in batch:
+                    if limit is not None and outcome.total_answered + len(answered) >= limit:
+                        continue  # left unanswered: back on the queue at the end
+                    show(f"{request.kind}: {request.describe()}")
+                    if page is not None:
+                        page.add(request)
+                    label = answer(request)
+                    if page is not None:
+                        page.answer(request, label)
+                    if label != SKIP:
+                        answered[request.inference_id] = (request, label)
+            finally:
+                for request in batch:
+                    if request.inference_id not in answered:
+                        held[request.message_id] = request.receipt_handle
+                        skipped.add(request.message_id)
+                _settle(sqs, destination_s3, queue_url, destination, answered, outcome)
+            if limit is not None and outcome.total_answered >= limit:
+                break
     finally:
         # Held messages stayed invisible while this session lasted (so it never offered them twice):
         # now they go back to the queue at once.
@@ -218,32 +240,6 @@ def review(sqs, s3, queue_url: str, answer: Callable[[Request], str], destinatio
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0)
         outcome.skipped = len(skipped)
     return outcome
-
-
-def _review_batches(sqs, s3, queue_url, answer, destination, page, wait_seconds, limit, show, outcome, seen,
-                    held, skipped, batch_size) -> None:
-    for batch in receive(sqs, queue_url, wait_seconds, seen, held, batch_size):
-        answered = {}
-        try:
-            for request in batch:
-                if limit is not None and outcome.total_answered + len(answered) >= limit:
-                    continue  # left unanswered: back on the queue at the end
-                show(f"{request.kind}: {request.describe()}")
-                if page is not None:
-                    page.add(request)
-                label = answer(request)
-                if page is not None:
-                    page.answer(request, label)
-                if label != SKIP:
-                    answered[request.inference_id] = (request, label)
-        finally:
-            for request in batch:
-                if request.inference_id not in answered:
-                    held[request.message_id] = request.receipt_handle
-                    skipped.add(request.message_id)
-            _settle(sqs, s3_destination_client(s3, destination), queue_url, destination, answered, outcome)
-        if limit is not None and outcome.total_answered >= limit:
-            return
 
 
 def s3_destination_client(s3, destination):
@@ -259,7 +255,7 @@ def _settle(sqs, s3, queue_url: str, destination, answered: dict, outcome: Outco
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=request.receipt_handle)
             outcome.answered[label] += 1
             outcome.by_kind[request.kind] += 1
-            if request.kind == "audit" and label == request.body.get("label"):
+            if request.kind == settings.AUDIT_REQUEST and label == request.body.get("label"):
                 outcome.audits_right += 1
 
 
@@ -293,8 +289,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def summary_lines(outcome: Outcome) -> List[str]:
     labels = ", ".join(f"{count} {label}" for label, count in sorted(outcome.answered.items()))
     lines = [f"Answered {outcome.total_answered}{f' ({labels})' if labels else ''}, skipped {outcome.skipped}."]
-    if outcome.by_kind.get("audit"):
-        lines.append(f"Audits: {outcome.audits_right} of {outcome.by_kind['audit']} routed drivers were routed right.")
+    if outcome.by_kind.get(settings.AUDIT_REQUEST):
+        lines.append(f"Audits: {outcome.audits_right} of {outcome.by_kind[settings.AUDIT_REQUEST]} routed drivers "
+                     f"were routed right.")
     lines += [f"Ground truth: {path}" for path in outcome.ground_truth_files]
     return lines
 

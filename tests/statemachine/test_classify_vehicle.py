@@ -233,7 +233,7 @@ def test_classify_vehicle_asks_a_person_and_still_fails_under_the_error(workflow
     assert (result.status, result.error) == ("FAILED", error)
     assert json.loads(result.cause)["errorType"] == error
     assert {key: request[key] for key in ("kind", "reason", "s3_key", "label", "inference_id", "execution")} == {
-        "kind": "review", "reason": error, "s3_key": "drivers/unsure.png", "label": "bicycle",
+        "kind": settings.REVIEW_REQUEST, "reason": error, "s3_key": "drivers/unsure.png", "label": "bicycle",
         "inference_id": endpoint.requests[0].inference_id, "execution": result.arn}
     assert request["image"] == f"s3://{workflow.images_bucket}/drivers/unsure.png"
     assert json.loads(request["cause"])["errorType"] == error
@@ -252,7 +252,7 @@ def test_classify_vehicle_puts_an_upload_the_endpoint_could_not_classify_in_fron
     [announced] = dispatch.events()
     assert (result.status, result.error) == ("FAILED", "EndpointUnavailable")
     assert {key: request[key] for key in ("kind", "reason", "s3_key", "inference_id", "execution")} == {
-        "kind": "review", "reason": "EndpointUnavailable", "s3_key": "drivers/waiting.png",
+        "kind": settings.REVIEW_REQUEST, "reason": "EndpointUnavailable", "s3_key": "drivers/waiting.png",
         "inference_id": "0064D3A-5bf981f9", "execution": result.arn}
     assert "label" not in request and json.loads(request["cause"])["errorType"] == "EndpointUnavailable"
     assert (announced["detail-type"], announced["detail"]["reason"]) == (settings.DRIVER_NEEDS_REVIEW,
@@ -295,7 +295,7 @@ def test_classify_vehicle_puts_an_audit_on_the_queue_for_an_audited_driver(workf
     [audit] = review_requests()
     assert (result.status, result.output["audit"]) == ("SUCCEEDED", True)
     assert {key: audit[key] for key in ("kind", "reason", "label", "route", "inference_id")} == {
-        "kind": "audit", "reason": "Audit", "label": "motorcycle", "route": "far",
+        "kind": settings.AUDIT_REQUEST, "reason": "Audit", "label": "motorcycle", "route": "far",
         "inference_id": result.output["inference_id"]}
     assert [event["detail-type"] for event in dispatch.events()] == ["DriverRouted"]
 
