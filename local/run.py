@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import settings
+from local import loop as operations_loop
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
     its decisions bus; all of it stopped on the way out."""
     import boto3
 
-    from local import deployment, loop
+    from local import deployment
     from local.aws import StandIn, StandInError
 
     answers: dict = {}
@@ -240,9 +241,9 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
         except deployment.DeploymentError as error:
             raise RunError(str(error)) from error
         workflow = deployed.workflow(clients["stepfunctions"])
-        uploads = loop.Uploads(clients["s3"], clients["stepfunctions"], workflow.images_bucket,
+        uploads = operations_loop.Uploads(clients["s3"], clients["stepfunctions"], workflow.images_bucket,
                                workflow.state_machine_arn)
-        dispatch = loop.Dispatch(clients["events"], clients["sqs"], workflow.decision_bus)
+        dispatch = operations_loop.Dispatch(clients["events"], clients["sqs"], workflow.decision_bus)
         yield LocalProduct(stand_in.endpoint_url, workflow, uploads, dispatch, clients, answers)
         stand_in.capture.flush()
 
@@ -251,19 +252,18 @@ def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]
               progress: bool = True) -> list[Routing]:
     from tqdm import tqdm
 
-    from local import loop
-
     def route_one(numbered):
         number, (path, true_class) = numbered
         # Numbered: two photos of the same name from different folders must not overwrite each other;
         # the key never tells the class (a reviewer should not read it off the name).
-        return product.route(path, f"{loop.UPLOAD_PREFIX}/{run_id}/{number:05d}-{Path(path).name}", true_class)
+        key = f"{operations_loop.UPLOAD_PREFIX}/{run_id}/{number:05d}-{Path(path).name}"
+        return product.route(path, key, true_class)
 
     pool = ThreadPoolExecutor(max_workers=PARALLEL_EXECUTIONS, thread_name_prefix="execution")
     try:
         return list(tqdm(pool.map(route_one, enumerate(images)), total=len(images), desc="routing images",
                          unit="img", disable=not progress))
-    except loop.UploadNotRouted as error:
+    except operations_loop.UploadNotRouted as error:
         raise RunError(str(error)) from error
     finally:
         # On Ctrl-C only the executions already running finish; the queued ones never start.
@@ -273,12 +273,10 @@ def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]
 def close_the_loop(product: LocalProduct, routings: Sequence[Routing], ground_truth_dir: Path) -> dict:
     """What the loop did: events dispatch heard, requests queued for people; labelled requests are
     answered (as a reviewer would with monitoring.review --labels) into ground_truth_dir."""
-    from local import loop
-
     events = product.dispatch.received()
     labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.inference_id}
-    counts = loop.answer_reviews(product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url,
-                                 labels, ground_truth_dir)
+    counts = operations_loop.answer_reviews(product.clients["sqs"], product.clients["s3"],
+                                            product.workflow.review_queue_url, labels, ground_truth_dir)
     return {"driver_routed_events": events.get(settings.DRIVER_ROUTED, 0),
             "driver_needs_review_events": events.get(settings.DRIVER_NEEDS_REVIEW, 0),
             "reviews_queued": counts.reviews, "audits_queued": counts.audits, "requests_answered": counts.answered,
@@ -364,8 +362,8 @@ def print_summary(summary: dict) -> None:
     print(f"  failed with an error            {percent(summary['error_share'])}{errors}")
     loop = summary.get("loop")
     if loop:
-        print(f"  events published                {loop['driver_routed_events']} DriverRouted, "
-              f"{loop['driver_needs_review_events']} DriverNeedsReview")
+        print(f"  events published                {loop['driver_routed_events']} {settings.DRIVER_ROUTED}, "
+              f"{loop['driver_needs_review_events']} {settings.DRIVER_NEEDS_REVIEW}")
         print(f"  reviews queued                  {loop['reviews_queued']}")
         print(f"  audits queued                   {loop['audits_queued']}"
               + (f" ({loop['waiting_for_a_person']} requests wait for a person)" if loop["waiting_for_a_person"] else
@@ -510,7 +508,7 @@ def run_quietly(args: argparse.Namespace) -> int:
     else:
         print(f"Model: reusing {model_dir} (--retrain trains again)")
 
-    from local import deployment, loop as operations_loop
+    from local import deployment
 
     images = photos_to_route(args.image) if args.image is not None else test_images(data_dir, args.sample, args.seed)
     ground_truth_dir = settings.LOCAL_GROUND_TRUTH_DIR / run_id
