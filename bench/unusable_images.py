@@ -12,7 +12,6 @@ the statistics' limits come from the training photos, the distance limit from th
   .venv/bin/python -m bench.unusable_images --model-dir artifacts/model [--per-kind 20]
 """
 import argparse
-import io
 import sys
 from pathlib import Path
 
@@ -20,10 +19,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import settings
+from tests.imaging import photos  # the same photo makers the tests use
 from training import inference, model_artifacts, usability
 
 USABLE_SHARE_GOAL = 0.98
-JPEG_SIDE = 224
 
 
 def _blank(rng):
@@ -118,12 +117,6 @@ KINDS = {"blank": _blank, "near-uniform": _near_uniform, "very dark": _dark, "bl
          "gradient": _gradient, "smaller than 32 px": _tiny}
 
 
-def as_png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def verdicts(model, bodies, content_type: str = "image/png"):
     """(statistics say unusable, distance says unusable) per body, as the endpoint decodes it."""
     statistics_says, distance_says = [], []
@@ -152,7 +145,7 @@ def main(argv=None) -> int:
     print(f"model {args.model_dir}: feature-distance limit {model.feature_distance_limit:.0f}")
     print(f"{'kind':<20}{'statistics':>12}{'distance':>10}{'both':>8}   (share called unusable; goal: all)")
     for kind, make in KINDS.items():
-        statistics_says, distance_says = verdicts(model, [as_png(make(rng)) for _ in range(args.per_kind)])
+        statistics_says, distance_says = verdicts(model, [photos.encoded(make(rng), "PNG") for _ in range(args.per_kind)])
         both = statistics_says | distance_says
         print(f"{kind:<20}{100 * statistics_says.mean():>11.0f}%{100 * distance_says.mean():>9.0f}%"
               f"{100 * both.mean():>7.0f}%")
@@ -162,7 +155,7 @@ def main(argv=None) -> int:
         return 0
     for name, bodies, content_type in (
             ("PNG", [path.read_bytes() for path in test_files], "image/png"),
-            (f"{JPEG_SIDE}-px JPEG", [_camera_jpeg(path) for path in test_files], "image/jpeg")):
+            (f"{photos.CAMERA_JPEG_SIDE}-px JPEG", [_camera_jpeg(path) for path in test_files], "image/jpeg")):
         statistics_says, distance_says = verdicts(model, bodies, content_type)
         usable = ~(statistics_says | distance_says)
         mark = "ok  " if usable.mean() >= USABLE_SHARE_GOAL else "MISS"
@@ -173,10 +166,8 @@ def main(argv=None) -> int:
 
 
 def _camera_jpeg(path: Path) -> bytes:
-    buffer = io.BytesIO()
     with Image.open(path) as image:
-        image.convert("RGB").resize((JPEG_SIDE, JPEG_SIDE), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+        return photos.camera_jpeg(image)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,17 @@ def phone_jpeg(width: int = 4032, height: int = 3024, orientation: int = 1, nois
     return with_orientation(scene(upright_width, upright_height, noise=noise), orientation)
 
 
+# How the benchmarks send a 32x32 test picture as a camera app would: upscaled, then JPEG.
+CAMERA_JPEG_SIDE = 224
+CAMERA_JPEG_QUALITY = 90
+
+
+def camera_jpeg(image: Image.Image) -> bytes:
+    """The picture upscaled to CAMERA_JPEG_SIDE square (bicubic) and saved as a JPEG."""
+    square = image.convert("RGB").resize((CAMERA_JPEG_SIDE, CAMERA_JPEG_SIDE), Image.Resampling.BICUBIC)
+    return encoded(square, "JPEG", quality=CAMERA_JPEG_QUALITY)
+
+
 def sixteen_bit_png(width: int = 64, height: int = 48) -> bytes:
     """A 16-bit greyscale PNG: a horizontal ramp from 0 to 65535."""
     ramp = np.tile(np.linspace(0, 65535, width).astype(np.uint16), (height, 1))
