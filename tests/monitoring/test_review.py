@@ -28,16 +28,25 @@ def request(inference_id: str, kind: str = "review", label: str = "bicycle", rea
             "unusable_reasons": [], "execution": "arn:aws:states:us-east-1:123456789012:execution:x:1"}
 
 
+def review_queue(name: str, messages, visibility_seconds: int = 300) -> str:
+    """A review queue holding these messages in order (requests as dicts, anything else as text),
+    each request's photo in the images bucket."""
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(visibility_seconds)})["QueueUrl"]
+    s3.create_bucket(Bucket=BUCKET)
+    for message in messages:
+        if isinstance(message, dict) and "s3_key" in message:
+            s3.put_object(Bucket=BUCKET, Key=message["s3_key"],
+                          Body=photos.encoded(photos.scene(640, 480, noise=5), "JPEG"))
+        sqs.send_message(QueueUrl=url, MessageBody=message if isinstance(message, str) else json.dumps(message))
+    return url
+
+
 @pytest.fixture
 def queue(aws):
     """The review queue with three requests whose photos are in the images bucket."""
-    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-    url = sqs.create_queue(QueueName="reviews", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-    s3.create_bucket(Bucket=BUCKET)
-    for body in (request("id-1"), request("id-2", kind="audit", label="motorcycle"), request("id-3")):
-        s3.put_object(Bucket=BUCKET, Key=body["s3_key"], Body=photos.encoded(photos.scene(640, 480, noise=5), "JPEG"))
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
-    return url
+    return review_queue("reviews", [request("id-1"), request("id-2", kind="audit", label="motorcycle"),
+                                    request("id-3")])
 
 
 def visible_messages(url: str) -> list:
@@ -153,14 +162,8 @@ def test_review_refuses_an_unknown_label_naming_its_line(queue, tmp_path, capsys
 
 def test_review_goes_on_past_messages_that_are_no_review_request_and_returns_them(aws, tmp_path):
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-    queue = sqs.create_queue(QueueName="odd-first", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-    s3.create_bucket(Bucket=BUCKET)
-    sqs.send_message(QueueUrl=queue, MessageBody="not json")
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "review"}))
-    for inference_id in ("id-1", "id-2", "id-3"):
-        body = request(inference_id)
-        s3.put_object(Bucket=BUCKET, Key=body["s3_key"], Body=photos.encoded(photos.scene(64, 48), "PNG"))
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+    queue = review_queue("odd-first", ["not json", {"kind": "review"}, request("id-1"), request("id-2"),
+                                       request("id-3")])
 
     # One message at a time, as for a person: the odd ones must not end the session early.
     outcome = review.review(sqs, s3, queue, lambda request: "bicycle", tmp_path / "truth", wait_seconds=0,
@@ -175,12 +178,7 @@ def test_review_goes_on_past_messages_that_are_no_review_request_and_returns_the
 def test_review_holds_a_skipped_request_that_comes_round_again_in_a_long_session(aws, tmp_path, monkeypatch):
     import time
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-    url = sqs.create_queue(QueueName="short-visibility", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
-    s3.create_bucket(Bucket=BUCKET)
-    for inference_id in ("id-1", "id-2", "id-3"):
-        body = request(inference_id)
-        s3.put_object(Bucket=BUCKET, Key=body["s3_key"], Body=photos.encoded(photos.scene(64, 48), "PNG"))
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    url = review_queue("short-visibility", [request("id-1"), request("id-2"), request("id-3")], visibility_seconds=1)
     replies = iter(["s", "b", "b", "b"])
 
     def slow_person(prompt):
