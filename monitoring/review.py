@@ -141,7 +141,6 @@ class ReviewPage:
 
     def __init__(self, directory: Path, s3):
         self.directory, self.s3 = Path(directory), s3
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.rows: List[tuple] = []
 
     @property
@@ -149,6 +148,7 @@ class ReviewPage:
         return self.directory / "index.html"
 
     def add(self, request: Request) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)  # a session that shows nothing leaves nothing behind
         thumbnail = self._thumbnail(request)
         self.rows.append([request, thumbnail, "waiting"])
         self._write()

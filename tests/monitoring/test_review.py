@@ -128,10 +128,11 @@ def test_review_stops_after_max_answers(queue, tmp_path):
 
 def test_review_refuses_a_queue_that_is_not_there(aws, tmp_path, capsys):
     status = review.main(["--queue", "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue",
-                          "--ground-truth", str(tmp_path), "--wait", "0"])
+                          "--ground-truth", str(tmp_path), "--page", str(tmp_path / "page"), "--wait", "0"])
 
     assert status == 2
     assert "no review queue at https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue" in capsys.readouterr().err
+    assert not (tmp_path / "page").exists()  # a session that showed nothing leaves no page behind
 
 
 def test_review_says_when_there_are_no_credentials(tmp_path, monkeypatch, capsys):
