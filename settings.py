@@ -37,6 +37,8 @@ DRIVER_NEEDS_REVIEW = "DriverNeedsReview"
 # a routed driver sampled for an audit (the ASL's "kind"; the state machine tests tie them).
 REVIEW_REQUEST = "review"
 AUDIT_REQUEST = "audit"
+# What the scheduled monitor puts on the decisions bus when a window breaks the baseline's constraints.
+MODEL_DETERIORATED = "ModelDeteriorated"
 
 # Share of routed drivers a person also checks (audits), chosen by inference id (serverless.yml auditRate).
 DEFAULT_AUDIT_RATE = 0.05
@@ -49,6 +51,15 @@ ENV_IMAGES_BUCKET = "IMAGES_BUCKET"                # where photos are read when 
 ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"            # bytes of the original photo
 ENV_MAX_IMAGE_MEGAPIXELS = "MAX_IMAGE_MEGAPIXELS"  # pixels of the original photo, in millions
 ENV_MAX_IMAGE_SIDE = "MAX_IMAGE_SIDE"              # longest side of the normalised image, in pixels
+# The scheduled monitor (handlers/monitor_model.py): s3:// locations, window and where it reports.
+ENV_CAPTURE_URI = "CAPTURE_URI"                    # the endpoint's data capture: s3://bucket/prefix/endpoint
+ENV_BASELINE_URI = "BASELINE_URI"                  # statistics.json and constraints.json of the model served
+ENV_GROUND_TRUTH_URI = "GROUND_TRUTH_URI"          # the review loop's answers (empty: no model-quality check)
+ENV_REPORTS_URI = "REPORTS_URI"                    # reports go below it, by endpoint, schedule and hour
+ENV_WINDOW_HOURS = "WINDOW_HOURS"                  # how many hours of capture one run judges
+ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
+ENV_MONITORING_SCHEDULE = "MONITORING_SCHEDULE"    # the MonitoringSchedule dimension of the metrics
+ENV_DECISION_BUS = "DECISION_BUS"
 
 # --- Where the endpoint name travels from training to serverless.yml ----------------------------
 # training/launch.py writes {"endpoint_name": ...} here; serverless.yml reads it with a default.
@@ -73,5 +84,9 @@ LOCAL_RESULTS_DIR = ARTIFACTS_DIR / "results"
 # Ground truth in Model Quality Monitor's format (monitoring/ground_truth.py) and the monitoring report.
 LOCAL_GROUND_TRUTH_DIR = ARTIFACTS_DIR / "ground-truth"
 LOCAL_REPORT_DIR = ARTIFACTS_DIR / "report"
+# The monitor's statistics.json and constraint_violations.json (monitoring/monitor.py).
+LOCAL_MONITORING_DIR = ARTIFACTS_DIR / "monitoring"
+# Where a model directory keeps its baseline (monitoring/baseline.py writes the two files).
+LOCAL_BASELINE_DIR = ARTIFACTS_DIR / "model" / "baseline"
 # `sls package` output, one directory per stage, parameters and content of what it reads (local/deployment.py).
 PACKAGE_CACHE_DIR = PROJECT_ROOT / ".build" / "packages"

@@ -390,7 +390,7 @@ def write_monitoring(capture_dir: Path, ground_truth_dir: Optional[Path], report
     from monitoring import report, storage
     try:
         return report.build_report(str(capture_dir), str(ground_truth_dir) if ground_truth_dir else None,
-                                   threshold, report_dir, audit_rate=settings.DEFAULT_AUDIT_RATE)
+                                   threshold, report_dir)
     except (report.NothingToReport, storage.LocationNotFound) as error:  # nothing reached the endpoint
         logger.warning("No monitoring report: %s", error)
         return None

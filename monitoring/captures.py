@@ -4,11 +4,7 @@ One streaming pass over every capture line: each becomes a timestamp, the class 
 endpoint answered, and the ids ground truth is joined on. Lines that cannot be used are skipped
 and counted by reason, so a report always says how much it left out.
 """
-import csv
-import io
-import json
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,19 +15,14 @@ from tqdm import tqdm
 import settings
 from monitoring import storage
 from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
-from monitoring.ground_truth import MalformedGroundTruth, parse_ground_truth_line
+from monitoring.features import UnusableOutput, parse_probabilities, parse_usable
+from monitoring.ground_truth import read_ground_truth  # noqa: F401 - the report reads both from here
 
 logger = logging.getLogger(__name__)
 
-# Keys under which a JSON response may hold the probabilities, when it is an object, not a list.
-PROBABILITY_KEYS = ("probabilities", "predictions", "inferences", "scores")
 NO_LABEL = -1
 # The true label of a photo a person found shows no vehicle: no class index, never a right prediction.
 NOT_A_VEHICLE_LABEL = -2
-
-
-class UnusableOutput(ValueError):
-    """An endpoint response that is not a list of class probabilities."""
 
 
 @dataclass
@@ -68,39 +59,6 @@ class CaptureSet:
     @property
     def skipped_lines(self) -> int:
         return sum(self.skipped.values())
-
-
-def parse_usable(body: bytes) -> bool:
-    """Whether the endpoint's answer called the picture usable (answers without the field: yes)."""
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return True
-    return not (isinstance(answer, dict) and answer.get("usable") is False)
-
-
-def parse_probabilities(body: bytes, content_type: Optional[str], class_count: int) -> List[float]:
-    """Class probabilities from a response body: a JSON list (or [[...]], or an object holding one
-    under PROBABILITY_KEYS) or a CSV row. Raises UnusableOutput otherwise."""
-    text = body.decode("utf-8", errors="replace").strip()
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    try:
-        if media_type == "text/csv" or (not text.startswith(("[", "{")) and "," in text):
-            values = next(csv.reader(io.StringIO(text)))
-        else:
-            values = json.loads(text)
-            if isinstance(values, dict):
-                values = next((values[key] for key in PROBABILITY_KEYS if key in values), None)
-            if isinstance(values, list) and len(values) == 1 and isinstance(values[0], list):
-                values = values[0]
-        probabilities = [float(value) for value in values]
-    except (ValueError, TypeError, StopIteration):
-        raise UnusableOutput(f"not a list of probabilities: {text[:60]!r}") from None
-    if len(probabilities) != class_count:
-        raise UnusableOutput(f"{len(probabilities)} probabilities for {class_count} classes")
-    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
-        raise UnusableOutput(f"probabilities outside [0, 1]: {probabilities}")
-    return probabilities
 
 
 def read_captures(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
@@ -148,33 +106,6 @@ def read_captures(location: storage.Location, class_names: Sequence[str] = setti
         skipped=skipped,
         files=len(files),
     )
-
-
-def read_ground_truth(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
-                      s3_client=None) -> Tuple[Dict[str, str], Counter]:
-    """({event id: label}, skipped lines by reason): labels are class names or NOT_A_VEHICLE, the
-    answer a reviewer gives for a picture without a vehicle."""
-    return _read_ground_truth(location, tuple(class_names) + (settings.NOT_A_VEHICLE,), s3_client)
-
-
-def _read_ground_truth(location: storage.Location, class_names: Sequence[str],
-                       s3_client=None) -> Tuple[Dict[str, str], Counter]:
-    """({event id: class name}, skipped lines by reason) from ground-truth files below a location.
-
-    When an id appears twice the later file wins (files are read in path order, i.e. by hour).
-    """
-    labels: Dict[str, str] = {}
-    skipped: Counter = Counter()
-    for _, line in storage.iter_jsonl_lines(location, s3_client):
-        try:
-            event_id, label = parse_ground_truth_line(line, class_names)
-        except MalformedGroundTruth:
-            skipped["malformed line"] += 1
-            continue
-        labels[event_id] = label
-    if skipped:
-        logger.warning("Skipped %d ground-truth lines below %s", sum(skipped.values()), location)
-    return labels, skipped
 
 
 def attach_ground_truth(captures: CaptureSet, labels: Dict[str, str], skipped: Counter = None) -> CaptureSet:

@@ -22,7 +22,9 @@ import json
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Union
+import logging
+from collections import Counter
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import settings
 from monitoring import storage
@@ -34,6 +36,8 @@ from monitoring.capture_format import (
     EVENT_VERSION,
     hour_path,
 )
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Keys of a JSON Lines manifest row (the image reference follows SageMaker Ground Truth's name).
@@ -94,6 +98,33 @@ def parse_ground_truth_line(line, class_names: Sequence[str] = settings.CLASS_NA
     if isinstance(data, str) and "," in data:  # CSV row: the label is the first column
         data = data.split(",", 1)[0]
     return event_id, _checked_label(data, class_names)
+
+
+def read_ground_truth(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
+                      s3_client=None) -> Tuple[Dict[str, str], Counter]:
+    """({event id: label}, skipped lines by reason): labels are class names or NOT_A_VEHICLE, the
+    answer a reviewer gives for a picture without a vehicle."""
+    return _read_ground_truth(location, tuple(class_names) + (settings.NOT_A_VEHICLE,), s3_client)
+
+
+def _read_ground_truth(location: storage.Location, class_names: Sequence[str],
+                       s3_client=None) -> Tuple[Dict[str, str], Counter]:
+    """({event id: class name}, skipped lines by reason) from ground-truth files below a location.
+
+    When an id appears twice the later file wins (files are read in path order, i.e. by hour).
+    """
+    labels: Dict[str, str] = {}
+    skipped: Counter = Counter()
+    for _, line in storage.iter_jsonl_lines(location, s3_client):
+        try:
+            event_id, label = parse_ground_truth_line(line, class_names)
+        except MalformedGroundTruth:
+            skipped["malformed line"] += 1
+            continue
+        labels[event_id] = label
+    if skipped:
+        logger.warning("Skipped %d ground-truth lines below %s", sum(skipped.values()), location)
+    return labels, skipped
 
 
 def label_of_image(path: Union[str, Path], class_names: Sequence[str] = settings.CLASS_NAMES) -> str:

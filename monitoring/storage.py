@@ -119,3 +119,27 @@ def write_text(location: Location, relative_key: str, text: str, s3_client=None)
     path = Path(location) / relative_key
     write_atomically(path, text.encode("utf-8"))
     return str(path)
+
+
+def read_text(location: Location, relative_key: str, s3_client=None) -> str:
+    """The whole file at location/relative_key; FileNotFoundError (LocationNotFound) when absent."""
+    if is_s3(location):
+        target = parse_s3(str(location))
+        client = _s3_client(s3_client)
+        try:
+            body = client.get_object(Bucket=target.bucket, Key=target.key(relative_key))["Body"]
+        except client.exceptions.NoSuchKey:
+            raise LocationNotFound(f"no such object: {S3_SCHEME}{target.bucket}/{target.key(relative_key)}") from None
+        return body.read().decode("utf-8")
+    path = Path(location) / relative_key
+    if not path.is_file():
+        raise LocationNotFound(f"no such file: {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def join(location: Location, relative_key: str) -> str:
+    """location/relative_key, for a directory or an s3:// prefix alike."""
+    if is_s3(location):
+        target = parse_s3(str(location))
+        return f"{S3_SCHEME}{target.bucket}/{target.key(relative_key)}"
+    return str(Path(location) / relative_key)

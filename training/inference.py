@@ -57,6 +57,9 @@ JSON_CONTENT_TYPE = "application/json"
 ASSESSMENT_CONTENT_TYPE = "application/vnd.vehicle-routing.assessment+json"
 PROBABILITY_ACCEPT_TYPES = (JSON_CONTENT_TYPE, "application/*", "*/*", "")
 BATCH_SIZE = 256
+# Statistics of the model's 32x32 input the assessment reports, so the monitor can watch what the
+# traffic looks like without decoding a photo (training/usability.image_statistics defines them).
+MONITORED_INPUT_STATISTICS = ("brightness", "contrast", "sharpness", "colourfulness")
 
 
 class InferenceRequestError(_ToolkitError):
@@ -77,7 +80,8 @@ class Assessment:
     """What the model makes of one picture."""
     probabilities: list
     feature_distance: float
-    unusable_reasons: list
+    unusable_reasons: list          # usability.Reason: sentences, each with its .code
+    input_statistics: dict = None   # MONITORED_INPUT_STATISTICS of the model's input
 
     @property
     def usable(self) -> bool:
@@ -130,9 +134,12 @@ def assess(model: LoadedModel, images) -> list:
     probabilities, distances = _forward(model, images)
     assessments = []
     for image, row, distance in zip(images, probabilities, distances):
-        reasons = usability.image_reasons(np.asarray(model_artifacts.to_model_image(image)), image.size)
+        pixels = np.asarray(model_artifacts.to_model_image(image))
+        stats = usability.image_statistics(pixels)
+        reasons = usability.image_reasons(pixels, image.size, stats)
         reasons += usability.distance_reason(float(distance), model.feature_distance_limit)
-        assessments.append(Assessment([float(p) for p in row], float(distance), reasons))
+        monitored = {name: stats[name] for name in MONITORED_INPUT_STATISTICS}
+        assessments.append(Assessment([float(p) for p in row], float(distance), reasons, monitored))
     return assessments
 
 
@@ -172,12 +179,19 @@ def transform_fn(model: LoadedModel, request_body, content_type, accept):
     [assessment] = assess(model, [image])
     if accept_type != ASSESSMENT_CONTENT_TYPE:
         return json.dumps(assessment.probabilities), JSON_CONTENT_TYPE
+    return json.dumps(assessment_answer(model, assessment)), ASSESSMENT_CONTENT_TYPE
+
+
+def assessment_answer(model: LoadedModel, assessment: Assessment) -> dict:
+    """The ASSESSMENT_CONTENT_TYPE answer (also what training's monitoring baseline is made of)."""
     distance = assessment.feature_distance
-    return json.dumps({
+    return {
         "probabilities": assessment.probabilities,
         "classes": list(model.class_names),
         "usable": assessment.usable,
         "unusable_reasons": assessment.unusable_reasons,
+        "unusable_codes": [reason.code for reason in assessment.unusable_reasons],
+        "input_statistics": {name: round(value, 3) for name, value in assessment.input_statistics.items()},
         "feature_distance": round(distance, 3) if math.isfinite(distance) else None,
         "feature_distance_limit": round(model.feature_distance_limit, 3),
-    }), ASSESSMENT_CONTENT_TYPE
+    }

@@ -31,7 +31,9 @@ from training.train import METRIC_DEFINITIONS, parse_args as parse_train_args
 
 TRAINING_DIR = Path(__file__).resolve().parent
 # The photo decoder inference.py imports, shipped beside it (the Lambda package ships the same module).
-SHARED_CODE_DIRS = [str(settings.PROJECT_ROOT / "imaging")]
+# imaging decodes photos (serving); monitoring's baseline and features are what train.py writes
+# the monitoring baseline with (plain Python).
+SHARED_CODE_DIRS = [str(settings.PROJECT_ROOT / "imaging"), str(settings.PROJECT_ROOT / "monitoring")]
 TRAIN_ENTRY_POINT = "train.py"
 SERVE_ENTRY_POINT = "inference.py"
 FRAMEWORK_VERSION = "1.9.0"

@@ -128,7 +128,7 @@ def coverage_at_precision(confidences, correct, target_precision: float):
     return float(coverage[meets[0]]), float(thresholds[meets[0]])
 
 
-def _write_json_atomically(path: Path, payload) -> None:
+def write_json_atomically(path: Path, payload) -> None:
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True)
@@ -153,10 +153,10 @@ def save_model_dir(network, class_names, temperature: float, usability: dict, me
         network.export(os.path.join(scratch, EXPORT_PREFIX), epoch=EXPORT_EPOCH)
         for name in (SYMBOL_FILE, PARAMS_FILE):
             os.replace(os.path.join(scratch, name), model_dir / name)
-    _write_json_atomically(model_dir / CALIBRATION_FILE, {"temperature": float(temperature)})
-    _write_json_atomically(model_dir / USABILITY_FILE, usability)
-    _write_json_atomically(model_dir / METRICS_FILE, metrics)
-    _write_json_atomically(model_dir / CLASSES_FILE, list(class_names))
+    write_json_atomically(model_dir / CALIBRATION_FILE, {"temperature": float(temperature)})
+    write_json_atomically(model_dir / USABILITY_FILE, usability)
+    write_json_atomically(model_dir / METRICS_FILE, metrics)
+    write_json_atomically(model_dir / CLASSES_FILE, list(class_names))
     return model_dir
 
 

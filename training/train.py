@@ -14,6 +14,7 @@ only measured and written to metrics.json: it never chooses anything.
 """
 import argparse
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -24,12 +25,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# Run as `python training/train.py` from the repository, the shared packages (imaging, monitoring)
+# sit beside training/; in SageMaker's container they are copied beside train.py instead.
+_REPOSITORY = Path(__file__).resolve().parents[1]
+if (_REPOSITORY / "imaging").is_dir() and str(_REPOSITORY) not in sys.path:
+    sys.path.append(str(_REPOSITORY))
+
 try:
-    from training import augmentation, model_artifacts, usability
+    from training import augmentation, inference, model_artifacts, usability
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
     import augmentation
+    import inference
     import model_artifacts
     import usability
+# Shipped beside training/ as an estimator dependency (training/launch.py), plain Python.
+from monitoring import baseline as monitoring_baseline  # noqa: E402
+from monitoring import features as monitoring_features  # noqa: E402
 
 
 
@@ -625,6 +636,29 @@ def fit_usability(ensemble, pixels, labels, train_idx, validation_idx, num_class
     return means, whitening, document
 
 
+def write_monitoring_baseline(serving_net, pixels, class_names, temperature: float, limit: float, model_dir) -> dict:
+    """baseline/statistics.json and constraints.json (Model Monitor's formats) of what the endpoint
+    sees and says for these photos (the validation split: never trained on, never the test images),
+    built from the very answers the endpoint gives (inference.assessment_answer)."""
+    model = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
+                                  feature_distance_limit=limit)
+    images = [Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in pixels]
+    rows = []
+    for assessment in inference.assess(model, images):
+        answer = json.dumps(inference.assessment_answer(model, assessment)).encode()
+        rows.append(monitoring_features.features_of(answer, inference.ASSESSMENT_CONTENT_TYPE, class_names))
+    statistics = monitoring_baseline.dataset_statistics(rows, monitoring_features.feature_names(class_names))
+    domains = {"predicted_class": class_names, "usable": ["false", "true"],
+               "unusable_reason": [monitoring_features.NO_REASON, *usability.REASON_CODES]}
+    constraints = monitoring_baseline.suggest_constraints(statistics, domains)
+    directory = Path(model_dir) / monitoring_baseline.BASELINE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, document in ((monitoring_baseline.STATISTICS_FILE, statistics),
+                           (monitoring_baseline.CONSTRAINTS_FILE, constraints)):
+        model_artifacts.write_json_atomically(directory / name, document)
+    return {"items": len(rows), "directory": str(directory)}
+
+
 def train(args, log=print) -> dict:
     started = time.time()
     pixels, labels, class_names = load_channel(args.train)
@@ -656,6 +690,8 @@ def train(args, log=print) -> dict:
     if args.test and Path(args.test).is_dir():
         test_pixels, test_labels, _ = load_channel(args.test, class_names)
         metrics["test"] = evaluate(serving_net, test_pixels, test_labels, class_names, temperature, limit)
+    metrics["baseline"] = write_monitoring_baseline(serving_net, pixels[validation_idx], class_names, temperature,
+                                                    limit, args.model_dir)
     metrics["training_seconds"] = round(time.time() - started, 1)
     test = metrics.get("test", {})
     log(FINAL_LINE.format(validation_accuracy=metrics["validation"]["accuracy"],

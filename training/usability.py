@@ -36,6 +36,22 @@ DEFAULT_FALSE_UNUSABLE_RATE = 0.005
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
+class Reason(str):
+    """A reason a picture is unusable: the sentence a person reads, with a stable code beside it
+    (what the endpoint reports as unusable_codes and the monitor counts)."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str) -> "Reason":
+        reason = super().__new__(cls, text)
+        reason.code = code
+        return reason
+
+
+# The codes, in the order image_reasons and distance_reason check them.
+REASON_CODES = ("too_small", "nearly_uniform", "too_dark", "blown_out", "noise", "few_colours", "unfamiliar")
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     scale = math.sqrt(float((a * a).sum() * (b * b).sum()))
@@ -43,38 +59,50 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def image_statistics(pixels: np.ndarray) -> dict:
-    """Statistics of an H x W x 3 uint8 image (the model's input)."""
+    """Statistics of an H x W x 3 uint8 image (the model's input).
+
+    brightness and contrast are the mean and standard deviation of the luminance; sharpness is the
+    standard deviation of its 4-neighbour Laplacian (blur lowers it, noise raises it);
+    colourfulness is Hasler and Suesstrunk's (0 for grey, about 100 for a very colourful picture).
+    """
     rgb = np.asarray(pixels, dtype=np.float64)
     luma = rgb @ _LUMA
     quantised = (np.asarray(pixels) // 32).reshape(-1, 3).astype(np.int64)
+    laplacian = (luma[1:-1, :-2] + luma[1:-1, 2:] + luma[:-2, 1:-1] + luma[2:, 1:-1] - 4 * luma[1:-1, 1:-1])
+    red_green = rgb[..., 0] - rgb[..., 1]
+    yellow_blue = (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
     return {
         "brightness": float(luma.mean()),
         "contrast": float(luma.std()),
+        "sharpness": float(laplacian.std()) if laplacian.size else 0.0,
+        "colourfulness": float(math.hypot(red_green.std(), yellow_blue.std())
+                               + 0.3 * math.hypot(red_green.mean(), yellow_blue.mean())),
         "neighbour_correlation": min(_correlation(luma[:, 1:], luma[:, :-1]), _correlation(luma[1:], luma[:-1])),
         "colours": int(np.unique(quantised[:, 0] * 64 + quantised[:, 1] * 8 + quantised[:, 2]).size),
     }
 
 
-def image_reasons(pixels: np.ndarray, original_size) -> list:
-    """Why the picture is not a usable vehicle photo, judged on its pixels alone ([] if usable)."""
+def image_reasons(pixels: np.ndarray, original_size, stats: dict = None) -> list:
+    """Why the picture is not a usable vehicle photo, judged on its pixels alone ([] if usable), as
+    Reasons; stats, when the caller has them, are image_statistics(pixels)."""
     width, height = original_size
     if min(width, height) < MIN_SIDE:
-        return [f"smaller than the model's {MIN_SIDE}x{MIN_SIDE} input ({width}x{height} pixels)"]
-    stats = image_statistics(pixels)
+        return [Reason("too_small", f"smaller than the model's {MIN_SIDE}x{MIN_SIDE} input ({width}x{height} pixels)")]
+    stats = stats if stats is not None else image_statistics(pixels)
     reasons = []
     if stats["contrast"] < MIN_CONTRAST:
-        reasons.append(f"nearly uniform: blank, fogged, very dark, blown out or noise (contrast "
-                       f"{stats['contrast']:.1f} < {MIN_CONTRAST:g})")
+        reasons.append(Reason("nearly_uniform", f"nearly uniform: blank, fogged, very dark, blown out or noise (contrast "
+                       f"{stats['contrast']:.1f} < {MIN_CONTRAST:g})"))
     if stats["brightness"] < MIN_BRIGHTNESS:
-        reasons.append(f"too dark (brightness {stats['brightness']:.0f} < {MIN_BRIGHTNESS:g} of 255)")
+        reasons.append(Reason("too_dark", f"too dark (brightness {stats['brightness']:.0f} < {MIN_BRIGHTNESS:g} of 255)"))
     elif stats["brightness"] > MAX_BRIGHTNESS:
-        reasons.append(f"blown out (brightness {stats['brightness']:.0f} > {MAX_BRIGHTNESS:g} of 255)")
+        reasons.append(Reason("blown_out", f"blown out (brightness {stats['brightness']:.0f} > {MAX_BRIGHTNESS:g} of 255)"))
     if stats["neighbour_correlation"] < MIN_NEIGHBOUR_CORRELATION:
-        reasons.append(f"neighbouring pixels unrelated, as in noise or a fine pattern (correlation "
-                       f"{stats['neighbour_correlation']:.2f} < {MIN_NEIGHBOUR_CORRELATION:g})")
+        reasons.append(Reason("noise", f"neighbouring pixels unrelated, as in noise or a fine pattern (correlation "
+                       f"{stats['neighbour_correlation']:.2f} < {MIN_NEIGHBOUR_CORRELATION:g})"))
     if stats["colours"] < MIN_COLOURS:
-        reasons.append(f"too few colours for a photo: text, a drawing or a test pattern "
-                       f"({stats['colours']} < {MIN_COLOURS})")
+        reasons.append(Reason("few_colours", f"too few colours for a photo: text, a drawing or a test pattern "
+                       f"({stats['colours']} < {MIN_COLOURS})"))
     return reasons
 
 
@@ -82,7 +110,8 @@ def distance_reason(distance: float, limit: float) -> list:
     """The feature-distance reason, or [] when the picture is close enough to the training photos."""
     if math.isfinite(distance) and distance <= limit:
         return []
-    return [f"unlike the training photos of bicycles and motorcycles (feature distance {distance:.0f} > {limit:.0f})"]
+    return [Reason("unfamiliar", f"unlike the training photos of bicycles and motorcycles (feature distance "
+                                 f"{distance:.0f} > {limit:.0f})")]
 
 
 # --- fitting the feature distance (training/train.py) ---------------------------------------------

@@ -31,24 +31,39 @@ def labelled_run(tmp_path):
     return tmp_path / "captures", tmp_path / "ground-truth"
 
 
-def test_analyse_states_the_threshold_trade_off_in_plain_words(labelled_run):
+def test_analyse_counts_coverage_over_every_usable_inference_and_estimates_precision_by_stratum(labelled_run):
     captures, truth = labelled_run
 
     _, summary = report.analyse(captures, truth, threshold=0.92)
 
     assert (summary["records"], summary["labelled"], summary["unlabelled"]) == (7, 6, 1)
     assert summary["accuracy"] == pytest.approx(4 / 6)
-    assert summary["accuracy_accepted"] == 1.0
-    assert summary["accuracy_rejected"] == 0.5
     assert summary["below_threshold"] == 4  # 0.6, 0.7, 0.8, 0.9; the unlabelled 0.97 is above
     assert summary["confusion_matrix"] == [[4, 0], [2, 0]]
+    at = summary["at_threshold"]
+    # 0.99, 0.95 and the unlabelled 0.97 are accepted: counted, labels or not.
+    assert (at["accepted"], at["usable"], at["coverage"]) == (3, 7, pytest.approx(3 / 7))
+    # 2 of the 3 accepted are checked, both right: the third may be either (2 or 3 right of 3).
+    assert at["precision_accepted"] == 1.0
+    assert at["precision_interval"] == [pytest.approx(2 / 3), 1.0]
     assert summary["recommended_threshold"] == 0.9
-    assert summary["recommended"]["coverage"] == 0.5
-    assert ("At 0.92 you reject 66.7% of drivers (4 of 6), of whom 50.0% were classified correctly, and the 2 "
-            "you accept (33.3% coverage) are correct 100.0% of the time.") in summary["sentences"]
-    assert ("At 0.9, the lowest threshold whose precision among accepted is at least 99.0%, you would reject "
-            "50.0% of drivers (3 of 6), of whom 33.3% were classified correctly, and the 3 you accept "
-            "(50.0% coverage) are correct 100.0% of the time.") in summary["sentences"]
+    assert summary["recommended"]["coverage"] == pytest.approx(4 / 7)
+    assert summary["coverage_at_target_precision"] == pytest.approx(4 / 7)
+    assert ("At 0.92, 42.9% of the usable drivers are routed without a person (3 of 7, counted), and an estimated "
+            "100.0% of them are right (95% interval 66.7% to 100.0%).") in summary["sentences"]
+
+
+def test_analyse_with_full_labels_gives_exact_figures(labelled_run, tmp_path):
+    captures, _ = labelled_run
+    labels = {f"inf-{number}": "bicycle" if right else "motorcycle" for number, (_, right) in enumerate(LABELLED)}
+    ground_truth.write_ground_truth(labels | {"unlabelled": "motorcycle"}, tmp_path / "all", when=START)
+
+    _, summary = report.analyse(captures, tmp_path / "all", threshold=0.92)
+
+    at = summary["at_threshold"]
+    assert at["precision_accepted"] == pytest.approx(2 / 3)  # 0.97 is wrong
+    assert at["precision_interval"] == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
+    assert summary["coverage_at_target_precision_interval"] == [summary["coverage_at_target_precision"]] * 2
 
 
 @pytest.mark.parametrize("target, sufficient", [(0.99, False), (0.6, True)], ids=["3-of-100-needed", "6-of-3-needed"])
@@ -167,7 +182,7 @@ def test_main_writes_the_report_and_prints_the_sentences(labelled_run, tmp_path,
 
     out = capsys.readouterr().out
     assert code == 0
-    assert "At 0.92 you reject 66.7% of drivers" in out
+    assert "At 0.92, 42.9% of the usable drivers are routed without a person" in out
     assert f"Report: {tmp_path / 'out' / report.HTML_FILE}" in out
     assert (tmp_path / "out" / "threshold_curves.png").read_bytes().startswith(PNG_SIGNATURE)
 
@@ -229,32 +244,17 @@ def test_analyse_tells_audited_acceptances_from_reviewed_rejections(loop_run):
     _, summary = report.analyse(captures, truth, threshold=0.95)
 
     loop = summary["loop"]
-    assert (loop["routed"], loop["audited_acceptances"], loop["audited_precision"]) == (40, 2, 0.5)
-    low, high = loop["audited_precision_interval"]
-    assert low == pytest.approx(0.0945, abs=1e-3) and high == pytest.approx(0.9055, abs=1e-3)  # Wilson, 1 of 2
+    assert (loop["routed"], loop["audited_acceptances"], loop["audited_right"]) == (40, 2, 1)
     assert (loop["reviewed_rejections"], loop["reviewed_right"]) == (5, 2)
     assert (loop["reviewed_not_a_vehicle"], loop["not_a_vehicle_caught"]) == (1, 1)
     assert summary["unusable"] == 1
+    at = summary["at_threshold"]
+    # Each audit stands for 20 routed drivers, not for 1/auditRate: coverage is counted, 40 of 44 usable.
+    assert (at["coverage"], at["precision_accepted"], at["audited"]) == (pytest.approx(40 / 44), 0.5, 2)
+    low, high = at["precision_interval"]
+    assert 0 < low < 0.1 and 0.9 < high < 1  # 1 of 2 checked says little about 40
     assert any(sentence.startswith("Audits: people checked 2 of the 40 drivers routed without a person; 1 were "
-                                   "routed right. Precision of automatic routing: 50.0% (95% interval 9.5% to 90.5%)")
-               for sentence in summary["sentences"])
-
-
-def test_analyse_weighs_each_audit_for_the_routed_drivers_it_stands_for(loop_run):
-    captures, truth = loop_run
-
-    _, unweighted = report.analyse(captures, truth, threshold=0.95)
-    _, weighted = report.analyse(captures, truth, threshold=0.95, audit_rate=0.05)
-
-    # At 0.99 the 2 audited (1 right) stand for 40 routed: coverage 40 of 44 weighted, 2 of 6 unweighted.
-    assert weighted["at_threshold"]["coverage"] == unweighted["at_threshold"]["coverage"] == pytest.approx(2 / 6)
-    assert weighted["coverage_at_target_precision"] == unweighted["coverage_at_target_precision"] == 0.0
-    from monitoring import metrics
-    curves = metrics.threshold_curves(np.array([0.99, 0.99, 0.6, 0.6, 0.6, 0.6]),
-                                      np.array([True, False, True, True, False, False]),
-                                      np.array([20.0, 20.0, 1, 1, 1, 1]))
-    assert curves.coverage.tolist() == pytest.approx([1.0, 40 / 44])
-    assert any("each audited driver counts for 20 routed ones" in sentence for sentence in weighted["sentences"])
+                                   "routed right.") for sentence in summary["sentences"])
 
 
 def test_analyse_says_how_sure_its_recommendation_is(tmp_path):
@@ -266,41 +266,40 @@ def test_analyse_says_how_sure_its_recommendation_is(tmp_path):
     _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95)
 
     assert summary["coverage_at_target_precision"] == pytest.approx(30 / 31)
-    low, high = summary["recommended_precision_interval"]
-    assert high == pytest.approx(1.0) and low == pytest.approx(0.886, abs=1e-3)  # Wilson, 30 of 30
+    # Every driver is labelled: a census, so the precision is exact, but 30 is too few to tell 99% from 100%.
+    assert summary["recommended_precision_interval"] == [1.0, 1.0]
+    assert summary["recommendation_evidence_sufficient"] is False
     assert any(sentence.startswith("How sure: that precision rests on 30 checked drivers above the threshold")
-               and "still admits less than the target" in sentence for sentence in summary["sentences"])
+               for sentence in summary["sentences"])
     assert any(sentence.startswith("Coverage at 99.0% precision (threshold-free") for sentence in summary["sentences"])
 
 
-def test_analyse_with_audits_gives_the_recommendation_a_weighted_interval(tmp_path):
-    # 30 audited routed drivers (each standing for 20) and 10 reviewed rejections, all right; 10
-    # reviewed rejections below them wrong (enough to keep the recommendation above them).
-    lines = ([assessment_line(0.99, f"audited-{n}", n) for n in range(30)]
-             + [assessment_line(0.9, f"reviewed-{n}", 40 + n) for n in range(10)]
-             + [assessment_line(0.6, f"wrong-{n}", 60 + n) for n in range(10)])
+def test_analyse_widens_the_recommendation_interval_for_the_unaudited_routed_drivers(tmp_path):
+    # 30 of 600 routed drivers audited, all right; 10 reviewed rejections right, 10 below them wrong.
+    lines = ([assessment_line(0.99, f"routed-{n}", n) for n in range(600)]
+             + [assessment_line(0.9, f"reviewed-{n}", 700 + n) for n in range(10)]
+             + [assessment_line(0.6, f"wrong-{n}", 800 + n) for n in range(10)])
     write_capture_file(tmp_path / "captures", lines)
-    labels = ({f"audited-{n}": "bicycle" for n in range(30)} | {f"reviewed-{n}": "bicycle" for n in range(10)}
+    labels = ({f"routed-{n}": "bicycle" for n in range(30)} | {f"reviewed-{n}": "bicycle" for n in range(10)}
               | {f"wrong-{n}": "motorcycle" for n in range(10)})
     ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START)
 
-    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95, audit_rate=0.05)
+    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95)
 
-    from monitoring import metrics
+    assert summary["recommended_threshold"] == 0.9
+    assert summary["recommended"]["coverage"] == pytest.approx(610 / 620)
     low, high = summary["recommended_precision_interval"]
-    assert high == pytest.approx(1.0)
-    assert low < metrics.wilson_interval(40, 40).low  # 40 checked, but an effective sample of about 31
-    assert low == pytest.approx(metrics.wilson_interval(610 ** 2 / 12010, 610 ** 2 / 12010).low)
-    assert any(sentence.startswith("How sure: that precision rests on 40 checked drivers above the threshold "
-                                   "(weighted as in the estimates") for sentence in summary["sentences"])
+    assert high == 1.0 and 0.85 < low < 0.95  # 30 audits of 600 leave room for about 60 wrong
+    assert summary["coverage_at_target_precision_interval"][0] < summary["coverage_at_target_precision"]
 
 
-def test_build_report_with_audits_tells_checked_counts_from_weighted_estimates_on_the_page(loop_run, tmp_path):
+def test_build_report_with_audits_shows_counted_and_estimated_figures_on_the_page(loop_run, tmp_path):
     captures, truth = loop_run
 
-    result = report.build_report(captures, truth, threshold=0.95, output_dir=tmp_path / "out", audit_rate=0.05)
+    result = report.build_report(captures, truth, threshold=0.95, output_dir=tmp_path / "out")
 
     page = result.html_path.read_text()
     estimated = report.percent(result.summary["estimated_accuracy"])
-    assert "<th>Accuracy (checked drivers, unweighted)</th>" in page
-    assert f"<th>Estimated accuracy (weighted by the audit rate)</th><td>{estimated}</td>" in page
+    assert "<th>Accuracy of the checked drivers (unweighted, mostly rejected ones)</th>" in page
+    assert f"<th>Estimated accuracy over all usable drivers</th><td>{estimated} (95% interval" in page
+    assert "<th>Coverage at 0.95 (counted)</th><td>90.9% (40 routed)</td>" in page

@@ -1,0 +1,308 @@
+"""The deterioration monitor: one window of data capture judged against the model's baseline.
+
+    python -m monitoring.monitor --captures DIR|s3://... --baseline DIR|s3://... --output DIR|s3://...
+                                 [--ground-truth DIR|s3://...] [--start ISO --end ISO] [--publish-metrics]
+
+It reads the captured inferences of the window (SageMaker's layout and encodings, as the report
+does), works out the features the endpoint saw and said (monitoring/features.py), and writes
+statistics.json and constraint_violations.json in Model Monitor's shapes. With ground truth from
+the review loop it also checks the precision of automatic routing against the target. It prints a
+plain summary and exits 0 whether or not it found violations (2 for bad input).
+
+Plain Python, no numpy: the scheduled monitorModel Lambda (handlers/monitor_model.py) runs this
+same code over S3, and the offline run over its own capture.
+"""
+import argparse
+import json
+import logging
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Dict, List, Optional, Sequence
+
+import settings
+from monitoring import baseline, checks, storage
+from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
+from monitoring.estimates import Inference, ThresholdEstimates
+from monitoring.features import UnusableOutput, feature_names, features_of
+from monitoring.ground_truth import read_ground_truth
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TARGET_PRECISION = 0.99   # training/model_artifacts.TARGET_PRECISION (numpy-free copy; a test ties them)
+DEFAULT_METRICS_NAMESPACE = "vehicle-routing/data-metrics"
+DEFAULT_SCHEDULE_NAME = "hourly"
+VIOLATION_COUNT_METRIC = "violation_count"
+ITEM_COUNT_METRIC = "item_count"
+DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+# A capture file's hour, from SageMaker's layout .../yyyy/mm/dd/hh/file.jsonl.
+_HOUR_IN_PATH = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
+METRICS_PER_CALL = 1000
+
+
+class MonitorError(Exception):
+    """Bad input the person running the monitor can fix (printed as one line)."""
+
+
+@dataclass
+class Window:
+    """The captured inferences of one window, as feature rows, plus what was skipped."""
+
+    start: Optional[datetime]
+    end: Optional[datetime]
+    rows: List[dict] = field(default_factory=list)
+    join_keys: List[str] = field(default_factory=list)
+    files: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class MonitorResult:
+    window: Window
+    statistics: dict
+    violations: dict
+    verdict: checks.WindowVerdict
+    locations: Dict[str, str]
+    lines: List[str]
+
+
+def _file_hour(file_location: str) -> Optional[datetime]:
+    match = _HOUR_IN_PATH.search(file_location)
+    if not match:
+        return None
+    year, month, day, hour = (int(part) for part in match.groups())
+    return datetime(year, month, day, hour, tzinfo=timezone.utc)
+
+
+def read_window(captures: storage.Location, start: Optional[datetime] = None, end: Optional[datetime] = None,
+                class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> Window:
+    """Every captured inference with start <= inferenceTime < end (either may be None: open)."""
+    window = Window(start, end)
+    files = set()
+    for file_location in storage.list_jsonl(captures, s3_client):
+        hour = _file_hour(file_location)
+        # Files are cut at the hour of their first record; a late flush may hold the next hour's.
+        if hour is not None and ((end is not None and hour >= end) or
+                                 (start is not None and hour + timedelta(hours=2) <= start)):
+            continue
+        for line in storage.iter_lines(file_location, s3_client):
+            files.add(file_location)
+            try:
+                record = parse_capture_line(line, decode_input=False)
+            except MalformedCaptureRecord:
+                window.skipped["malformed line"] += 1
+                continue
+            when = record.inference_time
+            if (start is not None and when < start) or (end is not None and when >= end):
+                continue
+            if record.output_body is None:
+                window.skipped["no endpoint output"] += 1
+                continue
+            try:
+                window.rows.append(features_of(record.output_body, record.output_content_type, class_names))
+            except UnusableOutput:
+                window.skipped["output is not class probabilities"] += 1
+                continue
+            window.join_keys.append(record.join_key)
+    window.files = len(files)
+    return window
+
+
+def read_baseline(location: storage.Location, s3_client=None) -> tuple:
+    """(statistics, constraints) from a baseline directory or s3:// prefix (a model directory works
+    too: its baseline/ is used)."""
+    for candidate in (location, storage.join(location, baseline.BASELINE_DIR)):
+        try:
+            statistics = json.loads(storage.read_text(candidate, baseline.STATISTICS_FILE, s3_client))
+            constraints = json.loads(storage.read_text(candidate, baseline.CONSTRAINTS_FILE, s3_client))
+        except storage.LocationNotFound:
+            continue
+        except ValueError as error:
+            raise MonitorError(f"the baseline at {candidate} is not JSON: {error}") from None
+        try:
+            baseline.check_baseline(statistics, constraints)
+        except baseline.MalformedBaseline as error:
+            raise MonitorError(f"the baseline at {candidate}: {error}") from None
+        return statistics, constraints
+    raise MonitorError(f"no baseline at {location}: expected {baseline.STATISTICS_FILE} and "
+                       f"{baseline.CONSTRAINTS_FILE} there (training writes them into the model's "
+                       f"{baseline.BASELINE_DIR}/ folder)")
+
+
+def quality_of(window: Window, labels: Dict[str, str], threshold: float, target_precision: float,
+               class_names: Sequence[str]) -> dict:
+    """The model-quality check over the window's usable inferences that people labelled."""
+    inferences = []
+    for row, key in zip(window.rows, window.join_keys):
+        if row.get("usable") == "false":
+            continue  # never routed, whatever its confidence
+        label = labels.get(key)
+        inferences.append(Inference(row["confidence"], None if label is None else label == row["predicted_class"]))
+    precision = ThresholdEstimates(inferences, threshold).precision(threshold)
+    return checks.model_quality(precision, target_precision, threshold)
+
+
+def publish_metrics(cloudwatch, namespace: str, endpoint_name: str, schedule_name: str,
+                    verdict: checks.WindowVerdict, when: datetime) -> int:
+    """Model Monitor's metric names with its Endpoint and MonitoringSchedule dimensions; returns how
+    many data points were put."""
+    dimensions = [{"Name": "Endpoint", "Value": endpoint_name}, {"Name": "MonitoringSchedule", "Value": schedule_name}]
+    data = [{"MetricName": ITEM_COUNT_METRIC, "Value": float(verdict.items)},
+            {"MetricName": VIOLATION_COUNT_METRIC, "Value": float(len(verdict.violations))}]
+    data += [{"MetricName": f"{DRIFT_METRIC_PREFIX}{name}", "Value": float(result.distance)}
+             for name, result in verdict.drift.items()]
+    if verdict.quality and verdict.quality["value"] is not None:
+        data.append({"MetricName": checks.PRECISION_METRIC, "Value": float(verdict.quality["value"])})
+    for datum in data:
+        datum.update(Dimensions=dimensions, Timestamp=when, Unit="None")
+    for start in range(0, len(data), METRICS_PER_CALL):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + METRICS_PER_CALL])
+    return len(data)
+
+
+def summary_lines(window: Window, verdict: checks.WindowVerdict, locations: Dict[str, str]) -> List[str]:
+    span = (f"from {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC" if window.start and window.end
+            else "over all captured inferences")
+    lines = [f"Window {span}: {verdict.items} inferences in {window.files} capture files."]
+    if window.skipped:
+        lines.append("Skipped " + ", ".join(f"{count} {reason}" for reason, count in window.skipped.items()) + ".")
+    if not verdict.enough_data:
+        lines.append(f"Not enough data: {verdict.items} inferences, fewer than the {verdict.min_items} the constraints "
+                     "ask for before judging drift; nothing was compared.")
+    elif verdict.drift:
+        moved = ", ".join(f"{name} {result.distance:.2f} (p {result.p_value:.1g})"
+                          for name, result in sorted(verdict.drift.items(), key=lambda item: item[1].p_value)[:4])
+        lines.append(f"Drift tests on {len(verdict.drift)} features at {verdict.per_test_level:.2g} each; "
+                     f"the largest moves: {moved}.")
+    if verdict.quality:
+        quality = verdict.quality
+        low, high = quality["interval"]
+        if quality["labelled"]:
+            lines.append(f"Precision of automatic routing at {quality['threshold']:g}: {quality['value']:.1%} from "
+                         f"{quality['labelled']} audited of {quality['accepted']} routed (95% interval {low:.1%} to "
+                         f"{high:.1%}; target {quality['target']:.0%}).")
+        else:
+            lines.append("No routed driver in this window was audited: precision cannot be judged.")
+    if verdict.violations:
+        lines.append(f"VIOLATIONS: {len(verdict.violations)}")
+        lines += [f"  {item['feature_name']}: {item['constraint_check_type']}: {item['description']}"
+                  for item in verdict.violations]
+    elif verdict.enough_data:
+        lines.append("No violations: the window looks like the baseline.")
+    lines.append(f"Wrote {locations['statistics']} and {locations['violations']}.")
+    return lines
+
+
+def run(captures: storage.Location, baseline_location: storage.Location, output: storage.Location,
+        ground_truth: Optional[storage.Location] = None, start: Optional[datetime] = None,
+        end: Optional[datetime] = None, threshold: float = settings.DEFAULT_THRESHOLD,
+        target_precision: float = DEFAULT_TARGET_PRECISION, class_names: Sequence[str] = settings.CLASS_NAMES,
+        s3_client=None, cloudwatch=None, metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
+        endpoint_name: str = settings.DEFAULT_ENDPOINT_NAME, schedule_name: str = DEFAULT_SCHEDULE_NAME) -> MonitorResult:
+    """Judge one window and write statistics.json and constraint_violations.json below output
+    (violations last, so a reader who finds them finds the statistics too); with a CloudWatch
+    client, also publish the metrics."""
+    baseline_statistics, constraints = read_baseline(baseline_location, s3_client)
+    window = read_window(captures, start, end, class_names, s3_client)
+    statistics = baseline.dataset_statistics(window.rows, feature_names(class_names))
+    quality = None
+    if ground_truth is not None:
+        labels, _ = read_ground_truth(ground_truth, class_names, s3_client)
+        quality = quality_of(window, labels, threshold, target_precision, class_names)
+    verdict = checks.check_window(statistics, baseline_statistics, constraints, quality)
+    violations = {"violations": verdict.violations}
+    locations = {
+        "statistics": storage.write_text(output, baseline.STATISTICS_FILE, json.dumps(statistics, indent=2), s3_client),
+        "violations": storage.write_text(output, baseline.VIOLATIONS_FILE, json.dumps(violations, indent=2), s3_client),
+    }
+    if cloudwatch is not None:
+        publish_metrics(cloudwatch, metrics_namespace, endpoint_name, schedule_name, verdict,
+                        end or datetime.now(timezone.utc))
+    return MonitorResult(window, statistics, violations, verdict, locations, summary_lines(window, verdict, locations))
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-12-01T14:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in (0, 1]")
+    return value
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m monitoring.monitor",
+        description="Judge one window of SageMaker data capture against the model's baseline: writes statistics.json "
+                    "and constraint_violations.json (Model Monitor's formats), prints a summary, and exits 0 whether "
+                    "or not it found violations.")
+    parser.add_argument("--captures", default=str(settings.LOCAL_CAPTURE_DIR), metavar="DIR_OR_S3_URI",
+                        help="data-capture JSONL below this directory or s3://bucket/prefix (default: %(default)s)")
+    parser.add_argument("--baseline", default=str(settings.LOCAL_BASELINE_DIR), metavar="DIR_OR_S3_URI",
+                        help="folder or s3:// prefix with the baseline's statistics.json and constraints.json, or a "
+                             "model directory (default: %(default)s)")
+    parser.add_argument("--output", default=str(settings.LOCAL_MONITORING_DIR), metavar="DIR_OR_S3_URI",
+                        help="where statistics.json and constraint_violations.json go (default: %(default)s)")
+    parser.add_argument("--ground-truth", default=None, metavar="DIR_OR_S3_URI",
+                        help="Model Quality Monitor ground truth from the review loop: adds the check of the precision "
+                             "of automatic routing (default: none)")
+    parser.add_argument("--start", type=_moment, default=None, help="first inference time of the window (ISO 8601, UTC)")
+    parser.add_argument("--end", type=_moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
+    parser.add_argument("--threshold", type=_fraction, default=settings.DEFAULT_THRESHOLD,
+                        help="the workflow's confidence threshold in that window (default: %(default)s)")
+    parser.add_argument("--target-precision", type=_fraction, default=DEFAULT_TARGET_PRECISION,
+                        help="precision of automatic routing the quality check holds it to (default: %(default)s)")
+    parser.add_argument("--publish-metrics", action="store_true",
+                        help="also put the metrics to CloudWatch (feature_baseline_drift_<feature>, violation_count, "
+                             "item_count, precision_accepted)")
+    parser.add_argument("--endpoint-name", default=settings.DEFAULT_ENDPOINT_NAME,
+                        help="the Endpoint dimension of the metrics (default: %(default)s)")
+    parser.add_argument("--schedule-name", default=DEFAULT_SCHEDULE_NAME,
+                        help="the MonitoringSchedule dimension of the metrics (default: %(default)s)")
+    parser.add_argument("--metrics-namespace", default=DEFAULT_METRICS_NAMESPACE, help="(default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.start and args.end and args.start >= args.end:
+        parser.error("--start must be before --end")
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    cloudwatch = None
+    try:
+        if args.publish_metrics:
+            import boto3
+            cloudwatch = boto3.client("cloudwatch")
+        result = run(args.captures, args.baseline, args.output, args.ground_truth, args.start, args.end,
+                     args.threshold, args.target_precision, cloudwatch=cloudwatch,
+                     metrics_namespace=args.metrics_namespace, endpoint_name=args.endpoint_name,
+                     schedule_name=args.schedule_name)
+    except (MonitorError, storage.LocationNotFound, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # boto3 errors: say which, not a traceback
+        if type(error).__module__.startswith(("botocore", "boto3")):
+            print(f"error: AWS said: {error}", file=sys.stderr)
+            return 2
+        raise
+    for line in result.lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
