@@ -73,6 +73,13 @@ DEFAULT_DATA_SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "cifar100-vehicl
 ARTIFACTS_DIR = Path(os.environ.get("VEHICLE_ARTIFACTS_DIR", PROJECT_ROOT / "artifacts"))
 STATE_MACHINE_FILE = PROJECT_ROOT / "statemachine" / "classify_vehicle.asl.json"
 
+# --- The stand-in's monitoring bucket (local/aws.py), as serverless.yml names it for --stage local --
+SERVICE_NAME = "vehicle-routing"
+LOCAL_STAGE = "local"
+LOCAL_MONITORING_BUCKET = f"{SERVICE_NAME}-{LOCAL_STAGE}-monitoring"
+CAPTURE_PREFIX = "data-capture"          # serverless.yml params capturePrefix, monitoringPrefix
+MONITORING_PREFIX = "monitoring"
+
 # --- Local endpoint (local/endpoint.py) and the local run (local/run.py) ------------------------
 LOCAL_ENDPOINT_HOST = "127.0.0.1"
 LOCAL_ENDPOINT_PORT = 8080             # the standalone server's default; the local run picks a free port

@@ -62,9 +62,13 @@ class StandIn:
 
     def __init__(self, port: int = DEFAULT_PORT, host: str = settings.LOCAL_ENDPOINT_HOST,
                  model_dir: Optional[Path] = None, endpoint_name: Optional[str] = None,
-                 capture_dir: Optional[Path] = None, region: str = DEFAULT_REGION, extra_listener=None):
+                 capture_dir=None, region: str = DEFAULT_REGION, extra_listener=None,
+                 monitoring_bucket: Optional[str] = None):
         self.host, self.requested_port, self.region = host, port, region
         self.model_dir, self.capture_dir = model_dir, capture_dir
+        # Created at start, as training/launch.py's S3 prefix exists before `sls deploy` in the cloud:
+        # the endpoint captures into it, and the model's baseline is uploaded where the monitor reads it.
+        self.monitoring_bucket = monitoring_bucket
         self.endpoint_name = endpoint_name or deployed_endpoint_name()
         self._extra_listener = extra_listener
         self.capture = None
@@ -121,13 +125,34 @@ class StandIn:
         # this process (the offline run in a test session, say) must leave nothing behind.
         self._post("/moto-api/reset", {})
         self._post("/moto-api/config", MOTO_CONFIG)
+        if self.monitoring_bucket:
+            self._prepare_monitoring_bucket()
+
+    def s3_client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.url, region_name=self.region,
+                            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+    def baseline_uri(self) -> str:
+        return f"s3://{self.monitoring_bucket}/{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}"
+
+    def _prepare_monitoring_bucket(self) -> None:
+        from monitoring import baseline
+        s3 = self.s3_client()
+        s3.create_bucket(Bucket=self.monitoring_bucket)
+        source = Path(self.model_dir or "") / baseline.BASELINE_DIR
+        for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
+            if self.model_dir is not None and (source / name).is_file():
+                s3.upload_file(str(source / name), self.monitoring_bucket,
+                               f"{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}/{name}")
 
     def _start_endpoint(self) -> str:
         from local.endpoint import ModelMismatch, PortInUse, serve
         try:
             server, capture = serve(self.model_dir, self.endpoint_name, port=0,
                                     capture_destination=str(self.capture_dir) if self.capture_dir else None,
-                                    extra_listener=self._extra_listener)
+                                    extra_listener=self._extra_listener, s3_client=self._capture_s3_client())
         except (FileNotFoundError, ModelMismatch, PortInUse) as error:
             raise StandInError(str(error)) from error
         if capture is not None:
@@ -137,6 +162,10 @@ class StandIn:
         self._stack.callback(server.stop)
         self.endpoint_url = server.url
         return server.url
+
+    def _capture_s3_client(self):
+        from monitoring import storage
+        return self.s3_client() if self.capture_dir and storage.is_s3(str(self.capture_dir)) else None
 
     def _post(self, path: str, document: dict) -> None:
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(document).encode(), method="POST",
@@ -196,8 +225,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--endpoint-name", default=None,
                         help="the endpoint name the SageMaker runtime API answers to (default: the one serverless.yml "
                              f"deploys with: {settings.ENDPOINT_NAME_FILE.name}'s, else {settings.DEFAULT_ENDPOINT_NAME})")
-    parser.add_argument("--capture", type=Path, default=settings.LOCAL_CAPTURE_DIR / "stand-in",
-                        help="where the endpoint writes data-capture records (default: %(default)s)")
+    parser.add_argument("--capture", default=f"s3://{settings.LOCAL_MONITORING_BUCKET}/{settings.CAPTURE_PREFIX}",
+                        metavar="DIR_OR_S3_URI",
+                        help="where the endpoint writes data-capture records: a local directory, or an s3:// prefix in "
+                             "the stand-in (default: %(default)s, where the deployed monitorModel reads them)")
     parser.add_argument("--region", default=DEFAULT_REGION, help="region to print in the exports (default: %(default)s)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -212,11 +243,11 @@ def main(argv=None) -> int:
     model_dir = None if args.no_model else args.model_dir
     try:
         with StandIn(args.port, model_dir=model_dir, endpoint_name=args.endpoint_name, capture_dir=args.capture,
-                     region=args.region) as stand_in:
+                     region=args.region, monitoring_bucket=settings.LOCAL_MONITORING_BUCKET) as stand_in:
             print(f"AWS stand-in listening on {stand_in.url}")
             if model_dir:
                 print(f"SageMaker endpoint {stand_in.endpoint_name!r} served by {stand_in.endpoint_url} with {model_dir} "
-                      f"(captures in {args.capture})")
+                      f"(captures in {args.capture}; baseline in {stand_in.baseline_uri()})")
             print("In another terminal:")
             for line in export_lines(stand_in.client_environment()):
                 print(f"  {line}")

@@ -348,8 +348,9 @@ class EndpointServer:
 
 def serve(model_dir: Path, endpoint_name: str, port: int = 0, capture_destination: Optional[str] = None,
           variant_name: str = settings.DEFAULT_VARIANT_NAME,
-          extra_listener: Optional[Callable[[Invocation], None]] = None):
+          extra_listener: Optional[Callable[[Invocation], None]] = None, s3_client=None):
     """Loads the model and returns (server, capture writer or None), the server not started yet.
+    s3_client, when given, is the one an s3:// capture destination is written with.
 
     extra_listener, when given, also sees every answered invocation (after capture has it).
     Raises FileNotFoundError for a missing model, ModelMismatch for a model whose class order is
@@ -357,7 +358,7 @@ def serve(model_dir: Path, endpoint_name: str, port: int = 0, capture_destinatio
     """
     from local.capture import CaptureWriter
     require_model_dir(model_dir)
-    capture = (CaptureWriter(capture_destination, endpoint_name, variant_name)
+    capture = (CaptureWriter(capture_destination, endpoint_name, variant_name, s3_client=s3_client)
                if capture_destination else None)
     listeners = [listener for listener in (capture.submit if capture else None, extra_listener) if listener]
 

@@ -20,10 +20,16 @@ pytestmark = pytest.mark.skipif(shutil.which("npx") is None,
 
 ROOT = settings.PROJECT_ROOT
 FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyImage": "handlers/classify_image.py",
-                     "filterConfidence": "handlers/filter_confidence.py"}
+                     "filterConfidence": "handlers/filter_confidence.py", "monitorModel": "handlers/monitor_model.py"}
+# The functions the classify-vehicle state machine calls (the monitor runs on its own schedule).
+WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
 # The photo decoder goes only where photos are decoded; Pillow comes from the layer.
-FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"}}
+FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"},
+                        # The monitor's plain-Python core: no numpy, no plotting, no report.
+                        "monitorModel": {f"monitoring/{name}.py" for name in (
+                            "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features",
+                            "ground_truth", "monitor", "storage")}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
 LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -84,7 +90,7 @@ def test_package_embedded_state_machine_passes_asl_validator(template, tmp_path)
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert sorted(reference["Fn::GetAtt"][0] for reference in references.values() if "Fn::GetAtt" in reference) == sorted(
-        f"{key[0].upper()}{key[1:]}LambdaFunction" for key in FUNCTION_HANDLERS)
+        f"{key[0].upper()}{key[1:]}LambdaFunction" for key in WORKFLOW_FUNCTIONS)
     assert sorted(reference["Ref"] for reference in references.values() if "Ref" in reference) == [
         "DecisionBus", "ReviewQueue", "UploadClaimsTable"]
 
@@ -176,7 +182,10 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
         for statement in statements_of(role):
             actions = set(as_list(statement["Action"]))
             assert not any(action == "*" or action.endswith(":*") for action in actions), (name, statement)
-            if "*" in as_list(statement["Resource"]):
+            if "*" in as_list(statement["Resource"]) and actions == {"cloudwatch:PutMetricData"}:
+                # PutMetricData takes no resource ARN: the condition keeps it to one namespace.
+                assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"], (name, statement)
+            elif "*" in as_list(statement["Resource"]):
                 assert actions <= LOG_DELIVERY_ACTIONS, (name, statement)
 
 
@@ -184,6 +193,7 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
     ("serializeImage", {"s3:GetObject", "s3:ListBucket"}),
     ("classifyImage", {"sagemaker:InvokeEndpoint"}),
     ("filterConfidence", set()),
+    ("monitorModel", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "cloudwatch:PutMetricData", "events:PutEvents"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
     function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
@@ -192,7 +202,39 @@ def test_package_each_function_role_grants_only_what_it_needs(template, function
     granted = {action for statement in statements_of(role) for action in as_list(statement["Action"])}
 
     assert granted - LAMBDA_LOG_ACTIONS == actions
-    assert not any("*" in as_list(statement["Resource"]) for statement in statements_of(role))
+    assert not any("*" in as_list(statement["Resource"]) for statement in statements_of(role)
+                   if statement["Action"] != ["cloudwatch:PutMetricData"])
+
+
+def test_package_monitor_reads_the_capture_and_baseline_and_writes_only_its_reports(template):
+    role = template["Resources"]["MonitorModelIamRoleLambdaExecution"]
+    by_action = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+    def arns(action):
+        return ["".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
+                for resource in as_list(by_action[action]["Resource"])]
+
+    bucket = "vehicle-routing-test-monitoring"
+    endpoint = template["Resources"]["MonitorModelLambdaFunction"]["Properties"]["Environment"]["Variables"][
+        settings.ENV_ENDPOINT_NAME]
+    assert arns("s3:GetObject") == [f"arn::s3:::{bucket}/{settings.CAPTURE_PREFIX}/{endpoint}/*",
+                                    f"arn::s3:::{bucket}/{settings.MONITORING_PREFIX}/baseline/{endpoint}/*",
+                                    f"arn::s3:::{bucket}/ground-truth/*"]
+    assert arns("s3:PutObject") == [f"arn::s3:::{bucket}/{settings.MONITORING_PREFIX}/reports/*"]
+    assert by_action["events:PutEvents"]["Resource"] == {"Fn::GetAtt": ["DecisionBus", "Arn"]}
+
+
+def test_package_schedules_the_monitor_and_alarms_on_its_violations(template):
+    rules = resources_of_type(template, "AWS::Events::Rule")
+    [schedule] = [rule for rule in rules.values() if "ScheduleExpression" in rule["Properties"]]
+    alarm = template["Resources"]["ModelDeterioratedAlarm"]["Properties"]
+    variables = template["Resources"]["MonitorModelLambdaFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    assert (alarm["Namespace"], alarm["MetricName"]) == (variables[settings.ENV_METRICS_NAMESPACE], "violation_count")
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+        "Endpoint": variables[settings.ENV_ENDPOINT_NAME], "MonitoringSchedule": variables[settings.ENV_MONITORING_SCHEDULE]}
+    assert alarm["AlarmActions"] == [{"Ref": "WorkflowAlarmTopic"}]
 
 
 def test_package_lambda_runtime_and_environment(template):
@@ -269,7 +311,8 @@ S3_OBJECT_CREATED = {
 
 @pytest.fixture(scope="module")
 def upload_rule(template) -> dict:
-    [rule] = resources_of_type(template, "AWS::Events::Rule").values()
+    [rule] = [rule for rule in resources_of_type(template, "AWS::Events::Rule").values()
+              if "EventPattern" in rule["Properties"]]
     return rule["Properties"]
 
 
@@ -328,7 +371,7 @@ def test_package_state_machine_role_may_only_invoke_its_functions_claim_publish_
     [bus] = granted["events:PutEvents"]
     assert bus["Fn::Sub"][1] == {"eventBus": {"Ref": "DecisionBus"}}
     assert {resource["Fn::GetAtt"][0] for resource in granted["lambda:InvokeFunction"] if "Fn::GetAtt" in resource} == {
-        f"{key[0].upper()}{key[1:]}LambdaFunction" for key in FUNCTION_HANDLERS}
+        f"{key[0].upper()}{key[1:]}LambdaFunction" for key in WORKFLOW_FUNCTIONS}
 
 
 def test_package_upload_rule_role_may_only_start_the_state_machine(template, upload_rule):

@@ -1,0 +1,74 @@
+"""Monitor Model: judge the last window of the endpoint's data capture against the model's baseline.
+
+Runs on a schedule (EventBridge, hourly by default). The window is the WINDOW_HOURS whole hours
+before the schedule's time; the reports go below REPORTS_URI/<endpoint>/<schedule>/yyyy/mm/dd/hh/
+(statistics.json, constraint_violations.json), the metrics to CloudWatch with Model Monitor's names
+and dimensions, and a window with violations puts a ModelDeteriorated event on the decisions bus.
+The judging is monitoring/monitor.py's, the same code the command line runs.
+"""
+import json
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+
+import boto3
+
+import settings
+from monitoring import monitor
+from monitoring.capture_format import hour_path
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+CAPTURE_URI = os.environ[settings.ENV_CAPTURE_URI]
+BASELINE_URI = os.environ[settings.ENV_BASELINE_URI]
+REPORTS_URI = os.environ[settings.ENV_REPORTS_URI]
+GROUND_TRUTH_URI = os.environ.get(settings.ENV_GROUND_TRUTH_URI) or None
+ENDPOINT_NAME = os.environ[settings.ENV_ENDPOINT_NAME]
+SCHEDULE_NAME = os.environ[settings.ENV_MONITORING_SCHEDULE]
+METRICS_NAMESPACE = os.environ[settings.ENV_METRICS_NAMESPACE]
+DECISION_BUS = os.environ[settings.ENV_DECISION_BUS]
+WINDOW_HOURS = int(os.environ.get(settings.ENV_WINDOW_HOURS) or 1)
+THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
+if WINDOW_HOURS < 1:
+    raise ValueError(f"{settings.ENV_WINDOW_HOURS} must be at least 1, got {WINDOW_HOURS}")
+
+# The monitor reads many capture files: these clients keep boto3's standard retries.
+S3 = boto3.client("s3")
+CLOUDWATCH = boto3.client("cloudwatch")
+EVENTS = boto3.client("events")
+
+
+def window_of(event: dict) -> tuple:
+    """(start, end): the WINDOW_HOURS whole hours before the scheduled time (or now); an event may
+    name its own window with "start" and "end" (ISO 8601), to judge an hour again."""
+    if isinstance(event, dict) and event.get("start") and event.get("end"):
+        return monitor.parse_moment(event["start"]), monitor.parse_moment(event["end"])
+    when = event.get("time") if isinstance(event, dict) else None
+    moment = monitor.parse_moment(when) if when else datetime.now(timezone.utc)
+    end = moment.replace(minute=0, second=0, microsecond=0)
+    return end - timedelta(hours=WINDOW_HOURS), end
+
+
+def handler(event: dict, context) -> dict:
+    start, end = window_of(event)
+    output = f"{REPORTS_URI.rstrip('/')}/{ENDPOINT_NAME}/{SCHEDULE_NAME}/{hour_path(start)}"
+    result = monitor.run(CAPTURE_URI, BASELINE_URI, output, GROUND_TRUTH_URI, start, end, THRESHOLD, s3_client=S3,
+                         cloudwatch=CLOUDWATCH, metrics_namespace=METRICS_NAMESPACE, endpoint_name=ENDPOINT_NAME,
+                         schedule_name=SCHEDULE_NAME)
+    for line in result.lines:
+        logger.info(line)
+    violations = result.violations["violations"]
+    if violations:
+        response = EVENTS.put_events(Entries=[{
+            "Source": settings.DECISION_EVENT_SOURCE, "DetailType": settings.MODEL_DETERIORATED,
+            "EventBusName": DECISION_BUS,
+            "Detail": json.dumps({"endpoint_name": ENDPOINT_NAME, "monitoring_schedule": SCHEDULE_NAME,
+                                  "window_start": start.isoformat(), "window_end": end.isoformat(),
+                                  "items": result.verdict.items, "violations": violations,
+                                  "report": result.locations["violations"]})}])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"{settings.MODEL_DETERIORATED} was not put on {DECISION_BUS}: {response['Entries']}")
+    return {"window_start": start.isoformat(), "window_end": end.isoformat(), "items": result.verdict.items,
+            "enough_data": result.verdict.enough_data, "violations": len(violations),
+            "reports": result.locations}
