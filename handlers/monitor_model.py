@@ -17,7 +17,8 @@ import settings
 from monitoring import monitor
 from monitoring.capture_format import hour_path
 
-logger = logging.getLogger()
+# A named logger: its records reach the Lambda runtime's root handler; the level is its own.
+logger = logging.getLogger("vehicle_routing.monitor")
 logger.setLevel(logging.INFO)
 
 CAPTURE_URI = os.environ[settings.ENV_CAPTURE_URI]
@@ -40,13 +41,16 @@ EVENTS = boto3.client("events")
 
 
 def window_of(event: dict) -> tuple:
-    """(start, end): the WINDOW_HOURS whole hours before the scheduled time (or now); an event may
-    name its own window with "start" and "end" (ISO 8601), to judge an hour again."""
-    if isinstance(event, dict) and event.get("start") and event.get("end"):
+    """(start, end): on the schedule, the WINDOW_HOURS whole hours before the scheduled time; run by
+    hand (`sls invoke --function monitorModel`), the WINDOW_HOURS up to now; an event may also name
+    its own window with "start" and "end" (ISO 8601), to judge an hour again."""
+    event = event if isinstance(event, dict) else {}
+    if event.get("start") and event.get("end"):
         return monitor.parse_moment(event["start"]), monitor.parse_moment(event["end"])
-    when = event.get("time") if isinstance(event, dict) else None
-    moment = monitor.parse_moment(when) if when else datetime.now(timezone.utc)
-    end = moment.replace(minute=0, second=0, microsecond=0)
+    if event.get("time"):
+        end = monitor.parse_moment(event["time"]).replace(minute=0, second=0, microsecond=0)
+    else:
+        end = datetime.now(timezone.utc)
     return end - timedelta(hours=WINDOW_HOURS), end
 
 

@@ -151,6 +151,18 @@ def as_s3_sends_it(event: dict) -> dict:
     return event
 
 
+def _scheduled_rules_match_no_events(send_to_targets):
+    """A rule with a ScheduleExpression and no EventPattern: AWS only runs it on its schedule. moto's
+    empty pattern matches every event, so each upload also went to the monitor's schedule rule, whose
+    Lambda target moto cannot deliver to; the error it raised ended S3's notification loop before the
+    upload rule's turn. Upstream fix: Rule.send_to_targets returns for a rule without a pattern."""
+    def send(rule, original_event, transform_input=True):
+        if rule.scheduled_expression and not rule.event_pattern.get_pattern():
+            return
+        return send_to_targets(rule, original_event, transform_input)
+    return send
+
+
 def _state_machine_targets_delivered(send_to_targets):
     """A rule whose target is a state machine: AWS starts an execution (named by a fresh UUID) with the
     event, transformed by the target's InputTransformer. moto delivers to log groups, archives, SQS,
@@ -218,8 +230,8 @@ def bridged() -> Iterator[None]:
         stack.enter_context(mock.patch.object(s3_models.FakeBucket, "create_from_cloudformation_json",
                                               _bucket_notifications_applied(
                                                   s3_models.FakeBucket.create_from_cloudformation_json)))
-        stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets",
-                                              _state_machine_targets_delivered(events_models.Rule.send_to_targets)))
+        stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets", _scheduled_rules_match_no_events(
+            _state_machine_targets_delivered(events_models.Rule.send_to_targets))))
         parser_backend = stepfunctions_parser.StepFunctionsParserBackend
         stack.enter_context(mock.patch.object(parser_backend, "start_execution",
                                               _named_execution(parser_backend.start_execution)))

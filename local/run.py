@@ -8,7 +8,8 @@
    template into the stand-in (local/deployment.py), uploads the official test images to its S3
    and runs one execution of the deployed state machine per image,
 5. prints a routing table and a summary, writes them to artifacts/results/, writes ground truth
-   and the monitoring report (monitoring/), and shuts everything down.
+   and the monitoring report (monitoring/), runs the deterioration monitor over the run's
+   capture, and shuts everything down.
 
 `--image PATH [PATH ...]` instead sends your own photos (files, or the images in folders) through
 the same workflow.
@@ -396,6 +397,20 @@ def write_monitoring(capture_dir: Path, ground_truth_dir: Optional[Path], report
         return None
 
 
+def run_monitor(capture_dir: Path, model_dir: Path, ground_truth_dir: Optional[Path], output_dir: Path,
+                threshold: float) -> Optional[list]:
+    """The deterioration monitor over this run's capture, against the model's baseline, as the
+    scheduled monitorModel function judges a window in the cloud; returns its summary lines."""
+    from monitoring import monitor, storage
+    try:
+        result = monitor.run(capture_dir, model_dir, output_dir, ground_truth_dir, threshold=threshold)
+    except monitor.MonitorError as error:
+        return [f"not run: {error}; `python -m local.run --retrain` trains a model with one"]
+    except storage.LocationNotFound as error:  # nothing reached the endpoint
+        return [f"not run: {error}"]
+    return result.lines
+
+
 @contextmanager
 def quiet_expected_noise() -> Iterator[None]:
     """The table reports every decision once: silence the handlers' per-decision JSON lines (in
@@ -534,6 +549,10 @@ def run_quietly(args: argparse.Namespace) -> int:
         for sentence in result.summary.get("sentences", []):
             print(f"  {sentence}")
         print(f"Monitoring report: {result.html_path}")
+    print("Deterioration monitor (python -m monitoring.monitor, as the scheduled monitorModel runs it):")
+    for line in run_monitor(capture_dir, model_dir, ground_truth_dir if loop["requests_answered"] else None,
+                            settings.LOCAL_MONITORING_DIR / run_id, args.threshold):
+        print(f"  {line}")
     # Your own photos: a photo the workflow failed on (not one sent to a person) fails the command.
     return 1 if args.image is not None and summary["errors"] else 0
 

@@ -96,6 +96,65 @@ def test_sls_deploy_with_another_threshold_takes_effect_on_the_next_execution(st
     assert output["confidence"] >= 0.5 and output["original"]["format"] == "PNG"
 
 
+def drifted_capture_lines(count: int) -> str:
+    """Data capture of dark, flat photos the model is sure of: far from any photo's statistics."""
+    from datetime import datetime, timezone
+
+    from monitoring import capture_format
+    lines = []
+    for number in range(count):
+        body = {"probabilities": [0.99, 0.01], "classes": list(settings.CLASS_NAMES), "usable": True,
+                "unusable_reasons": [], "unusable_codes": [], "feature_distance": 1.0,
+                "input_statistics": {"brightness": 8.0 + number % 3, "contrast": 3.0, "sharpness": 1.0,
+                                     "colourfulness": 0.5}}
+        lines.append(capture_format.to_jsonl_line(capture_format.build_capture_record(
+            b"\x89PNG", "image/png", json.dumps(body).encode(), settings.ASSESSMENT_CONTENT_TYPE,
+            inference_id=f"dark-{number}", inference_time=datetime.now(timezone.utc))))
+    return "".join(lines)
+
+
+def test_sls_invoke_monitor_model_writes_violations_for_a_drifted_capture_and_tells_the_bus(
+        stand_in, rehearsal, tiny_model_dir):
+    from datetime import datetime, timezone
+
+    from monitoring import baseline, capture_format
+    clients = {name: boto3.client(name, endpoint_url=stand_in.url, region_name="us-east-1",
+                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+               for name in ("s3", "events", "sqs")}
+    s3, bucket, endpoint = clients["s3"], f"vehicle-routing-{STAGE}-monitoring", aws.deployed_endpoint_name()
+    s3.create_bucket(Bucket=bucket)
+    for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
+        s3.upload_file(str(tiny_model_dir / baseline.BASELINE_DIR / name), bucket,
+                       f"{settings.MONITORING_PREFIX}/baseline/{endpoint}/{name}")
+    key = capture_format.capture_key(settings.CAPTURE_PREFIX, endpoint, settings.DEFAULT_VARIANT_NAME,
+                                     datetime.now(timezone.utc))
+    s3.put_object(Bucket=bucket, Key=key, Body=drifted_capture_lines(120).encode())
+    queue = clients["sqs"].create_queue(QueueName="deteriorated")["QueueUrl"]
+    queue_arn = clients["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = f"vehicle-routing-{STAGE}-decisions"
+    clients["events"].put_rule(Name="deteriorated", EventBusName=bus,
+                               EventPattern=json.dumps({"detail-type": [settings.MODEL_DETERIORATED]}))
+    clients["events"].put_targets(Rule="deteriorated", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    invoked = sls(stand_in, "invoke", "--function", "monitorModel")
+
+    assert invoked.returncode == 0, invoked.stdout + invoked.stderr
+    printed = json.loads(invoked.stdout[invoked.stdout.index("{"):])
+    assert printed["items"] == 120 and printed["violations"] > 0
+    report = storage_key(printed["reports"]["violations"])
+    violations = json.loads(s3.get_object(Bucket=bucket, Key=report)["Body"].read())["violations"]
+    assert {"brightness", "contrast"} <= {v["feature_name"] for v in violations
+                                          if v["constraint_check_type"] == "baseline_drift_check"}
+    [message] = clients["sqs"].receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
+    event = json.loads(message["Body"])
+    assert event["detail"]["endpoint_name"] == endpoint and len(event["detail"]["violations"]) == len(violations)
+
+
+def storage_key(uri: str) -> str:
+    from monitoring import storage
+    return storage.parse_s3(uri).prefix
+
+
 def test_sls_remove_removes_the_stack_and_the_exports_the_deploy_declared(stand_in, rehearsal):
     exported = [export["Name"] for export in cloudformation(stand_in).list_exports()["Exports"]]
 

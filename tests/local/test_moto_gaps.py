@@ -236,6 +236,26 @@ def test_rule_with_a_state_machine_target_starts_an_execution_per_upload(bridged
     assert all(execution_input["id"].endswith("-" + hashlib.md5(b"same bytes").hexdigest()) for execution_input in inputs)
 
 
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_a_scheduled_rule_takes_no_events_and_leaves_the_upload_rule_its_turn(bridged):
+    with mock_aws(), moto(bridged):
+        s3, events, sqs = boto3.client("s3"), boto3.client("events"), boto3.client("sqs")
+        s3.create_bucket(Bucket="photos")
+        s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={"EventBridgeConfiguration": {}})
+        # Made first, as in the template: the monitor's schedule, its target a Lambda function.
+        events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+        events.put_targets(Rule="hourly", Targets=[{"Id": "monitor", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:monitor"}])
+        queue = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="uploads", EventPattern=json.dumps({"source": ["aws.s3"]}))
+        events.put_targets(Rule="uploads", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+        s3.put_object(Bucket="photos", Key="drivers/a.png", Body=b"photo")
+        delivered = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+
+    assert bool(delivered) is bridged
+
+
 def test_s3_event_as_aws_sends_it_names_the_etag_and_orders_uploads():
     first = moto_gaps.as_s3_sends_it({"detail": {"object": {"key": "a", "eTag": "abc", "sequencer": "617f08299329d189"}}})
     second = moto_gaps.as_s3_sends_it({"detail": {"object": {"key": "a", "eTag": "abc", "sequencer": "617f08299329d189"}}})

@@ -58,7 +58,7 @@ def test_train_script_writes_model_dir_contract(sagemaker_run):
 
     assert sorted(p.name for p in model_dir.iterdir()) == sorted([
         model_artifacts.SYMBOL_FILE, model_artifacts.PARAMS_FILE, model_artifacts.CLASSES_FILE,
-        model_artifacts.CALIBRATION_FILE, model_artifacts.USABILITY_FILE, model_artifacts.METRICS_FILE])
+        model_artifacts.CALIBRATION_FILE, model_artifacts.USABILITY_FILE, model_artifacts.METRICS_FILE, "baseline"])
     assert json.loads((model_dir / "classes.json").read_text()) == list(settings.CLASS_NAMES)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["validation"]["count"] == 6
@@ -68,6 +68,25 @@ def test_train_script_writes_model_dir_contract(sagemaker_run):
     limit = json.loads((model_dir / model_artifacts.USABILITY_FILE).read_text())["feature_distance_limit"]
     assert limit > 0 and limit == metrics["usability"]["feature_distance_limit"]
     assert metrics["hyperparameters"]["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_train_script_writes_the_monitoring_baseline_from_the_validation_split(sagemaker_run):
+    from monitoring import baseline
+
+    directory = sagemaker_run["model_dir"] / baseline.BASELINE_DIR
+    statistics = json.loads((directory / baseline.STATISTICS_FILE).read_text())
+    constraints = json.loads((directory / baseline.CONSTRAINTS_FILE).read_text())
+
+    baseline.check_baseline(statistics, constraints)
+    assert statistics["dataset"]["item_count"] == 6  # the validation split, never the test images
+    names = [feature["name"] for feature in statistics["features"]]
+    assert names[:3] == ["confidence", "probability_motorcycle", "feature_distance"]
+    assert {"brightness", "contrast", "sharpness", "colourfulness", "predicted_class", "usable",
+            "unusable_reason"} <= set(names)
+    by_name = {feature["name"]: feature for feature in constraints["features"]}
+    assert by_name["predicted_class"]["string_constraints"]["domains"] == sorted(settings.CLASS_NAMES)
+    assert "too_dark" in by_name["unusable_reason"]["string_constraints"]["domains"]
 
 
 @pytest.mark.slow
