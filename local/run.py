@@ -480,11 +480,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def photos_to_route(paths: Sequence[Path]) -> list[tuple[Path, None]]:
-    """Files as given; a folder's photos (by suffix, sorted); other files of a folder skipped with a note."""
+    """Files as given; a folder's photos, its sub-folders' too (by suffix, sorted); other files of a
+    folder skipped with a note."""
     photos, skipped = [], []
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.iterdir()):
+            for child in sorted(path.rglob("*")):
                 if child.is_file() and child.suffix.lower() in PHOTO_SUFFIXES:
                     photos.append(child)
                 elif child.is_file():
@@ -495,7 +496,7 @@ def photos_to_route(paths: Sequence[Path]) -> list[tuple[Path, None]]:
         print(f"Skipping {path}: not a {'/'.join(PHOTO_SUFFIXES)} file")
     if not photos:
         raise RunError(f"No photos to route in {', '.join(map(str, paths))} "
-                       f"(folders are searched for {', '.join(PHOTO_SUFFIXES)} files).")
+                       f"(folders and their sub-folders are searched for {', '.join(PHOTO_SUFFIXES)} files).")
     return [(path, None) for path in photos]
 
 

@@ -33,7 +33,7 @@ FORMAT_VERSION = 0.0
 KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}
 HISTOGRAM_BUCKETS = 10
 # Defaults of monitoring_config; each lives in constraints.json, where a user may change it.
-DEFAULT_SIGNIFICANCE_LEVEL = 0.01   # family-wise false-alarm rate of one window's drift checks
+DEFAULT_SIGNIFICANCE_LEVEL = 0.001  # family-wise false-alarm rate of one window's drift checks: one in 1000 hourly windows (six weeks)
 DEFAULT_MIN_WINDOW_ITEMS = 50       # fewer inferences than this: "not enough data"
 DEFAULT_COMPLETENESS_TOLERANCE = 0.05
 NUMERICAL = "Fractional"

@@ -86,25 +86,22 @@ def correct_count_bounds(stratum: Stratum, error_rate: float) -> Tuple[int, int]
     if stratum.is_census:
         return correct, correct
     wrong = labelled - correct
-    tail = error_rate / 2
-    # Most: the largest K with P(X <= correct | K) > tail; P falls as K grows.
-    low_k, high_k = correct, size - wrong
-    while low_k < high_k:
-        middle = (low_k + high_k + 1) // 2
-        if _hypergeometric_cdf(correct, size, middle, labelled) > tail:
-            low_k = middle
+    most_right = _most_consistent(correct, size, labelled, error_rate / 2)
+    most_wrong = _most_consistent(wrong, size, labelled, error_rate / 2)
+    return size - most_wrong, most_right
+
+
+def _most_consistent(seen: int, size: int, labelled: int, tail: float) -> int:
+    """The largest count K of a kind in the stratum under which seeing at most `seen` of that kind
+    among the labelled still has probability above tail (that probability falls as K grows)."""
+    low, high = seen, size - (labelled - seen)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _hypergeometric_cdf(seen, size, middle, labelled) > tail:
+            low = middle
         else:
-            high_k = middle - 1
-    most = low_k
-    # Fewest: by symmetry, from the wrong ones: the most wrong drivers the stratum can hold.
-    low_w, high_w = wrong, size - correct
-    while low_w < high_w:
-        middle = (low_w + high_w + 1) // 2
-        if _hypergeometric_cdf(wrong, size, middle, labelled) > tail:
-            low_w = middle
-        else:
-            high_w = middle - 1
-    return size - low_w, most
+            high = middle - 1
+    return low
 
 
 def share_of_correct(strata: Sequence[Stratum], level: float = DEFAULT_CONFIDENCE_LEVEL) -> Estimate:

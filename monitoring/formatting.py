@@ -1,4 +1,5 @@
-"""How the report and the monitor write numbers for people."""
+"""How the report and the monitor write numbers for people, and read them from a command line."""
+import argparse
 import math
 from typing import Optional, Sequence
 
@@ -12,3 +13,14 @@ def percent_interval(interval: Optional[Sequence[Optional[float]]]) -> str:
     if not interval or interval[0] is None or interval[1] is None:
         return "no interval"
     return f"95% interval {percent(interval[0])} to {percent(interval[1])}"
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value

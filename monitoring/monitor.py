@@ -27,6 +27,7 @@ from monitoring import baseline, checks, storage
 from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
 from monitoring.estimates import Inference, ThresholdEstimates
 from monitoring.features import UnusableOutput, feature_names, features_of
+from monitoring.formatting import fraction
 from monitoring.ground_truth import read_ground_truth
 
 logger = logging.getLogger(__name__)
@@ -241,16 +242,6 @@ def _moment(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not in (0, 1]")
-    return value
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.monitor",
@@ -269,9 +260,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "of automatic routing (default: none)")
     parser.add_argument("--start", type=_moment, default=None, help="first inference time of the window (ISO 8601, UTC)")
     parser.add_argument("--end", type=_moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
-    parser.add_argument("--threshold", type=_fraction, default=settings.DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the workflow's confidence threshold in that window (default: %(default)s)")
-    parser.add_argument("--target-precision", type=_fraction, default=DEFAULT_TARGET_PRECISION,
+    parser.add_argument("--target-precision", type=fraction, default=DEFAULT_TARGET_PRECISION,
                         help="precision of automatic routing the quality check holds it to (default: %(default)s)")
     parser.add_argument("--publish-metrics", action="store_true",
                         help="also put the metrics to CloudWatch (feature_baseline_drift_<feature>, violation_count, "

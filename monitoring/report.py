@@ -28,7 +28,7 @@ import settings
 from monitoring import metrics, storage
 from monitoring.captures import NO_LABEL, NOT_A_VEHICLE_LABEL, CaptureSet, attach_ground_truth, read_captures
 from monitoring.estimates import Estimate, Inference, ThresholdEstimates
-from monitoring.formatting import percent, percent_interval
+from monitoring.formatting import fraction, percent, percent_interval
 from monitoring.ground_truth import read_ground_truth
 from monitoring.report_page import render_html
 from monitoring.report_plots import (plot_confidence_over_time, plot_confusion_matrix, plot_reliability,
@@ -349,16 +349,6 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
 
 # --- command line -------------------------------------------------------------------------------
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.report",
@@ -372,10 +362,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ground-truth", default=None, metavar="DIR_OR_S3_URI",
                         help="Model Quality Monitor ground-truth JSONL below this directory or "
                              "s3://bucket/prefix (default: none; the report then cannot judge correctness)")
-    parser.add_argument("--threshold", type=_fraction, default=settings.DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the confidence threshold the workflow used while these were captured: drivers above it "
                              "were routed (a random share audited), those below it reviewed (default: %(default)s)")
-    parser.add_argument("--target-precision", type=_fraction, default=metrics.DEFAULT_TARGET_PRECISION,
+    parser.add_argument("--target-precision", type=fraction, default=metrics.DEFAULT_TARGET_PRECISION,
                         help="precision among accepted the recommended threshold must reach "
                              "(default: %(default)s)")
     parser.add_argument("--output-dir", type=Path, default=settings.LOCAL_REPORT_DIR,

@@ -54,7 +54,9 @@ TELEMETRY_OFF = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": 
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 DEFAULT_MODEL_DIR = settings.ARTIFACTS_DIR / "model"
 DEFAULT_DATA_DIR = settings.ARTIFACTS_DIR / "data"
-CAPTURE_SUBPREFIX = "data-capture"
+CAPTURE_SUBPREFIX = settings.CAPTURE_PREFIX
+MONITORING_SUBPREFIX = settings.MONITORING_PREFIX
+GROUND_TRUTH_SUBPREFIX = "ground-truth"
 CAPTURE_OPTIONS = ["REQUEST", "RESPONSE"]
 _EPOCH_PATTERN = re.compile(r"^epoch=\d+ member=\d+ ")
 # SageMaker's endpoint name pattern, lower case only: SageMaker lower-cases the endpoint's ARN, so a
@@ -83,13 +85,15 @@ def parse_hyperparameters(pairs) -> dict:
     return hyperparameters
 
 
-def write_endpoint_name(endpoint_name: str, path=settings.ENDPOINT_NAME_FILE) -> Path:
-    """Write {"endpoint_name": ...} atomically, where serverless.yml and the local run read it."""
+def write_endpoint_name(endpoint_name: str, path=settings.ENDPOINT_NAME_FILE, monitoring: dict = None) -> Path:
+    """Write {"endpoint_name": ..., and the monitoring locations} atomically, where serverless.yml
+    (its monitoringBucket, capturePrefix, monitoringPrefix and groundTruthPrefix params) and the
+    local run read it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
-        json.dump({"endpoint_name": endpoint_name}, handle)
+        json.dump({"endpoint_name": endpoint_name, **(monitoring or {})}, handle)
         handle.write("\n")
     os.replace(temp_name, path)
     return path
@@ -241,10 +245,43 @@ def run_cloud(args, sagemaker_session=None):
     capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
     deploy_endpoint(estimator, args.endpoint_name, capture_uri, args.endpoint_instance_type, args.min_instances)
     scale_endpoint(sagemaker_session.boto_session, args.endpoint_name, args.min_instances, args.max_instances)
-    path = write_endpoint_name(args.endpoint_name, args.endpoint_name_file)
+    capture_bucket, capture_prefix = stage_data.parse_s3_uri(capture_uri)
+    monitoring_prefix = f"{prefix}/{MONITORING_SUBPREFIX}" if prefix else MONITORING_SUBPREFIX
+    baseline_uri = f"s3://{capture_bucket}/{monitoring_prefix}/baseline/{args.endpoint_name}"
+    published = publish_baseline(sagemaker_session.boto_session.client("s3"), estimator.model_data, baseline_uri)
+    monitoring = {"monitoring_bucket": capture_bucket, "capture_prefix": capture_prefix.strip("/"),
+                  "monitoring_prefix": monitoring_prefix,
+                  "ground_truth_prefix": f"{prefix}/{GROUND_TRUTH_SUBPREFIX}" if prefix else GROUND_TRUTH_SUBPREFIX}
+    path = write_endpoint_name(args.endpoint_name, args.endpoint_name_file, monitoring)
     print(f"endpoint {args.endpoint_name} is in service ({args.min_instances}-{args.max_instances} instances, "
-          f"scaled on invocations per instance); captures go to {capture_uri}; name written to {path}")
+          f"scaled on invocations per instance); captures go to {capture_uri}; the monitor's baseline "
+          f"({', '.join(published)}) to {baseline_uri}; name and monitoring locations written to {path}")
     return estimator
+
+
+def publish_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> list:
+    """Copy baseline/statistics.json and constraints.json out of the trained model.tar.gz to where
+    the scheduled monitor reads them; LaunchError when the model has none."""
+    import io
+    import tarfile
+
+    from monitoring import baseline
+    bucket, key = stage_data.parse_s3_uri(model_data_uri)
+    archive_bytes = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    target_bucket, target_prefix = stage_data.parse_s3_uri(baseline_uri)
+    published = []
+    with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:gz") as archive:
+        for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
+            try:
+                member = archive.extractfile(f"{baseline.BASELINE_DIR}/{name}")
+            except KeyError:
+                member = None
+            if member is None:
+                raise LaunchError(f"{model_data_uri} has no {baseline.BASELINE_DIR}/{name}: the model was trained "
+                                  "before the monitoring baseline; train it again")
+            s3_client.put_object(Bucket=target_bucket, Key=f"{target_prefix.rstrip('/')}/{name}", Body=member.read())
+            published.append(name)
+    return published
 
 
 # --- command line ----------------------------------------------------------------------------------

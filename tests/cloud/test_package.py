@@ -28,7 +28,7 @@ SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "ha
 FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"},
                         # The monitor's plain-Python core: no numpy, no plotting, no report.
                         "monitorModel": {f"monitoring/{name}.py" for name in (
-                            "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features",
+                            "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features", "formatting",
                             "ground_truth", "monitor", "storage")}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.

@@ -32,7 +32,7 @@ def _put_model_artifact(boto_session, s3_uri, model_dir):
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(model_dir.iterdir()):
-            archive.add(path, arcname=path.name)
+            archive.add(path, arcname=path.name)  # folders (baseline/) with what they hold
     bucket, key = s3_uri[len("s3://"):].split("/", 1)
     boto_session.client("s3").put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
 
@@ -185,8 +185,20 @@ def test_run_cloud_scales_the_endpoint_on_invocations_per_instance(launched):
 
 
 @pytest.mark.slow
-def test_run_cloud_writes_endpoint_name_file(launched):
-    assert json.loads(launched["endpoint_file"].read_text()) == {"endpoint_name": "vehicle-classifier-test"}
+def test_run_cloud_writes_endpoint_name_and_monitoring_locations_file(launched):
+    assert json.loads(launched["endpoint_file"].read_text()) == {
+        "endpoint_name": "vehicle-classifier-test", "monitoring_bucket": BUCKET,
+        "capture_prefix": "project/data-capture", "monitoring_prefix": "project/monitoring",
+        "ground_truth_prefix": "project/ground-truth"}
+
+
+@pytest.mark.slow
+def test_run_cloud_publishes_the_models_baseline_where_the_monitor_reads_it(launched, tiny_model_dir):
+    from monitoring import baseline
+
+    for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
+        published = launched["s3_objects"][f"{BASE_URI}/monitoring/baseline/vehicle-classifier-test/{name}"]
+        assert published == (tiny_model_dir / baseline.BASELINE_DIR / name).read_bytes()
 
 
 @mock_aws
@@ -209,6 +221,22 @@ def test_write_endpoint_name_replaces_file_atomically(tmp_path):
 
     assert json.loads(path.read_text()) == {"endpoint_name": "new-endpoint"}
     assert [p.name for p in tmp_path.iterdir()] == ["endpoint.json"]
+
+
+def test_publish_baseline_of_a_model_without_one_says_so_in_one_line(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        (tmp_path / "classes.json").write_text("[]")
+        archive.add(tmp_path / "classes.json", arcname="classes.json")
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        for name, value in AWS_TEST_ENV.items():
+            patch.setenv(name, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="models/model.tar.gz", Body=buffer.getvalue())
+
+        with pytest.raises(launch.LaunchError, match="has no baseline/statistics.json"):
+            launch.publish_baseline(s3, f"s3://{BUCKET}/models/model.tar.gz", f"s3://{BUCKET}/monitoring/baseline/x")
 
 
 @pytest.mark.parametrize("pairs, message", [
