@@ -19,6 +19,7 @@ base64-encoded, as SageMaker does when the type is in neither of its configured 
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -199,6 +200,21 @@ def hour_path(when: datetime) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.astimezone(timezone.utc).strftime("%Y/%m/%d/%H")
+
+
+# .../yyyy/mm/dd/hh/mm-ss-mmm-<uuid>.jsonl: the hour from the folders, the rest from the file name.
+_TIME_IN_PATH = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/(?:(\d{2})-(\d{2})-(\d{3})-)?[^/]*$")
+
+
+def time_of_path(location: str) -> Optional[datetime]:
+    """When a capture or ground-truth file was started, read from its path (SageMaker's layout and
+    capture_file_name); the hour alone for other file names; None outside the layout."""
+    match = _TIME_IN_PATH.search(str(location).replace("\\", "/"))
+    if not match:
+        return None
+    year, month, day, hour = (int(part) for part in match.groups()[:4])
+    minute, second, millisecond = (int(part) if part else 0 for part in match.groups()[4:])
+    return datetime(year, month, day, hour, minute, second, millisecond * 1000, tzinfo=timezone.utc)
 
 
 def capture_file_name(when: datetime) -> str:

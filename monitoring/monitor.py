@@ -15,7 +15,6 @@ same code over S3, and the offline run over its own capture.
 import argparse
 import json
 import logging
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import settings
 from monitoring import baseline, checks, storage
-from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
+from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, time_of_path
 from monitoring.estimates import Inference, ThresholdEstimates
 from monitoring.features import UnusableOutput, feature_names, features_of
 from monitoring.formatting import fraction
@@ -38,8 +37,6 @@ DEFAULT_SCHEDULE_NAME = "hourly"
 VIOLATION_COUNT_METRIC = "violation_count"
 ITEM_COUNT_METRIC = "item_count"
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
-# A capture file's hour, from SageMaker's layout .../yyyy/mm/dd/hh/file.jsonl.
-_HOUR_IN_PATH = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 METRICS_PER_CALL = 1000
 
 
@@ -69,21 +66,14 @@ class MonitorResult:
     lines: List[str]
 
 
-def _file_hour(file_location: str) -> Optional[datetime]:
-    match = _HOUR_IN_PATH.search(file_location)
-    if not match:
-        return None
-    year, month, day, hour = (int(part) for part in match.groups())
-    return datetime(year, month, day, hour, tzinfo=timezone.utc)
-
-
 def read_window(captures: storage.Location, start: Optional[datetime] = None, end: Optional[datetime] = None,
                 class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> Window:
     """Every captured inference with start <= inferenceTime < end (either may be None: open)."""
     window = Window(start, end)
     files = set()
     for file_location in storage.list_jsonl(captures, s3_client):
-        hour = _file_hour(file_location)
+        started = time_of_path(file_location)
+        hour = started.replace(minute=0, second=0, microsecond=0) if started else None
         # Files are cut at the hour of their first record; a late flush may hold the next hour's.
         if hour is not None and ((end is not None and hour >= end) or
                                  (start is not None and hour + timedelta(hours=2) <= start)):

@@ -54,6 +54,13 @@ def list_jsonl(location: Location, s3_client=None, page_size: Optional[int] = No
 
     S3 listings are paginated (page_size keys a request; S3's default and maximum is 1000).
     """
+    return list_files(location, (JSONL_SUFFIX,), s3_client, page_size)
+
+
+def list_files(location: Location, suffixes: Tuple[str, ...], s3_client=None,
+               page_size: Optional[int] = None) -> Iterator[str]:
+    """The files below a location whose names end in one of the suffixes (any case), in path order."""
+    suffixes = tuple(suffix.lower() for suffix in suffixes)
     if is_s3(location):
         target = parse_s3(str(location))
         paginator = _s3_client(s3_client).get_paginator("list_objects_v2")
@@ -61,13 +68,21 @@ def list_jsonl(location: Location, s3_client=None, page_size: Optional[int] = No
         pagination = {"PageSize": page_size} if page_size else {}
         for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix, PaginationConfig=pagination):
             for item in page.get("Contents", []):
-                if item["Key"].endswith(JSONL_SUFFIX):
+                if item["Key"].lower().endswith(suffixes):
                     yield f"{S3_SCHEME}{target.bucket}/{item['Key']}"
         return
     root = Path(location)
     if not root.is_dir():
         raise LocationNotFound(f"no such directory: {root}")
-    yield from (str(path) for path in sorted(root.rglob(f"*{JSONL_SUFFIX}")))
+    yield from (str(path) for path in sorted(root.rglob("*")) if path.is_file() and path.name.lower().endswith(suffixes))
+
+
+def read_bytes(file_location: str, s3_client=None) -> bytes:
+    """The whole of one file (local path or s3:// URI)."""
+    if is_s3(file_location):
+        target = parse_s3(file_location)
+        return _s3_client(s3_client).get_object(Bucket=target.bucket, Key=target.prefix)["Body"].read()
+    return Path(file_location).read_bytes()
 
 
 def iter_lines(file_location: str, s3_client=None) -> Iterator[bytes]:
@@ -111,13 +126,18 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def write_text(location: Location, relative_key: str, text: str, s3_client=None) -> str:
     """Write a whole file at location/relative_key (atomically when local); returns its path or URI."""
+    return write_bytes(location, relative_key, text.encode("utf-8"), s3_client)
+
+
+def write_bytes(location: Location, relative_key: str, data: bytes, s3_client=None) -> str:
+    """Write a whole file at location/relative_key (atomically when local); returns its path or URI."""
     if is_s3(location):
         target = parse_s3(str(location))
         key = target.key(relative_key)
-        _s3_client(s3_client).put_object(Bucket=target.bucket, Key=key, Body=text.encode("utf-8"))
+        _s3_client(s3_client).put_object(Bucket=target.bucket, Key=key, Body=data)
         return f"{S3_SCHEME}{target.bucket}/{key}"
     path = Path(location) / relative_key
-    write_atomically(path, text.encode("utf-8"))
+    write_atomically(path, data)
     return str(path)
 
 
