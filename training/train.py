@@ -32,9 +32,11 @@ if (_REPOSITORY / "imaging").is_dir() and str(_REPOSITORY) not in sys.path:
     sys.path.append(str(_REPOSITORY))
 
 try:
-    from training import augmentation, inference, model_artifacts, usability
+    from training import augmentation, channels, evaluation, inference, model_artifacts, usability
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
     import augmentation
+    import channels
+    import evaluation
     import inference
     import model_artifacts
     import usability
@@ -67,7 +69,6 @@ def _load_project_settings():
 
 settings = _load_project_settings()
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # The workflow's threshold: reported, never trained on. The fallback repeats settings.DEFAULT_THRESHOLD
 # only for the SageMaker container, where settings.py is not shipped.
 CONFIDENCE_THRESHOLD = settings.DEFAULT_THRESHOLD if settings else 0.95
@@ -88,6 +89,10 @@ METRIC_DEFINITIONS = [
     {"Name": "final:test_accuracy", "Regex": rf"^final .*test_accuracy={_NUMBER}"},
     {"Name": "final:test_ece", "Regex": rf"^final .*test_ece={_NUMBER}"},
 ]
+
+
+# The label of a not-a-vehicle photo in the training arrays: no class, taught as uniform.
+OUTLIER = -1
 
 
 class TrainingDiverged(RuntimeError):
@@ -154,6 +159,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--false-unusable-rate", type=float, default=usability.DEFAULT_FALSE_UNUSABLE_RATE,
                        help="share of photos like the validation ones that the feature-distance limit may call "
                             "unusable (the limit is fitted on the validation split)")
+    hyper.add_argument("--reviewed-repeats", type=int, default=8,
+                       help="times each photo of the reviewed channel is shown per epoch: real photos are few "
+                            "beside the thumbnails")
     hyper.add_argument("--seed", type=int, default=1)
     paths = parser.add_argument_group("paths (SageMaker sets them through SM_* variables)")
     paths.add_argument("--train", default=_default_path("SM_CHANNEL_TRAIN", ("data", "train"),
@@ -162,6 +170,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     paths.add_argument("--test", default=_default_path("SM_CHANNEL_TEST", ("data", "test"),
                                                        "/opt/ml/input/data/test"),
                        help="test images (SM_CHANNEL_TEST), measured only; a missing directory skips them")
+    paths.add_argument("--reviewed", default=_default_path("SM_CHANNEL_REVIEWED", ("dataset", "reviewed"),
+                                                           "/opt/ml/input/data/reviewed"),
+                       help="photos people labelled, <answer>/<photo> (training.dataset's channel; SM_CHANNEL_REVIEWED); "
+                            "not_a_vehicle photos teach the model to be unsure of them; a missing directory skips them")
+    paths.add_argument("--holdout", default=_default_path("SM_CHANNEL_HOLDOUT", ("dataset", "holdout"),
+                                                          "/opt/ml/input/data/holdout"),
+                       help="the newest labelled photos, measured only (SM_CHANNEL_HOLDOUT)")
+    paths.add_argument("--parent", default=os.environ.get("SM_CHANNEL_PARENT"),
+                       help="the model this one may replace (a model directory, or one holding model.tar.gz; "
+                            "SM_CHANNEL_PARENT): measured on the same photos, and recorded as the parent")
     paths.add_argument("--model-dir", default=_default_path("SM_MODEL_DIR", ("model",), "/opt/ml/model"),
                        help="where the model directory is written (SM_MODEL_DIR)")
     paths.add_argument("--num-cpus", type=int, default=int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)),
@@ -173,57 +191,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--ema-decay must be in [0, 1)")
     if not 0 < args.false_unusable_rate < 0.5:
         parser.error("--false-unusable-rate must be between 0 and 0.5")
-    for name in ("epochs", "batch_size", "width", "blocks_per_stage", "ensemble_size"):
+    for name in ("epochs", "batch_size", "width", "blocks_per_stage", "ensemble_size", "reviewed_repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
-
-
-# --- data ------------------------------------------------------------------------------------------
-
-def class_order(folder_names) -> list:
-    """settings.CLASS_NAMES when the folders are exactly those classes, else the sorted folder names."""
-    folder_names = sorted(folder_names)
-    if settings is not None and sorted(settings.CLASS_NAMES) == folder_names:
-        return list(settings.CLASS_NAMES)
-    return folder_names
-
-
-def load_channel(channel_dir, class_names=None):
-    """Read a channel laid out as <class>/<image>; return (uint8 NHWC pixels, int labels, class names)."""
-    channel_dir = Path(channel_dir)
-    if not channel_dir.is_dir():
-        raise FileNotFoundError(f"no channel directory {channel_dir}")
-    if class_names is None:
-        class_names = class_order(p.name for p in channel_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_names:
-        raise FileNotFoundError(f"no class sub-directories in {channel_dir}")
-    images, labels = [], []
-    for label, name in enumerate(class_names):
-        files = sorted(p for p in (channel_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"no images in {channel_dir / name}")
-        for path in files:
-            with Image.open(path) as image:
-                images.append(np.asarray(model_artifacts.to_model_image(image), dtype=np.uint8))
-            labels.append(label)
-    return np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names)
-
-
-def split_validation(labels, fraction: float, seed: int):
-    """Stratified split of indices into (train, validation), the same for every member."""
-    rng = np.random.RandomState(seed)
-    train_idx, validation_idx = [], []
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        cut = max(1, int(round(len(idx) * fraction)))
-        validation_idx.extend(idx[:cut])
-        train_idx.extend(idx[cut:])
-    return np.sort(train_idx), np.sort(validation_idx)
-
-
-def to_nchw(pixels):
-    return pixels.transpose(0, 3, 1, 2).astype(np.float32)
 
 
 # --- network ---------------------------------------------------------------------------------------
@@ -421,7 +392,7 @@ def predict_outputs(net, pixels, batch_size: int = 256) -> list:
     import mxnet as mx
     batches = []
     for start in range(0, len(pixels), batch_size):
-        outputs = net(mx.nd.array(to_nchw(pixels[start:start + batch_size])))
+        outputs = net(mx.nd.array(channels.to_nchw(pixels[start:start + batch_size])))
         batches.append([output.asnumpy() for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
     return [np.concatenate(parts) for parts in zip(*batches)]
 
@@ -505,14 +476,18 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
         for batch in range(steps_per_epoch):  # drops the ragged tail: BatchNorm dislikes tiny batches
             idx = order[batch * args.batch_size:(batch + 1) * args.batch_size]
             pixels = augmentation.augment(train_pixels[idx], rng, args.cutout, args.augment_policy)
-            targets = eye[train_labels[idx]] * (1 - args.label_smoothing) + args.label_smoothing / num_classes
+            # A not-a-vehicle photo (label OUTLIER) is taught as "either class, equally": outlier
+            # exposure, so the model learns to be unsure of what is not a vehicle.
+            targets = np.where((train_labels[idx] == OUTLIER)[:, None], 1.0 / num_classes,
+                               eye[np.maximum(train_labels[idx], 0)] * (1 - args.label_smoothing)
+                               + args.label_smoothing / num_classes).astype(np.float32)
             if args.mixup_alpha > 0:
                 lam = rng.beta(args.mixup_alpha, args.mixup_alpha)
                 partner = rng.permutation(len(idx))
                 pixels = lam * pixels + (1 - lam) * pixels[partner]
                 targets = lam * targets + (1 - lam) * targets[partner]
             trainer.set_learning_rate(learning_rate_at(step, total_steps, warmup_steps, args.learning_rate))
-            data = mx.nd.array(to_nchw(pixels))
+            data = mx.nd.array(channels.to_nchw(pixels))
             label = mx.nd.array(targets)
             with autograd.record():
                 output = net(data)
@@ -523,12 +498,13 @@ def train_member(args, member: int, train_pixels, train_labels, validation_pixel
                 average.update(net)
             epoch_loss += float(loss.sum().asscalar())
             epoch_correct += int((output.argmax(axis=1).asnumpy() == train_labels[idx]).sum())
-            seen += len(idx)
+            seen += int((train_labels[idx] != OUTLIER).sum())
             step += 1
         with average.applied(net):  # without --ema-decay there is no average: the network as it is
             validation_logits = predict_logits(net, validation_pixels)
         validation_loss = negative_log_likelihood(validation_logits, validation_labels)
         validation_accuracy = float(np.mean(validation_logits.argmax(axis=1) == validation_labels))
+        seen = max(1, seen)
         log(EPOCH_LINE.format(epoch=epoch, member=member, train_loss=epoch_loss / seen,
                               train_accuracy=epoch_correct / seen, validation_loss=validation_loss,
                               validation_accuracy=validation_accuracy, learning_rate=trainer.learning_rate))
@@ -623,10 +599,17 @@ def save(serving_net, class_names, temperature: float, usability_document: dict,
                                           model_dir)
 
 
-def fit_usability(ensemble, pixels, labels, train_idx, validation_idx, num_classes: int, false_unusable_rate: float):
-    """The training photos' feature distribution and the validation split's distance limit."""
-    features = predict_outputs(ensemble, pixels[train_idx])[1]
-    means, whitening = usability.fit_feature_distribution(features, labels[train_idx], num_classes)
+def fit_usability(ensemble, pixels, labels, train_idx, validation_idx, num_classes: int, false_unusable_rate: float,
+                  reviewed=None):
+    """The training photos' feature distribution and the validation split's distance limit.
+
+    reviewed, (pixels, labels) of people's vehicle photos, joins the distribution: a real bicycle
+    is then measured against real bicycles too, not only against thumbnails."""
+    fit_pixels, fit_labels = pixels[train_idx], labels[train_idx]
+    if reviewed is not None and len(reviewed[0]):
+        fit_pixels, fit_labels = np.concatenate([fit_pixels, reviewed[0]]), np.concatenate([fit_labels, reviewed[1]])
+    features = predict_outputs(ensemble, fit_pixels)[1]
+    means, whitening = usability.fit_feature_distribution(features, fit_labels, num_classes)
     validation_distances = usability.mahalanobis_distances(predict_outputs(ensemble, pixels[validation_idx])[1],
                                                            means, whitening)
     limit = usability.distance_limit(validation_distances, false_unusable_rate)
@@ -659,12 +642,89 @@ def write_monitoring_baseline(serving_net, pixels, class_names, temperature: flo
     return {"items": len(rows), "directory": str(directory)}
 
 
+def reviewed_arrays(reviewed: dict, class_names):
+    """((pixels, labels) of the reviewed vehicle photos, pixels of the not-a-vehicle ones)."""
+    size = model_artifacts.INPUT_SIZE
+    empty = np.zeros((0, size, size, 3), dtype=np.uint8)
+    vehicle_pixels = [reviewed[name] for name in class_names if name in reviewed]
+    vehicle_labels = [np.full(len(reviewed[name]), index) for index, name in enumerate(class_names) if name in reviewed]
+    vehicles = ((np.concatenate(vehicle_pixels), np.concatenate(vehicle_labels).astype(np.int64)) if vehicle_pixels
+                else (empty, np.zeros(0, dtype=np.int64)))
+    return vehicles, reviewed.get(evaluation.NOT_A_VEHICLE, empty)
+
+
+def parent_model_dir(parent):
+    """The parent model directory: given as one, or as a directory holding model.tar.gz (unpacked
+    beside it); None when there is no parent."""
+    if not parent or not Path(parent).is_dir():
+        return None
+    parent = Path(parent)
+    if (parent / model_artifacts.CLASSES_FILE).is_file():
+        return parent
+    archive = parent / "model.tar.gz"
+    if archive.is_file():
+        import tarfile
+        target = parent / "unpacked"
+        with tarfile.open(archive) as handle:
+            handle.extractall(target, filter="data") if hasattr(tarfile, "data_filter") else handle.extractall(target)
+        return target
+    return None
+
+
+def judge_against_parent(args, serving_net, class_names, temperature: float, limit: float, log=print) -> dict:
+    """Routing figures of this model and of its parent on the held-back newest labelled photos and
+    on the test images, at the workflow's threshold (training/evaluation.py)."""
+    challenger = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
+                                       feature_distance_limit=limit)
+    photo_sets = {"holdout": evaluation.load_photos(args.holdout, class_names + [evaluation.NOT_A_VEHICLE])}
+    if args.test and Path(args.test).is_dir():
+        photo_sets["test"] = evaluation.load_photos(args.test, class_names)
+    parent_dir = parent_model_dir(args.parent)
+    models = {"challenger": challenger}
+    if parent_dir is not None:
+        models["parent"] = inference.model_fn(parent_dir)
+    judged = {name: {set_name: evaluation.routing_figures(model, photos, CONFIDENCE_THRESHOLD)
+                     for set_name, photos in photo_sets.items() if photos}
+              for name, model in models.items()}
+    for name, sets in judged.items():
+        for set_name, figures in sets.items():
+            log(f"judged model={name} photos={set_name} " + " ".join(
+                f"{key}={value}" for key, value in figures.items()))
+    return {"judged": judged, "parent_model_version": model_version(parent_dir) if parent_dir else None}
+
+
+def model_version(model_dir) -> str:
+    """A model's version: the first 16 hex digits of its weights' SHA-256."""
+    import hashlib
+    return hashlib.sha256((Path(model_dir) / model_artifacts.PARAMS_FILE).read_bytes()).hexdigest()[:16]
+
+
+def data_provenance(args, train_count: int, validation_count: int, reviewed: dict) -> dict:
+    """Where this model's data came from: counts per source and the reviewed dataset's manifest hash."""
+    summary = Path(args.reviewed) / "dataset.json" if args.reviewed else None
+    manifest_sha256 = None
+    if summary is not None and summary.is_file():
+        manifest_sha256 = json.loads(summary.read_text()).get("manifest_sha256")
+    return {"cifar_train": train_count, "cifar_validation": validation_count,
+            "reviewed": {name: int(len(array)) for name, array in reviewed.items()},
+            "reviewed_repeats": args.reviewed_repeats, "dataset_manifest_sha256": manifest_sha256}
+
+
 def train(args, log=print) -> dict:
     started = time.time()
-    pixels, labels, class_names = load_channel(args.train)
-    train_idx, validation_idx = split_validation(labels, args.validation_fraction, args.seed)
-    log(f"classes={class_names} train_images={len(train_idx)} validation_images={len(validation_idx)}")
-    split = (pixels[train_idx], labels[train_idx], pixels[validation_idx], labels[validation_idx])
+    preferred = settings.CLASS_NAMES if settings else None
+    pixels, labels, class_names = channels.load_channel(args.train, preferred_order=preferred)
+    train_idx, validation_idx = channels.split_validation(labels, args.validation_fraction, args.seed)
+    reviewed = channels.load_labelled_photos(args.reviewed, class_names + [evaluation.NOT_A_VEHICLE])
+    vehicles, outliers = reviewed_arrays(reviewed, class_names)
+    log(f"classes={class_names} train_images={len(train_idx)} validation_images={len(validation_idx)} "
+        f"reviewed_vehicles={len(vehicles[0])} reviewed_not_a_vehicle={len(outliers)} "
+        f"reviewed_repeats={args.reviewed_repeats}")
+    extra_pixels = [array for array in (vehicles[0], outliers) if len(array)]
+    extra_labels = [vehicles[1]] * bool(len(vehicles[0])) + [np.full(len(outliers), OUTLIER)] * bool(len(outliers))
+    split = (np.concatenate([pixels[train_idx]] + extra_pixels * args.reviewed_repeats),
+             np.concatenate([labels[train_idx]] + extra_labels * args.reviewed_repeats),
+             pixels[validation_idx], labels[validation_idx])
     workers = min(args.ensemble_size, args.parallel_members or args.num_cpus)
     if workers > 1:
         members = train_members_in_parallel(args, split, len(class_names), workers)
@@ -673,14 +733,15 @@ def train(args, log=print) -> dict:
     ensemble = build_ensemble(members)
     ensemble.hybridize()
     means, whitening, usability_document = fit_usability(ensemble, pixels, labels, train_idx, validation_idx,
-                                                         len(class_names), args.false_unusable_rate)
+                                                         len(class_names), args.false_unusable_rate, vehicles)
     serving_net = build_serving_network(ensemble, len(class_names), means, whitening)
     serving_net.hybridize()
     validation_logits = predict_logits(ensemble, pixels[validation_idx])
     temperature = fit_temperature(validation_logits, labels[validation_idx])
     limit = usability_document["feature_distance_limit"]
     metrics = {
-        "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train", "test", "model_dir")},
+        "hyperparameters": {k: v for k, v in vars(args).items()
+                            if k not in ("train", "test", "model_dir", "reviewed", "holdout", "parent")},
         "temperature": temperature,
         "validation": evaluate(serving_net, pixels[validation_idx], labels[validation_idx], class_names, temperature,
                                limit),
@@ -688,8 +749,10 @@ def train(args, log=print) -> dict:
         "training_seconds": None,
     }
     if args.test and Path(args.test).is_dir():
-        test_pixels, test_labels, _ = load_channel(args.test, class_names)
+        test_pixels, test_labels, _ = channels.load_channel(args.test, class_names)
         metrics["test"] = evaluate(serving_net, test_pixels, test_labels, class_names, temperature, limit)
+    metrics.update(judge_against_parent(args, serving_net, class_names, temperature, limit, log))
+    metrics["data"] = data_provenance(args, len(train_idx), len(validation_idx), reviewed)
     metrics["baseline"] = write_monitoring_baseline(serving_net, pixels[validation_idx], class_names, temperature,
                                                     limit, args.model_dir)
     metrics["training_seconds"] = round(time.time() - started, 1)
@@ -699,7 +762,8 @@ def train(args, log=print) -> dict:
                           test_accuracy=test.get("accuracy", float("nan")), test_ece=test.get("ece", float("nan")),
                           temperature=temperature))
     save(serving_net, class_names, temperature, usability_document, metrics, args.model_dir)
-    log(f"saved model_dir={args.model_dir} seconds={metrics['training_seconds']}")
+    log(f"saved model_dir={args.model_dir} model_version={model_version(args.model_dir)} "
+        f"seconds={metrics['training_seconds']}")
     return metrics
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import settings
-from training import inference, model_artifacts, train
+from training import channels, inference, model_artifacts, train
 
 TRAIN_SCRIPT = Path(train.__file__)
 TINY_NETWORK = ["--ensemble-size", "1", "--width", "4", "--blocks-per-stage", "1", "--batch-size", "4",
@@ -126,12 +126,12 @@ def test_train_script_reports_missing_channel_without_traceback(tmp_path):
 def test_split_validation_is_stratified_disjoint_and_seeded():
     labels = np.array([0] * 50 + [1] * 30)
 
-    train_idx, validation_idx = train.split_validation(labels, 0.2, seed=3)
+    train_idx, validation_idx = channels.split_validation(labels, 0.2, seed=3)
 
     assert np.bincount(labels[validation_idx]).tolist() == [10, 6]
     assert not set(train_idx) & set(validation_idx)
     assert len(train_idx) + len(validation_idx) == 80
-    assert train.split_validation(labels, 0.2, seed=3)[1].tolist() == validation_idx.tolist()
+    assert channels.split_validation(labels, 0.2, seed=3)[1].tolist() == validation_idx.tolist()
 
 
 def test_fit_temperature_recovers_overconfidence():
@@ -230,14 +230,13 @@ def test_train_exports_every_parallel_member_into_one_graph(tmp_path):
     (("bicycle",), ["bicycle"]),
 ], ids=["project-classes-in-settings-order", "other-classes-sorted", "subset-sorted"])
 def test_class_order(folders, expected):
-    assert train.class_order(folders) == expected
+    assert channels.class_order(folders, settings.CLASS_NAMES) == expected
 
 
-def test_load_channel_orders_classes_as_settings_not_alphabet(tmp_path, monkeypatch):
-    monkeypatch.setattr(train.settings, "CLASS_NAMES", ("motorcycle", "bicycle"))
+def test_load_channel_orders_classes_as_preferred_not_alphabet(tmp_path):
     channel = _write_channel(tmp_path / "train", 2, 0)
 
-    _, labels, class_names = train.load_channel(channel)
+    _, labels, class_names = channels.load_channel(channel, preferred_order=("motorcycle", "bicycle"))
 
     assert class_names == ["motorcycle", "bicycle"]
     assert labels.tolist() == [0, 0, 1, 1]
@@ -307,3 +306,44 @@ def test_training_with_a_weight_average_keeps_a_working_model(tmp_path):
 def test_parse_args_refuses_a_weight_average_decay_of_one():
     with pytest.raises(SystemExit):
         train.parse_args(["--ema-decay", "1"])
+
+
+@pytest.fixture(scope="module")
+def run_with_reviews(tmp_path_factory, tiny_model_dir):
+    """train.py as the retraining job runs it: reviewed photos (some not a vehicle), the newest held
+    back, and the current model as the parent."""
+    root = tmp_path_factory.mktemp("reviews")
+    reviewed = _write_channel(root / "reviewed", 3, 5, class_names=("bicycle", "motorcycle", settings.NOT_A_VEHICLE))
+    (reviewed / "dataset.json").write_text(json.dumps({"manifest_sha256": "ab" * 32}))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(SM_CHANNEL_TRAIN=str(_write_channel(root / "train", 12, 0)),
+               SM_CHANNEL_TEST=str(_write_channel(root / "test", 4, 1)),
+               SM_CHANNEL_REVIEWED=str(reviewed),
+               SM_CHANNEL_HOLDOUT=str(_write_channel(root / "holdout", 2, 6, ("bicycle", settings.NOT_A_VEHICLE))),
+               SM_CHANNEL_PARENT=str(tiny_model_dir), SM_MODEL_DIR=str(root / "model"), SM_NUM_CPUS="1")
+    result = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "--epochs", "2", "--reviewed-repeats", "3", *TINY_NETWORK],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {"result": result, "metrics": json.loads((root / "model" / "metrics.json").read_text())}
+
+
+@pytest.mark.slow
+def test_train_with_reviews_counts_its_sources_and_names_its_parent(run_with_reviews, tiny_model_dir):
+    metrics = run_with_reviews["metrics"]
+
+    assert metrics["data"]["reviewed"] == {"bicycle": 3, "motorcycle": 3, settings.NOT_A_VEHICLE: 3}
+    assert metrics["data"]["dataset_manifest_sha256"] == "ab" * 32
+    assert metrics["data"]["reviewed_repeats"] == 3
+    assert metrics["parent_model_version"] == train.model_version(tiny_model_dir)
+    assert "reviewed_vehicles=6 reviewed_not_a_vehicle=3 reviewed_repeats=3" in run_with_reviews["result"].stdout
+
+
+@pytest.mark.slow
+def test_train_with_reviews_judges_itself_and_its_parent_on_the_same_held_back_photos(run_with_reviews):
+    judged = run_with_reviews["metrics"]["judged"]
+
+    for model in ("challenger", "parent"):
+        holdout = judged[model]["holdout"]
+        assert (holdout["vehicles"], holdout["others"]) == (2, 2)
+        assert judged[model]["test"]["vehicles"] == 8
+        assert 0 <= holdout["routed_correct"] <= holdout["routed"] <= holdout["vehicles"]
