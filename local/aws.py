@@ -116,7 +116,7 @@ class StandIn:
         self._stack.callback(self._server.shutdown)
         # moto's Step Functions interpreter calls Lambda through the server at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
-        self._stack.enter_context(moto_gaps.bridged())
+        self._stack.enter_context(moto_gaps.bridged(self.s3_client))
         overrides = self.client_environment()
         if self.model_dir is not None:
             overrides[settings.ENV_SAGEMAKER_RUNTIME_URL] = self._start_endpoint()

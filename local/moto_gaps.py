@@ -163,6 +163,32 @@ def _scheduled_rules_match_no_events(send_to_targets):
     return send
 
 
+def _training_jobs_run(create_training_job, s3_client_factory):
+    """CreateTrainingJob: SageMaker runs the job's script on its channels. moto records the job as
+    Completed at once and runs nothing. Bridged by local/training_jobs.py, which runs it here under
+    SageMaker's contract (no upstream fix: moto has no compute)."""
+    import copy
+    import inspect
+    signature = inspect.signature(create_training_job)
+
+    def create(backend, *args, **kwargs):
+        from local.training_jobs import TrainingJobRunner
+        requested = signature.bind(backend, *args, **kwargs).arguments
+        # moto also replaces the job's MetricDefinitions with a sample of its own: keep the caller's.
+        definitions = copy.deepcopy((requested.get("algorithm_specification") or {}).get("MetricDefinitions", []))
+        created = create_training_job(backend, *args, **kwargs)
+        job = backend.training_jobs[requested["training_job_name"]]
+        job.algorithm_specification["MetricDefinitions"] = definitions
+        TrainingJobRunner(job, s3_client_factory).start()
+        return created
+    return create
+
+
+def _default_s3_client():
+    import boto3
+    return boto3.client("s3")
+
+
 def _state_machine_targets_delivered(send_to_targets):
     """A rule whose target is a state machine: AWS starts an execution (named by a fresh UUID) with the
     event, transformed by the target's InputTransformer. moto delivers to log groups, archives, SQS,
@@ -199,7 +225,9 @@ def _event_bus_name(event_bus) -> str:
 
 
 @contextmanager
-def bridged() -> Iterator[None]:
+def bridged(s3_client_factory=_default_s3_client) -> Iterator[None]:
+    """Every bridge below, while active; s3_client_factory makes the S3 client training jobs read
+    their channels and write their models with (in the stand-in, one for its own URL)."""
     from moto.awslambda import models as awslambda_models
     from moto.cloudformation import models as cloudformation_models
     from moto.cloudformation import parsing
@@ -232,6 +260,10 @@ def bridged() -> Iterator[None]:
                                                   s3_models.FakeBucket.create_from_cloudformation_json)))
         stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets", _scheduled_rules_match_no_events(
             _state_machine_targets_delivered(events_models.Rule.send_to_targets))))
+        from moto.sagemaker import models as sagemaker_models
+        sagemaker_backend = sagemaker_models.SageMakerModelBackend
+        stack.enter_context(mock.patch.object(sagemaker_backend, "create_training_job", _training_jobs_run(
+            sagemaker_backend.create_training_job, s3_client_factory)))
         parser_backend = stepfunctions_parser.StepFunctionsParserBackend
         stack.enter_context(mock.patch.object(parser_backend, "start_execution",
                                               _named_execution(parser_backend.start_execution)))

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import re
+import time
 import zipfile
 from contextlib import nullcontext
 
@@ -275,3 +276,33 @@ def test_render_input_template_quotes_as_eventbridge_does(template_text, expecte
     paths = {"key": "$.detail.object.key", "size": "$.detail.object.size", "missing": "$.detail.nothing"}
 
     assert json.loads(moto_gaps.render_input_template(template_text, paths, event)) == expected
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_a_training_job_runs_instead_of_completing_at_once(bridged):
+    with mock_aws(), moto(bridged):
+        s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+        s3.create_bucket(Bucket="jobs")
+        s3.put_object(Bucket="jobs", Key="data/a.png", Body=b"a")
+        sagemaker.create_training_job(
+            TrainingJobName="job", RoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+            AlgorithmSpecification={"TrainingImage": "image", "TrainingInputMode": "File"},
+            HyperParameters={"sagemaker_program": "train.py", "sagemaker_submit_directory": "s3://jobs/missing.tar.gz"},
+            InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": "s3://jobs/data"}}}],
+            OutputDataConfig={"S3OutputPath": "s3://jobs/models"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60})
+        first = sagemaker.describe_training_job(TrainingJobName="job")["TrainingJobStatus"]
+        for _ in range(100):
+            described = sagemaker.describe_training_job(TrainingJobName="job")
+            if described["TrainingJobStatus"] != "InProgress":
+                break
+            time.sleep(0.05)
+
+    if not bridged:
+        assert first == "Completed"  # nothing ran, yet no error: a pipeline would register nothing real
+        return
+    assert first == "InProgress"
+    assert described["TrainingJobStatus"] == "Failed"  # it really looked for its code, which is not there
+    assert "NoSuchKey" in described["FailureReason"]
