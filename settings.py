@@ -60,6 +60,21 @@ ENV_WINDOW_HOURS = "WINDOW_HOURS"                  # how many hours of capture o
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 ENV_MONITORING_SCHEDULE = "MONITORING_SCHEDULE"    # the MonitoringSchedule dimension of the metrics
 ENV_DECISION_BUS = "DECISION_BUS"
+# The retraining pipeline (handlers/assemble_dataset.py, handlers/register_challenger.py).
+ENV_DATASETS_URI = "DATASETS_URI"                  # where each run's channel is assembled
+ENV_BASE_DATA_URI = "BASE_DATA_URI"                # the staged CIFAR data: train/ and test/
+ENV_MIN_NEW_LABELS = "MIN_NEW_LABELS"              # fewer new labelled photos: no run
+ENV_HOLDOUT_SHARE = "HOLDOUT_SHARE"                # newest share of them kept back for evaluation
+ENV_HYPERPARAMETERS = "HYPERPARAMETERS"            # JSON object of train.py options for the training job
+ENV_POLL_SECONDS = "POLL_SECONDS"                  # how often the state machine asks about the job
+ENV_MODEL_PACKAGE_GROUP = "MODEL_PACKAGE_GROUP"
+ENV_INFERENCE_IMAGE = "INFERENCE_IMAGE"            # the serving container a registered package names
+ENV_TRAINING_IMAGE = "TRAINING_IMAGE"              # the SageMaker MXNet training container
+ENV_TRAINING_ROLE_ARN = "TRAINING_ROLE_ARN"        # the role the training job runs as
+ENV_TRAINING_INSTANCE_TYPE = "TRAINING_INSTANCE_TYPE"
+ENV_SOURCE_CODE_URI = "SOURCE_CODE_URI"            # sourcedir.tar.gz of training/ (training/launch.py uploads it)
+ENV_MODELS_URI = "MODELS_URI"                      # where training jobs write model.tar.gz
+ENV_PARENT_MODEL_URI = "PARENT_MODEL_URI"          # the model serving now, the challenger's parent
 
 # --- Where the endpoint name travels from training to serverless.yml ----------------------------
 # training/launch.py writes {"endpoint_name": ...} here; serverless.yml reads it with a default.

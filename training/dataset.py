@@ -15,7 +15,7 @@ it (Serialize Image's normalised PNG or JPEG), so no other copy is needed. The c
   manifest.jsonl                              one line per example: its provenance
   dataset.json                                counts per source, what was left out and why, the
                                               manifest's sha256 (written last: marks it complete;
-                                              a copy in reviewed/ travels with the channel)
+                                              copies in reviewed/ and holdout/ travel with them)
 
 A photo is identified by the SHA-256 of its bytes: answered twice, it counts once; answered with
 different labels, it is left out and reported; already in the base training set, it adds
@@ -204,7 +204,8 @@ def write_channel(assembly: Assembly, output: storage.Location, base: Optional[s
         "base": base,
     }
     # A copy travels with the reviewed channel, so the model trained on it records the manifest's hash.
-    storage.write_text(output, f"{REVIEWED_CHANNEL}/{SUMMARY_FILE}", json.dumps(document, indent=2), s3_client)
+    for channel in (REVIEWED_CHANNEL, HOLDOUT_CHANNEL):  # also keeps an empty channel a channel
+        storage.write_text(output, f"{channel}/{SUMMARY_FILE}", json.dumps(document, indent=2), s3_client)
     storage.write_text(output, SUMMARY_FILE, json.dumps(document, indent=2), s3_client)
     return document
 

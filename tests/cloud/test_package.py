@@ -20,7 +20,9 @@ pytestmark = pytest.mark.skipif(shutil.which("npx") is None,
 
 ROOT = settings.PROJECT_ROOT
 FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyImage": "handlers/classify_image.py",
-                     "filterConfidence": "handlers/filter_confidence.py", "monitorModel": "handlers/monitor_model.py"}
+                     "filterConfidence": "handlers/filter_confidence.py", "monitorModel": "handlers/monitor_model.py",
+                     "assembleDataset": "handlers/assemble_dataset.py",
+                     "registerChallenger": "handlers/register_challenger.py"}
 # The functions the classify-vehicle state machine calls (the monitor runs on its own schedule).
 WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
@@ -29,7 +31,11 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                         # The monitor's plain-Python core: no numpy, no plotting, no report.
                         "monitorModel": {f"monitoring/{name}.py" for name in (
                             "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features", "formatting",
-                            "ground_truth", "monitor", "storage")}}
+                            "ground_truth", "monitor", "storage")},
+                        "assembleDataset": {"handlers/retraining_errors.py", "training/__init__.py", "training/dataset.py",
+                                            *(f"monitoring/{name}.py" for name in (
+                                                "__init__", "capture_format", "ground_truth", "storage"))},
+                        "registerChallenger": {"handlers/retraining_errors.py"}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
 LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -80,7 +86,7 @@ def test_package_state_machine_file_passes_asl_validator():
 
 
 def test_package_embedded_state_machine_passes_asl_validator(template, tmp_path):
-    [machine] = resources_of_type(template, "AWS::StepFunctions::StateMachine").values()
+    machine = template["Resources"]["ClassifyVehicleStateMachine"]
     text, references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
     for placeholder, reference in references.items():  # what CloudFormation substitutes on deployment
         text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
@@ -96,7 +102,8 @@ def test_package_embedded_state_machine_passes_asl_validator(template, tmp_path)
 
 
 def test_package_state_machine_logs_alarms_and_outputs_its_arn(template):
-    [(machine_id, machine)] = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
+    machine_id = "ClassifyVehicleStateMachine"
+    machine = template["Resources"][machine_id]
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm").values()
     log_groups = resources_of_type(template, "AWS::Logs::LogGroup").values()
 
@@ -185,6 +192,8 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
             if "*" in as_list(statement["Resource"]) and actions == {"cloudwatch:PutMetricData"}:
                 # PutMetricData takes no resource ARN: the condition keeps it to one namespace.
                 assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"], (name, statement)
+            elif "*" in as_list(statement["Resource"]) and actions == {"ecr:GetAuthorizationToken"}:
+                assert name == "SageMakerTrainingRole"  # takes no resource ARN; image pulls are scoped
             elif "*" in as_list(statement["Resource"]):
                 assert actions <= LOG_DELIVERY_ACTIONS, (name, statement)
 
@@ -194,6 +203,9 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
     ("classifyImage", {"sagemaker:InvokeEndpoint"}),
     ("filterConfidence", set()),
     ("monitorModel", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "cloudwatch:PutMetricData", "events:PutEvents"}),
+    ("assembleDataset", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
+    ("registerChallenger", {"s3:GetObject", "s3:PutObject", "sagemaker:DescribeModelPackageGroup",
+                            "sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
     function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
@@ -226,7 +238,7 @@ def test_package_monitor_reads_the_capture_and_baseline_and_writes_only_its_repo
 
 def test_package_schedules_the_monitor_and_alarms_on_its_violations(template):
     rules = resources_of_type(template, "AWS::Events::Rule")
-    [schedule] = [rule for rule in rules.values() if "ScheduleExpression" in rule["Properties"]]
+    [schedule] = [rule for rule in rules.values() if rule["Properties"].get("ScheduleExpression") == "rate(1 hour)"]
     alarm = template["Resources"]["ModelDeterioratedAlarm"]["Properties"]
     variables = template["Resources"]["MonitorModelLambdaFunction"]["Properties"]["Environment"]["Variables"]
 
@@ -312,7 +324,7 @@ S3_OBJECT_CREATED = {
 @pytest.fixture(scope="module")
 def upload_rule(template) -> dict:
     [rule] = [rule for rule in resources_of_type(template, "AWS::Events::Rule").values()
-              if "EventPattern" in rule["Properties"]]
+              if rule["Properties"].get("Name") == "vehicle-routing-test-photo-uploaded"]
     return rule["Properties"]
 
 
@@ -429,3 +441,49 @@ def test_package_outputs_name_the_bus_the_queue_and_the_rule(template):
     assert {"DecisionBusName", "ReviewQueueUrl", "PhotoUploadedRuleName", "ImagesBucketName",
             "ClassifyVehicleStateMachineArn"} <= set(template["Outputs"])
     assert template["Outputs"]["ReviewQueueUrl"]["Value"] == {"Ref": "ReviewQueue"}
+
+
+def test_package_retrain_model_state_machine_passes_asl_validator_and_calls_its_two_functions(template, tmp_path):
+    machine = template["Resources"]["RetrainModelStateMachine"]
+    text, references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    for placeholder, reference in references.items():
+        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
+    (tmp_path / "retrain.json").write_text(text)
+
+    validated = validate_asl(tmp_path / "retrain.json")
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert sorted(reference["Fn::GetAtt"][0] for reference in references.values()) == [
+        "AssembleDatasetLambdaFunction", "RegisterChallengerLambdaFunction"]
+    resources = {state["Resource"] for state in json.loads(text)["States"].values() if "Resource" in state}
+    assert {"arn:aws:states:::aws-sdk:sagemaker:createTrainingJob",
+            "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob"} <= resources
+
+
+def test_package_retrain_role_may_invoke_its_functions_run_its_jobs_and_pass_only_the_training_role(template):
+    machine = template["Resources"]["RetrainModelStateMachine"]["Properties"]
+    role = template["Resources"]["RetrainModelStateMachineRole"]
+    granted = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["RetrainModelStateMachineRole", "Arn"]}
+    assert set(granted) == {"lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                            "iam:PassRole"}
+    assert granted["iam:PassRole"]["Resource"] == {"Fn::GetAtt": ["SageMakerTrainingRole", "Arn"]}
+    assert granted["iam:PassRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    job_arn = "".join(part for part in granted["sagemaker:CreateTrainingJob"]["Resource"]["Fn::Join"][1]
+                      if isinstance(part, str))
+    assert job_arn.endswith(":training-job/retrain-*")
+    training = template["Resources"]["SageMakerTrainingRole"]
+    assert training["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "sagemaker.amazonaws.com"}
+
+
+def test_package_retraining_starts_by_hand_on_a_schedule_or_on_deterioration_only_when_asked(template):
+    rules = resources_of_type(template, "AWS::Events::Rule").values()
+    to_retrain = [rule["Properties"] for rule in rules
+                  if any(target["Arn"] == {"Ref": "RetrainModelStateMachine"} for target in rule["Properties"]["Targets"])]
+
+    by_kind = {("schedule" if "ScheduleExpression" in rule else "deterioration"): rule for rule in to_retrain}
+    assert by_kind["schedule"]["State"] == "DISABLED" and by_kind["deterioration"]["State"] == "DISABLED"
+    assert by_kind["deterioration"]["EventPattern"]["detail-type"] == [settings.MODEL_DETERIORATED]
+    assert by_kind["deterioration"]["EventBusName"] == {"Ref": "DecisionBus"}
