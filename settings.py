@@ -70,7 +70,6 @@ ENV_POLL_SECONDS = "POLL_SECONDS"                  # how often the state machine
 ENV_MODEL_PACKAGE_GROUP = "MODEL_PACKAGE_GROUP"
 ENV_INFERENCE_IMAGE = "INFERENCE_IMAGE"            # the serving container a registered package names
 ENV_TRAINING_IMAGE = "TRAINING_IMAGE"              # the SageMaker MXNet training container
-ENV_TRAINING_ROLE_ARN = "TRAINING_ROLE_ARN"        # the role the training job runs as
 ENV_TRAINING_INSTANCE_TYPE = "TRAINING_INSTANCE_TYPE"
 ENV_SOURCE_CODE_URI = "SOURCE_CODE_URI"            # sourcedir.tar.gz of training/ (training/launch.py uploads it)
 ENV_MODELS_URI = "MODELS_URI"                      # where training jobs write model.tar.gz
@@ -92,8 +91,11 @@ STATE_MACHINE_FILE = PROJECT_ROOT / "statemachine" / "classify_vehicle.asl.json"
 SERVICE_NAME = "vehicle-routing"
 LOCAL_STAGE = "local"
 LOCAL_MONITORING_BUCKET = f"{SERVICE_NAME}-{LOCAL_STAGE}-monitoring"
-CAPTURE_PREFIX = "data-capture"          # serverless.yml params capturePrefix, monitoringPrefix
+CAPTURE_PREFIX = "data-capture"          # serverless.yml params capturePrefix, monitoringPrefix, ...
 MONITORING_PREFIX = "monitoring"
+DATA_PREFIX = "data"
+SOURCE_CODE_KEY = "code/sourcedir.tar.gz"
+CURRENT_MODEL_KEY = "models/current/model.tar.gz"
 
 # --- Local endpoint (local/endpoint.py) and the local run (local/run.py) ------------------------
 LOCAL_ENDPOINT_HOST = "127.0.0.1"

@@ -2,7 +2,7 @@
 
 Turns the review loop's answers into a training channel (training/dataset.py, over S3), below
 DATASETS_URI/<run>/, and returns the training job the next state starts: its name, channels (the
-base data, the reviewed and held-back photos, the parent model), code, container, role and
+base data, the reviewed and held-back photos, the parent model), code, container and
 hyperparameters (HYPERPARAMETERS, with the execution input's "hyperparameters" on top, so a
 rehearsal can train a tiny network). Fewer new labelled photos than MIN_NEW_LABELS raise
 NotEnoughNewLabels: the pipeline ends without training.
@@ -31,7 +31,6 @@ HOLDOUT_SHARE = float(os.environ.get(settings.ENV_HOLDOUT_SHARE) or dataset.DEFA
 HYPERPARAMETERS = json.loads(os.environ.get(settings.ENV_HYPERPARAMETERS) or "{}")
 POLL_SECONDS = int(os.environ.get(settings.ENV_POLL_SECONDS) or 60)
 TRAINING_IMAGE = os.environ[settings.ENV_TRAINING_IMAGE]
-TRAINING_ROLE_ARN = os.environ[settings.ENV_TRAINING_ROLE_ARN]
 TRAINING_INSTANCE_TYPE = os.environ.get(settings.ENV_TRAINING_INSTANCE_TYPE) or "ml.m5.xlarge"
 SOURCE_CODE_URI = os.environ[settings.ENV_SOURCE_CODE_URI]
 MODELS_URI = os.environ[settings.ENV_MODELS_URI].rstrip("/")
@@ -83,7 +82,7 @@ def handler(event: dict, context) -> dict:
     return {"training_job_name": name, "dataset_uri": channel_uri, "counts": document["counts"],
             "left_out": document["left_out"], "manifest_sha256": document["manifest_sha256"],
             "poll_seconds": POLL_SECONDS,
-            "job": {"name": name, "role_arn": TRAINING_ROLE_ARN, "image": TRAINING_IMAGE,
+            "job": {"name": name, "image": TRAINING_IMAGE,
                     "hyperparameters": hyperparameters, "input_data_config": channels,
                     "output_path": MODELS_URI, "instance_type": TRAINING_INSTANCE_TYPE,
                     "max_runtime_seconds": MAX_RUNTIME_SECONDS}}

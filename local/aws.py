@@ -63,12 +63,13 @@ class StandIn:
     def __init__(self, port: int = DEFAULT_PORT, host: str = settings.LOCAL_ENDPOINT_HOST,
                  model_dir: Optional[Path] = None, endpoint_name: Optional[str] = None,
                  capture_dir=None, region: str = DEFAULT_REGION, extra_listener=None,
-                 monitoring_bucket: Optional[str] = None):
+                 monitoring_bucket: Optional[str] = None, data_dir: Optional[Path] = None):
         self.host, self.requested_port, self.region = host, port, region
         self.model_dir, self.capture_dir = model_dir, capture_dir
         # Created at start, as training/launch.py's S3 prefix exists before `sls deploy` in the cloud:
         # the endpoint captures into it, and the model's baseline is uploaded where the monitor reads it.
         self.monitoring_bucket = monitoring_bucket
+        self.data_dir = data_dir
         self.endpoint_name = endpoint_name or deployed_endpoint_name()
         self._extra_listener = extra_listener
         self.capture = None
@@ -138,14 +139,26 @@ class StandIn:
         return f"s3://{self.monitoring_bucket}/{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}"
 
     def _prepare_monitoring_bucket(self) -> None:
+        """What training/launch.py leaves in S3 before `sls deploy`: the model's baseline, the model
+        serving now (the retraining's parent), the training code, and the staged base data."""
+        from local import training_jobs
         from monitoring import baseline
         s3 = self.s3_client()
         s3.create_bucket(Bucket=self.monitoring_bucket)
-        source = Path(self.model_dir or "") / baseline.BASELINE_DIR
-        for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
-            if self.model_dir is not None and (source / name).is_file():
-                s3.upload_file(str(source / name), self.monitoring_bucket,
-                               f"{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}/{name}")
+        s3.put_object(Bucket=self.monitoring_bucket, Key=settings.SOURCE_CODE_KEY,
+                      Body=training_jobs.source_archive(settings.PROJECT_ROOT))
+        if self.model_dir is not None:
+            source = Path(self.model_dir) / baseline.BASELINE_DIR
+            for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
+                if (source / name).is_file():
+                    s3.upload_file(str(source / name), self.monitoring_bucket,
+                                   f"{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}/{name}")
+            s3.put_object(Bucket=self.monitoring_bucket, Key=settings.CURRENT_MODEL_KEY,
+                          Body=training_jobs.model_archive(Path(self.model_dir)))
+        if self.data_dir is not None and Path(self.data_dir, "train").is_dir():
+            for path in sorted(Path(self.data_dir).rglob("*.png")):
+                s3.upload_file(str(path), self.monitoring_bucket,
+                               f"{settings.DATA_PREFIX}/{path.relative_to(self.data_dir).as_posix()}")
 
     def _start_endpoint(self) -> str:
         from local.endpoint import ModelMismatch, PortInUse, serve
@@ -229,6 +242,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar="DIR_OR_S3_URI",
                         help="where the endpoint writes data-capture records: a local directory, or an s3:// prefix in "
                              "the stand-in (default: %(default)s, where the deployed monitorModel reads them)")
+    parser.add_argument("--data-dir", type=Path, default=settings.ARTIFACTS_DIR / "data",
+                        help="the staged CIFAR images the retraining pipeline's jobs train on, uploaded to the monitoring "
+                             "bucket at start (default: %(default)s; skipped when not staged)")
     parser.add_argument("--region", default=DEFAULT_REGION, help="region to print in the exports (default: %(default)s)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -243,7 +259,8 @@ def main(argv=None) -> int:
     model_dir = None if args.no_model else args.model_dir
     try:
         with StandIn(args.port, model_dir=model_dir, endpoint_name=args.endpoint_name, capture_dir=args.capture,
-                     region=args.region, monitoring_bucket=settings.LOCAL_MONITORING_BUCKET) as stand_in:
+                     region=args.region, monitoring_bucket=settings.LOCAL_MONITORING_BUCKET,
+                     data_dir=args.data_dir) as stand_in:
             print(f"AWS stand-in listening on {stand_in.url}")
             if model_dir:
                 print(f"SageMaker endpoint {stand_in.endpoint_name!r} served by {stand_in.endpoint_url} with {model_dir} "

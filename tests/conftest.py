@@ -70,7 +70,7 @@ def stand_in(tiny_model_dir, tmp_path_factory):
     captures = tmp_path_factory.mktemp("stand-in-captures")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.aws", "--port", "0", "--model-dir", str(tiny_model_dir), "--capture",
-         str(captures)], cwd=settings.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         str(captures), "--data-dir", str(captures / "no-staged-data")], cwd=settings.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()

@@ -454,7 +454,7 @@ def test_package_retrain_model_state_machine_passes_asl_validator_and_calls_its_
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert sorted(reference["Fn::GetAtt"][0] for reference in references.values()) == [
-        "AssembleDatasetLambdaFunction", "RegisterChallengerLambdaFunction"]
+        "AssembleDatasetLambdaFunction", "RegisterChallengerLambdaFunction", "SageMakerTrainingRole"]
     resources = {state["Resource"] for state in json.loads(text)["States"].values() if "Resource" in state}
     assert {"arn:aws:states:::aws-sdk:sagemaker:createTrainingJob",
             "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob"} <= resources

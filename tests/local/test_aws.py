@@ -150,6 +150,69 @@ def test_sls_invoke_monitor_model_writes_violations_for_a_drifted_capture_and_te
     assert event["detail"]["endpoint_name"] == endpoint and len(event["detail"]["violations"]) == len(violations)
 
 
+def tiny_png(shade: int, channel: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+    pixels = np.random.RandomState(shade).randint(0, 80, (32, 32, 3))
+    pixels[..., channel] += 150
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pending_approval(
+        stand_in, rehearsal, tiny_model_dir):
+    from datetime import datetime, timedelta, timezone
+
+    from local import training_jobs
+    from monitoring import capture_format, ground_truth
+    s3 = boto3.client("s3", endpoint_url=stand_in.url, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    bucket, endpoint = f"vehicle-routing-{STAGE}-monitoring", aws.deployed_endpoint_name()
+    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=bucket)
+    # What the launcher leaves: code, the model serving now, the base data.
+    s3.put_object(Bucket=bucket, Key=settings.SOURCE_CODE_KEY, Body=training_jobs.source_archive(settings.PROJECT_ROOT))
+    s3.put_object(Bucket=bucket, Key=settings.CURRENT_MODEL_KEY, Body=training_jobs.model_archive(tiny_model_dir))
+    for split, count in (("train", 8), ("test", 2)):
+        for index in range(count):
+            for channel, name in enumerate(settings.CLASS_NAMES):
+                s3.put_object(Bucket=bucket, Key=f"{settings.DATA_PREFIX}/{split}/{name}/{split}{index}.png",
+                              Body=tiny_png(100 + index, 2 * channel))
+    # What the loop leaves: 8 captured drivers' photos and people's answers (one not a vehicle).
+    start = datetime.now(timezone.utc) - timedelta(minutes=10)
+    answers = {f"driver-{n}": settings.REVIEW_LABELS[n % 3] for n in range(8)}
+    lines = "".join(capture_format.to_jsonl_line(capture_format.build_capture_record(
+        tiny_png(n, 2 * (n % 2)), "image/png", b"[0.6, 0.4]", "application/json", inference_id=inference_id,
+        inference_time=start + timedelta(seconds=n))) for n, inference_id in enumerate(answers))
+    s3.put_object(Bucket=bucket, Key=capture_format.capture_key(settings.CAPTURE_PREFIX, endpoint, "AllTraffic", start),
+                  Body=lines.encode())
+    ground_truth.write_ground_truth(answers, f"s3://{bucket}/ground-truth", s3_client=s3,
+                                    class_names=settings.REVIEW_LABELS)
+    redeployed = sls(stand_in, "deploy", "--param=retrainPollSeconds=1", "--param=minNewLabels=4")
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
+    tiny = {"epochs": 1, "width": 4, "blocks-per-stage": 1, "batch-size": 4, "validation-fraction": 0.25,
+            "warmup-epochs": 1}
+
+    invoked = sls(stand_in, "invoke", "stepf", "--name", "retrainModel", "--data", json.dumps({"hyperparameters": tiny}))
+
+    described = execution(invoked.stdout + invoked.stderr)
+    assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
+    output = json.loads(described["output"])
+    sagemaker = boto3.client("sagemaker", endpoint_url=stand_in.url, region_name="us-east-1",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+    package = sagemaker.describe_model_package(ModelPackageName=output["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == output["model_data"]
+    evaluation = json.loads(s3.get_object(Bucket=bucket, Key=storage_key(output["evaluation"]))["Body"].read())
+    assert set(evaluation["judged"]) == {"challenger", "parent"}
+    assert evaluation["judged"]["challenger"]["holdout"]["vehicles"] + evaluation["judged"]["challenger"]["holdout"][
+        "others"] == 2  # 30% of the 8 answered photos, the newest
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == output["evaluation"]
+
+
 def storage_key(uri: str) -> str:
     from monitoring import storage
     return storage.parse_s3(uri).prefix
