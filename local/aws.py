@@ -141,12 +141,12 @@ class StandIn:
     def _prepare_monitoring_bucket(self) -> None:
         """What training/launch.py leaves in S3 before `sls deploy`: the model's baseline, the model
         serving now (the retraining's parent), the training code, and the staged base data."""
-        from local import training_jobs
+        from training import archives
         from monitoring import baseline
         s3 = self.s3_client()
         s3.create_bucket(Bucket=self.monitoring_bucket)
         s3.put_object(Bucket=self.monitoring_bucket, Key=settings.SOURCE_CODE_KEY,
-                      Body=training_jobs.source_archive(settings.PROJECT_ROOT))
+                      Body=archives.source_archive(settings.PROJECT_ROOT))
         if self.model_dir is not None:
             source = Path(self.model_dir) / baseline.BASELINE_DIR
             for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
@@ -154,7 +154,7 @@ class StandIn:
                     s3.upload_file(str(source / name), self.monitoring_bucket,
                                    f"{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}/{name}")
             s3.put_object(Bucket=self.monitoring_bucket, Key=settings.CURRENT_MODEL_KEY,
-                          Body=training_jobs.model_archive(Path(self.model_dir)))
+                          Body=archives.model_archive(Path(self.model_dir)))
         if self.data_dir is not None and Path(self.data_dir, "train").is_dir():
             for path in sorted(Path(self.data_dir).rglob("*.png")):
                 s3.upload_file(str(path), self.monitoring_bucket,

@@ -31,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from training.archives import model_archive
+
 logger = logging.getLogger(__name__)
 
 # Hyperparameters the SageMaker SDK adds for its own containers; never passed to the script.
@@ -71,15 +73,6 @@ def download_channel(s3, uri: str, destination: Path) -> int:
             s3.download_file(bucket, key, str(target))
             copied += 1
     return copied
-
-
-def model_archive(model_dir: Path) -> bytes:
-    """model.tar.gz as SageMaker makes it: the model directory's contents at the archive's root."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(model_dir.iterdir()):
-            archive.add(path, arcname=path.name)
-    return buffer.getvalue()
 
 
 def final_metrics(definitions: list, output: str) -> list:
@@ -185,19 +178,3 @@ class TrainingJobRunner:
         if not entry.is_file():
             raise RuntimeError(f"ClientError: {program} is not in {submit}")
         return str(entry)
-
-
-def source_archive(root: Path, entry_point_dir: str = "training", dependencies=("imaging", "monitoring")) -> bytes:
-    """sourcedir.tar.gz as the SageMaker SDK packs a script-mode source_dir with dependencies:
-    the source directory's files at the root, each dependency as a folder beside them."""
-    buffer = io.BytesIO()
-    skipped = ("__pycache__", ".pyc", "endpoint.json")
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted((root / entry_point_dir).rglob("*")):
-            if path.is_file() and not any(part in str(path) for part in skipped):
-                archive.add(path, arcname=str(path.relative_to(root / entry_point_dir)))
-        for dependency in dependencies:
-            for path in sorted((root / dependency).rglob("*.py")):
-                if "__pycache__" not in str(path):
-                    archive.add(path, arcname=str(path.relative_to(root)))
-    return buffer.getvalue()

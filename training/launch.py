@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -239,10 +240,13 @@ def run_cloud(args, sagemaker_session=None):
         if not (data_dir / "train").is_dir():
             stage_data.stage("folder", settings.DEFAULT_DATA_SOURCE, data_dir)
         stage_data.upload_directory(data_dir, f"{base_uri}/data", s3_client=sagemaker_session.boto_session.client("s3"))
+    capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
+    channels = {"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test"}
+    if args.with_reviews:
+        channels.update(reviewed_channels(args, base_uri, capture_uri, sagemaker_session.boto_session.client("s3")))
     estimator = build_estimator(args.role, sagemaker_session, parse_hyperparameters(args.hyperparameter),
                                 args.instance_type, output_path=f"{base_uri}/models")
-    estimator.fit({"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test"}, wait=True, logs=args.logs)
-    capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
+    estimator.fit(channels, wait=True, logs=args.logs)
     deploy_endpoint(estimator, args.endpoint_name, capture_uri, args.endpoint_instance_type, args.min_instances)
     scale_endpoint(sagemaker_session.boto_session, args.endpoint_name, args.min_instances, args.max_instances)
     capture_bucket, capture_prefix = stage_data.parse_s3_uri(capture_uri)
@@ -257,6 +261,25 @@ def run_cloud(args, sagemaker_session=None):
           f"scaled on invocations per instance); captures go to {capture_uri}; the monitor's baseline "
           f"({', '.join(published)}) to {baseline_uri}; name and monitoring locations written to {path}")
     return estimator
+
+
+def reviewed_channels(args, base_uri: str, capture_uri: str, s3_client) -> dict:
+    """The reviewed and held-back channels training.dataset assembles from the review loop (and the
+    parent model); a LaunchError names what is missing in one line."""
+    from training import dataset
+    run = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    channel_uri = f"{base_uri}/datasets/launch-{run}"
+    try:
+        document = dataset.build(args.with_reviews, f"{capture_uri}/{args.endpoint_name}", channel_uri,
+                                 f"{base_uri}/data", min_new_labels=args.min_new_labels, s3_client=s3_client)
+    except dataset.DatasetError as error:
+        raise LaunchError(str(error)) from None
+    print(f"reviewed photos: {json.dumps(document['counts'])} in {channel_uri} (left out: {document['left_out'] or 'none'})")
+    channels = {"reviewed": f"{channel_uri}/{dataset.REVIEWED_CHANNEL}",
+                "holdout": f"{channel_uri}/{dataset.HOLDOUT_CHANNEL}"}
+    if args.parent_model_data:
+        channels["parent"] = args.parent_model_data
+    return channels
 
 
 def publish_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> list:
@@ -327,6 +350,14 @@ def parse_args(argv=None):
                        help="where serverless.yml reads the endpoint name; default: %(default)s")
     cloud.add_argument("--no-logs", dest="logs", action="store_false", help="do not stream the training job logs")
     cloud.add_argument("--hyperparameter", action="append", metavar="NAME=VALUE", help=hyper_help)
+    cloud.add_argument("--with-reviews", metavar="S3_URI",
+                       help="also learn from the photos people reviewed: the review loop's ground truth here, the photos "
+                            "from the data capture (training.dataset assembles the channel below S3_PREFIX/datasets)")
+    cloud.add_argument("--parent-model-data", metavar="S3_URI",
+                       help="with --with-reviews: the model.tar.gz serving now, judged beside the new model")
+    cloud.add_argument("--min-new-labels", type=int, default=20,
+                       help="with --with-reviews: fewer new labelled photos than this are not worth a run "
+                            "(default: %(default)s)")
     args = parser.parse_args(argv)
     if args.mode == "cloud" and args.max_instances < args.min_instances:
         parser.error("--max-instances must be at least --min-instances")

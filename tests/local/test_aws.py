@@ -166,7 +166,7 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
         stand_in, rehearsal, tiny_model_dir):
     from datetime import datetime, timedelta, timezone
 
-    from local import training_jobs
+    from training import archives
     from monitoring import capture_format, ground_truth
     s3 = boto3.client("s3", endpoint_url=stand_in.url, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing")
@@ -174,8 +174,8 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
     if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=bucket)
     # What the launcher leaves: code, the model serving now, the base data.
-    s3.put_object(Bucket=bucket, Key=settings.SOURCE_CODE_KEY, Body=training_jobs.source_archive(settings.PROJECT_ROOT))
-    s3.put_object(Bucket=bucket, Key=settings.CURRENT_MODEL_KEY, Body=training_jobs.model_archive(tiny_model_dir))
+    s3.put_object(Bucket=bucket, Key=settings.SOURCE_CODE_KEY, Body=archives.source_archive(settings.PROJECT_ROOT))
+    s3.put_object(Bucket=bucket, Key=settings.CURRENT_MODEL_KEY, Body=archives.model_archive(tiny_model_dir))
     for split, count in (("train", 8), ("test", 2)):
         for index in range(count):
             for channel, name in enumerate(settings.CLASS_NAMES):

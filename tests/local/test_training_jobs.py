@@ -11,7 +11,8 @@ from moto import mock_aws
 from PIL import Image
 
 import settings
-from local import moto_gaps, training_jobs
+from local import moto_gaps
+from training import archives
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-training:1.9.0-cpu-py38"
@@ -126,7 +127,7 @@ def test_the_projects_own_train_py_trains_in_a_job(aws, tmp_path):
             buffer = io.BytesIO()
             Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
             s3.put_object(Bucket="jobs", Key=f"data/train/{name}/{index}.png", Body=buffer.getvalue())
-    s3.put_object(Bucket="jobs", Key="code/sourcedir.tar.gz", Body=training_jobs.source_archive(settings.PROJECT_ROOT))
+    s3.put_object(Bucket="jobs", Key="code/sourcedir.tar.gz", Body=archives.source_archive(settings.PROJECT_ROOT))
     hyperparameters = {name: json.dumps(value) for name, value in {
         "epochs": "1", "width": "4", "blocks-per-stage": "1", "batch-size": "4", "validation-fraction": "0.25",
         "warmup-epochs": "1"}.items()}

@@ -360,3 +360,17 @@ def test_launch_refuses_fewer_max_than_min_instances(capsys):
                            "--max-instances", "2"])
 
     assert "--max-instances must be at least --min-instances" in capsys.readouterr().err
+
+
+def test_launch_cloud_with_reviews_but_no_ground_truth_says_so_in_one_line(tmp_path, capsys):
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        for name, value in AWS_TEST_ENV.items():
+            patch.setenv(name, value)
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        code = launch.main(["cloud", "--role", ROLE, "--s3-prefix", BASE_URI, "--no-logs",
+                            "--with-reviews", f"s3://{BUCKET}/ground-truth", "--endpoint-name-file",
+                            str(tmp_path / "endpoint.json")])
+
+    err = capsys.readouterr().err
+    assert code != 0 and "no ground truth found below s3://vehicles/ground-truth" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "endpoint.json").exists()
