@@ -15,6 +15,9 @@ CLASS_NAMES = ("bicycle", "motorcycle")
 # What a person reviewing a photo may also answer: the picture shows no vehicle to judge.
 NOT_A_VEHICLE = "not_a_vehicle"
 REVIEW_LABELS = CLASS_NAMES + (NOT_A_VEHICLE,)
+# Folder names that answer for a photo in rehearsals (review --labels-from-folders, the learning
+# cycle): the real-world photos come as bicycle/, motorcycle/ and other/.
+FOLDER_ANSWERS = {"bicycle": "bicycle", "motorcycle": "motorcycle", "other": NOT_A_VEHICLE}
 # CIFAR-100 fine labels of those classes (the class comes from fine_labels, never from filenames).
 CIFAR_FINE_LABELS = {"bicycle": 8, "motorcycle": 48}
 

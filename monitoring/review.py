@@ -2,6 +2,7 @@
 
     python -m monitoring.review --queue QUEUE_URL                 # a person answers, photo by photo
     python -m monitoring.review --queue QUEUE_URL --labels FILE   # answers from JSON Lines, for automation
+    python -m monitoring.review --queue QUEUE_URL --labels-from-folders   # rehearsals: bicycle/photo.jpg ...
 
 The workflow puts a message on the review queue when the model is unsure or the photo unusable
 ("review"), and for a reproducible share of routed drivers ("audit"). For each message this shows
@@ -84,6 +85,13 @@ def read_labels(path: Path) -> Dict[str, str]:
         raise ReviewError(str(error)) from None
     except OSError as error:
         raise ReviewError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def answer_from_folder(request: Request) -> str:
+    """The answer a photo's folder gives (drivers/.../bicycle/photo.jpg is a bicycle, .../other/...
+    not a vehicle, settings.FOLDER_ANSWERS); SKIP when its folder names none."""
+    parts = str(request.body.get("s3_key") or "").split("/")
+    return settings.FOLDER_ANSWERS.get(parts[-2], SKIP) if len(parts) >= 2 else SKIP
 
 
 def check_queue(sqs, queue_url: str) -> None:
@@ -271,6 +279,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--labels", type=Path, metavar="FILE",
                         help='answer from JSON Lines of {"inference_id": ..., "label": ...} instead of asking '
                              f"(labels: {', '.join(settings.REVIEW_LABELS)}); requests not in the file are skipped")
+    parser.add_argument("--labels-from-folders", action="store_true",
+                        help="for rehearsals: answer from the folder each photo was uploaded under "
+                             f"({', '.join(f'{folder}/ = {label}' for folder, label in settings.FOLDER_ANSWERS.items())})")
     parser.add_argument("--ground-truth", default=str(settings.LOCAL_GROUND_TRUTH_DIR / "reviews"),
                         metavar="DIR_OR_S3_URI", help="where the answers go (default: %(default)s)")
     parser.add_argument("--page", type=Path, default=settings.ARTIFACTS_DIR / "review",
@@ -281,6 +292,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max is not None and args.max < 1:
         parser.error("--max must be at least 1")
+    if args.labels and args.labels_from_folders:
+        parser.error("give --labels or --labels-from-folders, not both")
     if not 0 <= args.wait <= 20:
         parser.error("--wait must be between 0 and 20 seconds (SQS's long-poll limit)")
     return args
@@ -303,18 +316,21 @@ def main(argv=None) -> int:
         session = boto3.Session()  # credentials as the environment says now
         sqs, s3 = session.client("sqs"), session.client("s3")
         labels = read_labels(args.labels) if args.labels else None
+        automatic = labels is not None or args.labels_from_folders
         page = ReviewPage(args.page, s3)
-        if labels is None:
+        if not automatic:
             print(f"Review page: {page.path} (open it in a browser; it refreshes itself)")
 
         def answer(request: Request) -> str:
+            if args.labels_from_folders:
+                return answer_from_folder(request)
             if labels is None:
                 return ask_person(request)
             return labels.get(request.inference_id, SKIP)
 
         started = time.perf_counter()
         outcome = review(sqs, s3, args.queue, answer, args.ground_truth, page, args.wait, args.max,
-                         batch_size=RECEIVE_BATCH if labels is not None else 1)
+                         batch_size=RECEIVE_BATCH if automatic else 1)
     except ReviewError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

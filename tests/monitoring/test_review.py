@@ -192,3 +192,11 @@ def test_review_holds_a_skipped_request_that_comes_round_again_in_a_long_session
 
     assert (outcome.total_answered, outcome.skipped) == (2, 1)
     assert len(visible_messages(url)) == 1  # the skipped one, released with its newest receipt handle
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("drivers/bicycle/a.jpg", "bicycle"), ("drivers/run/motorcycle/b.png", "motorcycle"),
+    ("drivers/other/c.jpg", settings.NOT_A_VEHICLE), ("drivers/d.jpg", review.SKIP), ("", review.SKIP)],
+    ids=["bicycle", "motorcycle", "other-is-not-a-vehicle", "no-answer-folder", "no-key"])
+def test_answer_from_folder_reads_the_folder_a_photo_was_uploaded_under(key, expected):
+    assert review.answer_from_folder(review.Request("handle", {"s3_key": key})) == expected
