@@ -33,7 +33,7 @@ def tiny_model_dir(tmp_path_factory):
     import numpy as np
 
     import settings
-    from training import train
+    from training import lineage, train
 
     mx.random.seed(0)
     class_names = settings.CLASS_NAMES
@@ -51,7 +51,7 @@ def tiny_model_dir(tmp_path_factory):
     # Its monitoring baseline, from noisy mid-grey photos, as train.py makes it from the validation split.
     rng = np.random.default_rng(0)
     pixels = np.clip(rng.normal(128, 40, size=(120, 32, 32, 3)), 0, 255).astype(np.uint8)
-    train.write_monitoring_baseline(serving_net, pixels, class_names, 1.5, 1e9, model_dir)
+    lineage.write_monitoring_baseline(serving_net, pixels, class_names, 1.5, 1e9, model_dir)
     return model_dir
 
 

@@ -14,7 +14,6 @@ only measured and written to metrics.json: it never chooses anything.
 """
 import argparse
 import importlib.util
-import json
 import math
 import os
 import sys
@@ -23,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 # Run as `python training/train.py` from the repository, the shared packages (imaging, monitoring)
 # sit beside training/; in SageMaker's container they are copied beside train.py instead.
@@ -32,17 +30,18 @@ if (_REPOSITORY / "imaging").is_dir() and str(_REPOSITORY) not in sys.path:
     sys.path.append(str(_REPOSITORY))
 
 try:
-    from training import augmentation, channels, evaluation, inference, model_artifacts, usability
+    from training import augmentation, channels, evaluation, lineage, model_artifacts, usability
+    from training.lineage import OUTLIER, model_version
+    from training.network import build_ensemble, build_network, build_serving_network  # noqa: F401 - API
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and runs train.py from there
     import augmentation
     import channels
     import evaluation
-    import inference
+    import lineage
     import model_artifacts
     import usability
-# Shipped beside training/ as an estimator dependency (training/launch.py), plain Python.
-from monitoring import baseline as monitoring_baseline  # noqa: E402
-from monitoring import features as monitoring_features  # noqa: E402
+    from lineage import OUTLIER, model_version
+    from network import build_ensemble, build_network, build_serving_network  # noqa: F401 - API
 
 
 
@@ -89,10 +88,6 @@ METRIC_DEFINITIONS = [
     {"Name": "final:test_accuracy", "Regex": rf"^final .*test_accuracy={_NUMBER}"},
     {"Name": "final:test_ece", "Regex": rf"^final .*test_ece={_NUMBER}"},
 ]
-
-
-# The label of a not-a-vehicle photo in the training arrays: no class, taught as uniform.
-OUTLIER = -1
 
 
 class TrainingDiverged(RuntimeError):
@@ -195,146 +190,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
-
-
-# --- network ---------------------------------------------------------------------------------------
-
-def _gluon():
-    from mxnet.gluon import nn
-    return nn
-
-
-class _Blocks:
-    """Block classes, defined on first use so importing train.py does not import MXNet."""
-    _cache = None
-
-    @classmethod
-    def get(cls):
-        if cls._cache is None:
-            cls._cache = _define_blocks()
-        return cls._cache
-
-
-def _define_blocks():
-    nn = _gluon()
-
-    class ScalePixels(nn.HybridBlock):
-        """0..255 pixels -> roughly -1..1, inside the graph so serving sends raw pixels."""
-
-        def hybrid_forward(self, F, x):
-            return x / 127.5 - 1.0
-
-    class ResidualBlock(nn.HybridBlock):
-        def __init__(self, channels, stride, **kwargs):
-            super().__init__(**kwargs)
-            with self.name_scope():
-                self.body = nn.HybridSequential()
-                self.body.add(nn.Conv2D(channels, 3, stride, 1, use_bias=False), nn.BatchNorm(),
-                              nn.Activation("relu"), nn.Conv2D(channels, 3, 1, 1, use_bias=False),
-                              nn.BatchNorm())
-                self.shortcut = None
-                if stride != 1:
-                    self.shortcut = nn.HybridSequential()
-                    self.shortcut.add(nn.Conv2D(channels, 1, stride, use_bias=False), nn.BatchNorm())
-
-        def hybrid_forward(self, F, x):
-            residual = x if self.shortcut is None else self.shortcut(x)
-            return F.relu(self.body(x) + residual)
-
-    class FlipAveragedEnsemble(nn.HybridBlock):
-        """(logits, features) of the members over the image and its mirror image (test-time flips).
-
-        Each member's penultimate features are averaged over both views and its logits follow from
-        them (the head is affine, so this equals averaging the views' logits); the ensemble's logits
-        are the members' mean, its features the members' side by side (their spaces differ).
-        """
-
-        def __init__(self, members, **kwargs):
-            super().__init__(**kwargs)
-            self.bodies, self.heads = [], []
-            for index, member in enumerate(members):
-                body, head = member[:-1], member[-1]
-                self.register_child(body, f"body{index}")
-                self.register_child(head, f"head{index}")
-                self.bodies.append(body)
-                self.heads.append(head)
-
-        def hybrid_forward(self, F, x):
-            mirrored = F.flip(x, axis=3)
-            logits, features = [], []
-            for body, head in zip(self.bodies, self.heads):
-                averaged = (body(x) + body(mirrored)) / 2
-                features.append(averaged)
-                logits.append(head(averaged))
-            mean_logits = F.add_n(*logits) / len(logits) if len(logits) > 1 else logits[0]
-            return mean_logits, (F.concat(*features, dim=1) if len(features) > 1 else features[0])
-
-    class FeatureDistance(nn.HybridBlock):
-        """Squared Mahalanobis distance of features to the nearest class mean (usability.py fits it)."""
-
-        def __init__(self, num_classes, dimension, **kwargs):
-            super().__init__(**kwargs)
-            with self.name_scope():
-                self.means = self.params.get("means", shape=(num_classes, dimension), init="zeros",
-                                             grad_req="null")
-                self.whitening = self.params.get("whitening", shape=(dimension, dimension), init="zeros",
-                                                 grad_req="null")
-
-        def hybrid_forward(self, F, features, means, whitening):
-            difference = F.broadcast_sub(F.expand_dims(features, axis=1), F.expand_dims(means, axis=0))
-            return F.min(F.sum(F.square(F.dot(difference, whitening)), axis=2), axis=1)
-
-    class ServingNetwork(nn.HybridBlock):
-        """What is exported: raw pixels in, (logits, feature distance) out."""
-
-        def __init__(self, ensemble, distance, **kwargs):
-            super().__init__(**kwargs)
-            self.ensemble = ensemble
-            self.distance = distance
-
-        def hybrid_forward(self, F, x):
-            logits, features = self.ensemble(x)
-            return logits, self.distance(features)
-
-    return {"ScalePixels": ScalePixels, "ResidualBlock": ResidualBlock,
-            "FlipAveragedEnsemble": FlipAveragedEnsemble, "FeatureDistance": FeatureDistance,
-            "ServingNetwork": ServingNetwork}
-
-
-def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2):
-    """A small pre-pooling ResNet for 32x32 images: 3 stages of width, 2x and 4x channels."""
-    nn = _gluon()
-    blocks = _Blocks.get()
-    net = nn.HybridSequential()
-    with net.name_scope():
-        net.add(blocks["ScalePixels"](), nn.Conv2D(width, 3, 1, 1, use_bias=False), nn.BatchNorm(),
-                nn.Activation("relu"))
-        for stage in range(3):
-            for block in range(blocks_per_stage):
-                downsample = stage > 0 and block == 0
-                net.add(blocks["ResidualBlock"](width * 2 ** stage, 2 if downsample else 1))
-        net.add(nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(num_classes))
-    return net
-
-
-def build_ensemble(members):
-    """Flip-averaged (logits, penultimate features) of the members."""
-    return _Blocks.get()["FlipAveragedEnsemble"](members)
-
-
-def build_serving_network(ensemble, num_classes: int, means=None, whitening=None):
-    """The graph that is exported: (logits, feature distance) of the ensemble. Without means and
-    whitening (tests), the distance is that of an untrained zero distribution."""
-    import mxnet as mx
-    blocks = _Blocks.get()
-    dimension = (means.shape[1] if means is not None
-                 else ensemble(mx.nd.zeros((1, 3, model_artifacts.INPUT_SIZE, model_artifacts.INPUT_SIZE)))[1].shape[1])
-    distance = blocks["FeatureDistance"](num_classes, dimension)
-    distance.initialize()
-    if means is not None:
-        distance.means.set_data(mx.nd.array(means))
-        distance.whitening.set_data(mx.nd.array(whitening))
-    return blocks["ServingNetwork"](ensemble, distance)
 
 
 # --- calibration and metrics -----------------------------------------------------------------------
@@ -619,104 +474,13 @@ def fit_usability(ensemble, pixels, labels, train_idx, validation_idx, num_class
     return means, whitening, document
 
 
-def write_monitoring_baseline(serving_net, pixels, class_names, temperature: float, limit: float, model_dir) -> dict:
-    """baseline/statistics.json and constraints.json (Model Monitor's formats) of what the endpoint
-    sees and says for these photos (the validation split: never trained on, never the test images),
-    built from the very answers the endpoint gives (inference.assessment_answer)."""
-    model = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
-                                  feature_distance_limit=limit)
-    images = [Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in pixels]
-    rows = []
-    for assessment in inference.assess(model, images):
-        answer = json.dumps(inference.assessment_answer(model, assessment)).encode()
-        rows.append(monitoring_features.features_of(answer, inference.ASSESSMENT_CONTENT_TYPE, class_names))
-    statistics = monitoring_baseline.dataset_statistics(rows, monitoring_features.feature_names(class_names))
-    domains = {"predicted_class": class_names, "usable": ["false", "true"],
-               "unusable_reason": [monitoring_features.NO_REASON, *usability.REASON_CODES]}
-    constraints = monitoring_baseline.suggest_constraints(statistics, domains)
-    directory = Path(model_dir) / monitoring_baseline.BASELINE_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, document in ((monitoring_baseline.STATISTICS_FILE, statistics),
-                           (monitoring_baseline.CONSTRAINTS_FILE, constraints)):
-        model_artifacts.write_json_atomically(directory / name, document)
-    return {"items": len(rows), "directory": str(directory)}
-
-
-def reviewed_arrays(reviewed: dict, class_names):
-    """((pixels, labels) of the reviewed vehicle photos, pixels of the not-a-vehicle ones)."""
-    size = model_artifacts.INPUT_SIZE
-    empty = np.zeros((0, size, size, 3), dtype=np.uint8)
-    vehicle_pixels = [reviewed[name] for name in class_names if name in reviewed]
-    vehicle_labels = [np.full(len(reviewed[name]), index) for index, name in enumerate(class_names) if name in reviewed]
-    vehicles = ((np.concatenate(vehicle_pixels), np.concatenate(vehicle_labels).astype(np.int64)) if vehicle_pixels
-                else (empty, np.zeros(0, dtype=np.int64)))
-    return vehicles, reviewed.get(evaluation.NOT_A_VEHICLE, empty)
-
-
-def parent_model_dir(parent):
-    """The parent model directory: given as one, or as a directory holding model.tar.gz (unpacked
-    beside it); None when there is no parent."""
-    if not parent or not Path(parent).is_dir():
-        return None
-    parent = Path(parent)
-    if (parent / model_artifacts.CLASSES_FILE).is_file():
-        return parent
-    archive = parent / "model.tar.gz"
-    if archive.is_file():
-        import tarfile
-        target = parent / "unpacked"
-        with tarfile.open(archive) as handle:
-            handle.extractall(target, filter="data") if hasattr(tarfile, "data_filter") else handle.extractall(target)
-        return target
-    return None
-
-
-def judge_against_parent(args, serving_net, class_names, temperature: float, limit: float, log=print) -> dict:
-    """Routing figures of this model and of its parent on the held-back newest labelled photos and
-    on the test images, at the workflow's threshold (training/evaluation.py)."""
-    challenger = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
-                                       feature_distance_limit=limit)
-    photo_sets = {"holdout": evaluation.load_photos(args.holdout, class_names + [evaluation.NOT_A_VEHICLE])}
-    if args.test and Path(args.test).is_dir():
-        photo_sets["test"] = evaluation.load_photos(args.test, class_names)
-    parent_dir = parent_model_dir(args.parent)
-    models = {"challenger": challenger}
-    if parent_dir is not None:
-        models["parent"] = inference.model_fn(parent_dir)
-    judged = {name: {set_name: evaluation.routing_figures(model, photos, CONFIDENCE_THRESHOLD)
-                     for set_name, photos in photo_sets.items() if photos}
-              for name, model in models.items()}
-    for name, sets in judged.items():
-        for set_name, figures in sets.items():
-            log(f"judged model={name} photos={set_name} " + " ".join(
-                f"{key}={value}" for key, value in figures.items()))
-    return {"judged": judged, "parent_model_version": model_version(parent_dir) if parent_dir else None}
-
-
-def model_version(model_dir) -> str:
-    """A model's version: the first 16 hex digits of its weights' SHA-256."""
-    import hashlib
-    return hashlib.sha256((Path(model_dir) / model_artifacts.PARAMS_FILE).read_bytes()).hexdigest()[:16]
-
-
-def data_provenance(args, train_count: int, validation_count: int, reviewed: dict) -> dict:
-    """Where this model's data came from: counts per source and the reviewed dataset's manifest hash."""
-    summary = Path(args.reviewed) / "dataset.json" if args.reviewed else None
-    manifest_sha256 = None
-    if summary is not None and summary.is_file():
-        manifest_sha256 = json.loads(summary.read_text()).get("manifest_sha256")
-    return {"cifar_train": train_count, "cifar_validation": validation_count,
-            "reviewed": {name: int(len(array)) for name, array in reviewed.items()},
-            "reviewed_repeats": args.reviewed_repeats, "dataset_manifest_sha256": manifest_sha256}
-
-
 def train(args, log=print) -> dict:
     started = time.time()
     preferred = settings.CLASS_NAMES if settings else None
     pixels, labels, class_names = channels.load_channel(args.train, preferred_order=preferred)
     train_idx, validation_idx = channels.split_validation(labels, args.validation_fraction, args.seed)
     reviewed = channels.load_labelled_photos(args.reviewed, class_names + [evaluation.NOT_A_VEHICLE])
-    vehicles, outliers = reviewed_arrays(reviewed, class_names)
+    vehicles, outliers = lineage.reviewed_arrays(reviewed, class_names)
     log(f"classes={class_names} train_images={len(train_idx)} validation_images={len(validation_idx)} "
         f"reviewed_vehicles={len(vehicles[0])} reviewed_not_a_vehicle={len(outliers)} "
         f"reviewed_repeats={args.reviewed_repeats}")
@@ -751,9 +515,10 @@ def train(args, log=print) -> dict:
     if args.test and Path(args.test).is_dir():
         test_pixels, test_labels, _ = channels.load_channel(args.test, class_names)
         metrics["test"] = evaluate(serving_net, test_pixels, test_labels, class_names, temperature, limit)
-    metrics.update(judge_against_parent(args, serving_net, class_names, temperature, limit, log))
-    metrics["data"] = data_provenance(args, len(train_idx), len(validation_idx), reviewed)
-    metrics["baseline"] = write_monitoring_baseline(serving_net, pixels[validation_idx], class_names, temperature,
+    metrics.update(lineage.judge_against_parent(args, serving_net, class_names, temperature, limit,
+                                                CONFIDENCE_THRESHOLD, log))
+    metrics["data"] = lineage.data_provenance(args, len(train_idx), len(validation_idx), reviewed)
+    metrics["baseline"] = lineage.write_monitoring_baseline(serving_net, pixels[validation_idx], class_names, temperature,
                                                     limit, args.model_dir)
     metrics["training_seconds"] = round(time.time() - started, 1)
     test = metrics.get("test", {})

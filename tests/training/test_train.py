@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import settings
-from training import channels, inference, model_artifacts, train
+from training import channels, inference, lineage, model_artifacts, train
 
 TRAIN_SCRIPT = Path(train.__file__)
 TINY_NETWORK = ["--ensemble-size", "1", "--width", "4", "--blocks-per-stage", "1", "--batch-size", "4",
@@ -334,7 +334,7 @@ def test_train_with_reviews_counts_its_sources_and_names_its_parent(run_with_rev
     assert metrics["data"]["reviewed"] == {"bicycle": 3, "motorcycle": 3, settings.NOT_A_VEHICLE: 3}
     assert metrics["data"]["dataset_manifest_sha256"] == "ab" * 32
     assert metrics["data"]["reviewed_repeats"] == 3
-    assert metrics["parent_model_version"] == train.model_version(tiny_model_dir)
+    assert metrics["parent_model_version"] == lineage.model_version(tiny_model_dir)
     assert "reviewed_vehicles=6 reviewed_not_a_vehicle=3 reviewed_repeats=3" in run_with_reviews["result"].stdout
 
 
