@@ -202,14 +202,19 @@ class InferenceModel:
 
 
 class EndpointApp:
-    """The WSGI application: routing, SageMaker's headers and error shapes, data capture."""
+    """The WSGI application: routing, SageMaker's headers and error shapes, data capture, and the
+    endpoint's production and shadow variants (local/variants.py)."""
 
     def __init__(self, model, endpoint_name: str, variant_name: str = settings.DEFAULT_VARIANT_NAME,
-                 on_invocation: Optional[Callable[[Invocation], None]] = None):
-        self.model = model
+                 on_invocation: Optional[Callable[[Invocation], None]] = None,
+                 variants: Optional[list] = None, shadow=None):
+        from local.variants import ProductionVariant, ShadowCaller, VariantRouter
+        self.router = VariantRouter(variants or [ProductionVariant(variant_name, model)])
+        self.model = self.router.variants[0].model
         self.endpoint_name = endpoint_name
-        self.variant_name = variant_name
+        self.variant_name = self.router.variants[0].name
         self.on_invocation = on_invocation
+        self.shadow = ShadowCaller(shadow, self._shadow_answered) if shadow is not None else None
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -245,9 +250,14 @@ class EndpointApp:
                                 f"satisfy constraint: Member must have length less than or equal to "
                                 f"{MAX_INFERENCE_ID_LENGTH}")
         custom_attributes = environ.get("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES")
+        from local.variants import UnknownVariant
+        try:
+            variant = self.router.choose(environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"))
+        except UnknownVariant as error:
+            raise EndpointError(400, "ValidationError", str(error)) from None
         inference_time = datetime.now(timezone.utc)
         try:
-            payload, response_content_type = self.model.transform(body, content_type, accept)
+            payload, response_content_type = variant.model.transform(body, content_type, accept)
         except Exception as exc:  # the container's answer to bad input, or its crash
             status = status_of(exc)
             if status is None:
@@ -256,15 +266,27 @@ class EndpointApp:
             raise model_error(endpoint_name, status, getattr(exc, "message", None) or str(exc)) from exc
         if self.on_invocation is not None:
             self.on_invocation(Invocation(
-                endpoint_name=endpoint_name, variant_name=self.variant_name,
+                endpoint_name=endpoint_name, variant_name=variant.name,
                 inference_id=inference_id, event_id=str(uuid.uuid4()), inference_time=inference_time,
                 request_body=body, request_content_type=content_type,
                 response_body=payload, response_content_type=response_content_type))
+        if self.shadow is not None:  # after the answer exists: the copy can neither delay nor change it
+            self.shadow.submit((endpoint_name, inference_id, inference_time, body, content_type), body, content_type,
+                               accept)
         headers = {"Content-Type": response_content_type,
-                   "x-Amzn-Invoked-Production-Variant": self.variant_name}
+                   "x-Amzn-Invoked-Production-Variant": variant.name}
         if custom_attributes is not None:
             headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         return "200 OK", payload, headers
+
+    def _shadow_answered(self, context, payload: bytes, response_content_type: str) -> None:
+        endpoint_name, inference_id, inference_time, body, content_type = context
+        if self.on_invocation is not None:
+            self.on_invocation(Invocation(
+                endpoint_name=endpoint_name, variant_name=self.shadow.shadow.name, inference_id=inference_id,
+                event_id=str(uuid.uuid4()), inference_time=inference_time, request_body=body,
+                request_content_type=content_type, response_body=payload,
+                response_content_type=response_content_type))
 
     @staticmethod
     def _respond(start_response, status: str, body: bytes, headers: dict) -> list[bytes]:

@@ -272,7 +272,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         prog="python -m monitoring.review",
         description="Answer the review queue's requests and audits: see each photo, say what it shows, and have "
                     "the answers written as Model Quality Monitor ground truth (joined on the inference id) for "
-                    "`python -m monitoring.report --audit-rate`. Answered messages are deleted, skipped ones "
+                    "`python -m monitoring.report` and `python -m monitoring.monitor`. Answered messages are deleted, skipped ones "
                     "return to the queue.")
     parser.add_argument("--queue", required=True, metavar="QUEUE_URL",
                         help="the review queue (the stack's ReviewQueueUrl output)")
