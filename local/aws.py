@@ -117,7 +117,7 @@ class StandIn:
         self._stack.callback(self._server.shutdown)
         # moto's Step Functions interpreter calls Lambda through the server at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
-        self._stack.enter_context(moto_gaps.bridged(self.s3_client))
+        self._stack.enter_context(moto_gaps.bridged(self.s3_client, self._serve_endpoint_change))
         overrides = self.client_environment()
         if self.model_dir is not None:
             overrides[settings.ENV_SAGEMAKER_RUNTIME_URL] = self._start_endpoint()
@@ -173,8 +173,47 @@ class StandIn:
             self.capture = capture
         server.start()
         self._stack.callback(server.stop)
+        self._endpoint_server = server
         self.endpoint_url = server.url
         return server.url
+
+    def _serve_endpoint_change(self, endpoint_name: str, change: dict) -> None:
+        """CreateEndpoint or UpdateEndpoint for the endpoint this stand-in serves: serve that config's
+        production variants (by weight) and shadow variant, each model fetched from its ModelDataUrl."""
+        from local.variants import ProductionVariant, ShadowVariant, VariantRouter
+        if endpoint_name != self.endpoint_name or getattr(self, "_endpoint_server", None) is None:
+            return
+        production = [ProductionVariant(variant["VariantName"], self._model_at(change["containers"][variant["ModelName"]]),
+                                        float(variant.get("InitialVariantWeight", 1.0)))
+                      for variant in change["production"]]
+        shadow = None
+        if change["shadow"]:
+            variant = change["shadow"][0]
+            total = sum(v.weight for v in production) or 1.0
+            share = min(100.0, 100.0 * float(variant.get("InitialVariantWeight", 1.0)) / total)
+            shadow = ShadowVariant(variant["VariantName"], self._model_at(change["containers"][variant["ModelName"]]),
+                                   share)
+        self._endpoint_server.app.serve(VariantRouter(production), shadow)
+
+    def _model_at(self, container: dict):
+        """The served model of a container's ModelDataUrl (model.tar.gz in the stand-in's S3), loaded once."""
+        import tarfile
+        import tempfile
+
+        from local.endpoint import InferenceModel, require_model_dir
+        url = container.get("ModelDataUrl") or ""
+        cache = self.__dict__.setdefault("_models_by_url", {})
+        if url not in cache:
+            if not url.startswith("s3://"):
+                raise ValueError(f"the model's ModelDataUrl {url!r} is not an s3:// model.tar.gz")
+            bucket, _, key = url[len("s3://"):].partition("/")
+            archive = self.s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+            directory = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="variant-model-")))
+            with tarfile.open(fileobj=archive, mode="r|gz") as handle:
+                handle.extractall(directory, filter="data")
+            require_model_dir(directory)
+            cache[url] = InferenceModel(directory)
+        return cache[url]
 
     def _capture_s3_client(self):
         from monitoring import storage

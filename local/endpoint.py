@@ -270,20 +270,32 @@ class EndpointApp:
                 inference_id=inference_id, event_id=str(uuid.uuid4()), inference_time=inference_time,
                 request_body=body, request_content_type=content_type,
                 response_body=payload, response_content_type=response_content_type))
-        if self.shadow is not None:  # after the answer exists: the copy can neither delay nor change it
-            self.shadow.submit((endpoint_name, inference_id, inference_time, body, content_type), body, content_type,
-                               accept)
+        shadow = self.shadow
+        if shadow is not None:  # after the answer exists: the copy can neither delay nor change it
+            shadow.submit((endpoint_name, inference_id, inference_time, body, content_type, shadow.shadow.name), body,
+                          content_type, accept)
         headers = {"Content-Type": response_content_type,
                    "x-Amzn-Invoked-Production-Variant": variant.name}
         if custom_attributes is not None:
             headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         return "200 OK", payload, headers
 
+    def serve(self, router, shadow=None) -> None:
+        """Switch to other variants (the stand-in's UpdateEndpoint): requests already running finish on
+        the variants they chose; the old shadow finishes its copies on its own threads."""
+        from local.variants import ShadowCaller
+        previous = self.shadow
+        self.shadow = ShadowCaller(shadow, self._shadow_answered) if shadow is not None else None
+        self.router = router
+        self.model, self.variant_name = router.variants[0].model, router.variants[0].name
+        if previous is not None:
+            threading.Thread(target=previous.close, name="retired-shadow", daemon=True).start()
+
     def _shadow_answered(self, context, payload: bytes, response_content_type: str) -> None:
-        endpoint_name, inference_id, inference_time, body, content_type = context
+        endpoint_name, inference_id, inference_time, body, content_type, variant_name = context
         if self.on_invocation is not None:
             self.on_invocation(Invocation(
-                endpoint_name=endpoint_name, variant_name=self.shadow.shadow.name, inference_id=inference_id,
+                endpoint_name=endpoint_name, variant_name=variant_name, inference_id=inference_id,
                 event_id=str(uuid.uuid4()), inference_time=inference_time, request_body=body,
                 request_content_type=content_type, response_body=payload,
                 response_content_type=response_content_type))

@@ -184,6 +184,66 @@ def _training_jobs_run(create_training_job, s3_client_factory):
     return create
 
 
+def _shadow_variants_kept(create_endpoint_config):
+    """CreateEndpointConfig: AWS keeps ShadowProductionVariants beside ProductionVariants. moto drops
+    them. Upstream fix: a shadow_production_variants field on FakeEndpointConfig."""
+    def create(response):
+        result = create_endpoint_config(response)
+        shadows = response._get_param("ShadowProductionVariants") or []
+        backend = response.sagemaker_backend
+        backend.validate_production_variants(shadows)
+        backend.endpoint_configs[response._get_param("EndpointConfigName")].shadow_production_variants = shadows
+        return result
+    return create
+
+
+def _endpoint_changes_served(endpoint_listener):
+    """CreateEndpoint and UpdateEndpoint: AWS deploys the endpoint config's variants. moto records a
+    created endpoint and has no UpdateEndpoint at all. Bridged: UpdateEndpoint switches the
+    endpoint to the new config, and both tell endpoint_listener (the stand-in's local endpoint)
+    which variants to serve. Upstream fix: SageMakerModelBackend.update_endpoint."""
+    from moto.core.responses import ActionResult
+
+    def tell(name: str, change: dict) -> None:
+        if endpoint_listener is None:
+            return
+        try:
+            endpoint_listener(name, change)
+        except Exception as error:  # noqa: BLE001 - the caller hears why, as SageMaker would say it
+            from moto.sagemaker.exceptions import ValidationError
+            raise ValidationError(message=f"Could not deploy the endpoint config to {name}: {error}") from error
+
+    def describe(backend, config_name: str) -> dict:
+        config = backend.endpoint_configs[config_name]
+        models = {variant["ModelName"]: backend.describe_model(variant["ModelName"]).primary_container
+                  for variant in config.production_variants + getattr(config, "shadow_production_variants", [])}
+        return {"production": config.production_variants,
+                "shadow": getattr(config, "shadow_production_variants", []), "containers": models}
+
+    def update_endpoint(response):
+        backend = response.sagemaker_backend
+        name, config_name = response._get_param("EndpointName"), response._get_param("EndpointConfigName")
+        if name not in backend.endpoints:
+            from moto.sagemaker.exceptions import ValidationError
+            raise ValidationError(message=f"Could not find endpoint \"{name}\".")
+        config = backend.describe_endpoint_config(config_name)  # ValidationError for an unknown config
+        endpoint = backend.endpoints[name]
+        tell(name, describe(backend, config_name))
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.last_modified_time = endpoint.creation_time.__class__.now(endpoint.creation_time.tzinfo)
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    def created(create_endpoint):
+        def create(response):
+            result = create_endpoint(response)
+            tell(response._get_param("EndpointName"),
+                 describe(response.sagemaker_backend, response._get_param("EndpointConfigName")))
+            return result
+        return create
+    return update_endpoint, created
+
+
 def _default_s3_client():
     import boto3
     return boto3.client("s3")
@@ -225,9 +285,11 @@ def _event_bus_name(event_bus) -> str:
 
 
 @contextmanager
-def bridged(s3_client_factory=_default_s3_client) -> Iterator[None]:
+def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None) -> Iterator[None]:
     """Every bridge below, while active; s3_client_factory makes the S3 client training jobs read
-    their channels and write their models with (in the stand-in, one for its own URL)."""
+    their channels and write their models with (in the stand-in, one for its own URL);
+    endpoint_listener(endpoint name, {"production", "shadow", "containers"}) hears of every endpoint
+    created or updated."""
     from moto.awslambda import models as awslambda_models
     from moto.cloudformation import models as cloudformation_models
     from moto.cloudformation import parsing
@@ -261,6 +323,13 @@ def bridged(s3_client_factory=_default_s3_client) -> Iterator[None]:
         stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets", _scheduled_rules_match_no_events(
             _state_machine_targets_delivered(events_models.Rule.send_to_targets))))
         from moto.sagemaker import models as sagemaker_models
+        from moto.sagemaker import responses as sagemaker_responses
+        sagemaker_api = sagemaker_responses.SageMakerResponse
+        stack.enter_context(mock.patch.object(sagemaker_api, "create_endpoint_config",
+                                              _shadow_variants_kept(sagemaker_api.create_endpoint_config)))
+        update_endpoint, created = _endpoint_changes_served(endpoint_listener)
+        stack.enter_context(mock.patch.object(sagemaker_api, "update_endpoint", update_endpoint, create=True))
+        stack.enter_context(mock.patch.object(sagemaker_api, "create_endpoint", created(sagemaker_api.create_endpoint)))
         sagemaker_backend = sagemaker_models.SageMakerModelBackend
         stack.enter_context(mock.patch.object(sagemaker_backend, "create_training_job", _training_jobs_run(
             sagemaker_backend.create_training_job, s3_client_factory)))

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -277,3 +278,47 @@ def test_stand_in_console_leaves_out_workflow_outcomes_moto_logs_as_errors(caplo
         evaluation_log.error("Exception=TypeError, Details=an unexpected failure")
 
     assert [record.getMessage() for record in caplog.records] == ["Exception=TypeError, Details=an unexpected failure"]
+
+
+def test_the_sagemaker_api_deploys_a_shadow_variant_to_the_local_endpoint(stand_in, tiny_model_dir, tmp_path):
+    from training import archives
+    client = {name: boto3.client(name, endpoint_url=stand_in.url, region_name="us-east-1",
+                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+              for name in ("s3", "sagemaker")}
+    runtime_url = next(line.split("served by ")[1].split()[0] for line in stand_in.output if "served by " in line)
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=runtime_url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    client["s3"].put_object(Bucket=settings.LOCAL_MONITORING_BUCKET, Key="models/tiny/model.tar.gz",
+                            Body=archives.model_archive(tiny_model_dir))
+    for name in ("champion", "challenger"):
+        client["sagemaker"].create_model(
+            ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/SageMakerRole",
+            PrimaryContainer={"Image": "mxnet-inference",
+                              "ModelDataUrl": f"s3://{settings.LOCAL_MONITORING_BUCKET}/models/tiny/model.tar.gz"})
+    variant = {"VariantName": settings.DEFAULT_VARIANT_NAME, "ModelName": "champion", "InitialInstanceCount": 1,
+               "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}
+    client["sagemaker"].create_endpoint_config(EndpointConfigName="plain", ProductionVariants=[variant])
+    client["sagemaker"].create_endpoint_config(
+        EndpointConfigName="shadowed", ProductionVariants=[variant],
+        ShadowProductionVariants=[{**variant, "VariantName": "Challenger", "ModelName": "challenger"}])
+    endpoint_name = aws.deployed_endpoint_name()
+    client["sagemaker"].create_endpoint(EndpointName=endpoint_name, EndpointConfigName="plain")
+
+    client["sagemaker"].update_endpoint(EndpointName=endpoint_name, EndpointConfigName="shadowed")
+    answered = runtime.invoke_endpoint(EndpointName=endpoint_name, Body=photos.encoded(photos.scene(64, 48), "PNG"),
+                                       ContentType="image/png", InferenceId="shadowed-driver")
+    time.sleep(2.5)  # the capture writer flushes every second; the shadow answers on its own threads
+    client["sagemaker"].update_endpoint(EndpointName=endpoint_name, EndpointConfigName="plain")
+
+    assert answered["InvokedProductionVariant"] == settings.DEFAULT_VARIANT_NAME
+    captures = stand_in_capture_dir(stand_in)
+    variants_seen = {path.parent.relative_to(captures).parts[1] for path in captures.rglob("*.jsonl")
+                     if "shadowed-driver" in path.read_text()}
+    assert variants_seen == {settings.DEFAULT_VARIANT_NAME, "Challenger"}
+    assert client["sagemaker"].describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"] == "plain"
+
+
+def stand_in_capture_dir(stand_in):
+    from pathlib import Path
+    line = next(line for line in stand_in.output if "captures in " in line)
+    return Path(line.split("captures in ")[1].split(";")[0])
