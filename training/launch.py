@@ -23,11 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 from tqdm import tqdm
 
 import settings
-from training import model_artifacts, stage_data
+from training import model_artifacts, rollout, stage_data
 from training.train import METRIC_DEFINITIONS, parse_args as parse_train_args
 
 TRAINING_DIR = Path(__file__).resolve().parent
@@ -282,6 +283,51 @@ def reviewed_channels(args, base_uri: str, capture_uri: str, s3_client) -> dict:
     return channels
 
 
+DEFAULT_INFERENCE_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/mxnet-inference:1.9.0-cpu-py38"
+
+
+def monitoring_baseline_uri(endpoint_name_file=settings.ENDPOINT_NAME_FILE) -> Optional[str]:
+    """The monitor's baseline location the launcher wrote into training/endpoint.json, if any."""
+    try:
+        document = json.loads(Path(endpoint_name_file).read_text())
+        return (f"s3://{document['monitoring_bucket']}/{document['monitoring_prefix']}/baseline/"
+                f"{document['endpoint_name']}")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run_rollout(args, boto_session=None) -> dict:
+    """shadow, promote or rollback, with plain boto3 (the stand-in serves the same calls)."""
+    import boto3
+    session = boto_session or boto3.Session()
+    sagemaker = session.client("sagemaker")
+    if args.mode == "shadow":
+        if args.model_package:
+            challenger = rollout.challenger_from_package(sagemaker, args.model_package, args.role)
+        else:
+            image = args.image or DEFAULT_INFERENCE_IMAGE.format(region=session.region_name or "us-east-1")
+            challenger = rollout.Challenger(args.model_data, image, args.role)
+        name = rollout.deploy_shadow(sagemaker, args.endpoint_name, challenger, args.share)
+        print(f"{args.endpoint_name} now shadows {args.share:g}% of its requests to {challenger.model_data} "
+              f"(variant {rollout.CHALLENGER_VARIANT}, endpoint config {name}); both variants are captured")
+        return {"config": name}
+    if args.mode == "promote":
+        alarms = rollout.ensure_alarms(session.client("cloudwatch"), args.endpoint_name, settings.DEFAULT_VARIANT_NAME)
+        promoted = rollout.promote(sagemaker, args.endpoint_name, alarms + args.alarm, args.canary_percent,
+                                   args.canary_wait_seconds)
+        baseline_uri = args.baseline_uri or monitoring_baseline_uri()
+        if baseline_uri:
+            publish_baseline(session.client("s3"), promoted["model_data"], baseline_uri)
+        print(f"{args.endpoint_name}: {promoted['model_data']} is being promoted (canary {args.canary_percent}%, "
+              f"rolled back by {', '.join(alarms + args.alarm)}); previous config {promoted['previous']} kept"
+              + (f"; the monitor's baseline is now the new model's ({baseline_uri})" if baseline_uri else "")
+              + (f"; {promoted['model_package_arn']} approved" if promoted["model_package_arn"] else ""))
+        return promoted
+    previous = rollout.rollback(sagemaker, args.endpoint_name)
+    print(f"{args.endpoint_name} is back on {previous}")
+    return {"config": previous}
+
+
 def publish_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> list:
     """Copy baseline/statistics.json and constraints.json out of the trained model.tar.gz to where
     the scheduled monitor reads them; LaunchError when the model has none."""
@@ -358,6 +404,28 @@ def parse_args(argv=None):
     cloud.add_argument("--min-new-labels", type=int, default=20,
                        help="with --with-reviews: fewer new labelled photos than this are not worth a run "
                             "(default: %(default)s)")
+    shadow = modes.add_parser("shadow", help="deploy a challenger as the endpoint's shadow variant")
+    source = shadow.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-package", metavar="ARN", help="a registered model package (retrainModel's)")
+    source.add_argument("--model-data", metavar="S3_URI", help="a model.tar.gz")
+    shadow.add_argument("--image", default=None,
+                        help="with --model-data: the serving container (default: the MXNet 1.9 CPU inference image)")
+    shadow.add_argument("--role", required=True, help="the SageMaker execution role ARN of the model")
+    shadow.add_argument("--share", type=float, default=100.0,
+                        help="percent of the requests the shadow gets a copy of (default: %(default)s)")
+    promote = modes.add_parser("promote", help="make the shadow the production variant (canary, rollback on alarms)")
+    promote.add_argument("--alarm", action="append", default=[], metavar="NAME",
+                         help="another CloudWatch alarm that rolls the deployment back (e.g. the stack's "
+                              "ModelDeterioratedAlarm); the endpoint's 5XX and latency alarms are always used")
+    promote.add_argument("--canary-percent", type=int, default=rollout.DEFAULT_CANARY_PERCENT)
+    promote.add_argument("--canary-wait-seconds", type=int, default=rollout.DEFAULT_CANARY_WAIT_SECONDS)
+    promote.add_argument("--baseline-uri", default=None, metavar="S3_URI",
+                         help="where the monitor reads its baseline (default: from training/endpoint.json); the "
+                              "promoted model's baseline goes there")
+    rollback = modes.add_parser("rollback", help="back to the config the last promotion replaced")
+    for command in (shadow, promote, rollback):
+        command.add_argument("--endpoint-name", type=endpoint_name, default=settings.DEFAULT_ENDPOINT_NAME,
+                             help="default: %(default)s")
     args = parser.parse_args(argv)
     if args.mode == "cloud" and args.max_instances < args.min_instances:
         parser.error("--max-instances must be at least --min-instances")
@@ -383,9 +451,11 @@ def main(argv=None) -> int:
             metrics = model_artifacts.read_json(model_dir, model_artifacts.METRICS_FILE)
             print(f"model directory: {model_dir}")
             print(json.dumps({key: metrics.get(key) for key in ("temperature", "training_seconds")}))
-        else:
+        elif args.mode == "cloud":
             run_cloud(args)
-    except (LaunchError, stage_data.StagingError) as error:
+        else:
+            run_rollout(args)
+    except (LaunchError, stage_data.StagingError, rollout.RolloutError) as error:
         print(f"launch: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # botocore/SageMaker errors: say what failed without a traceback

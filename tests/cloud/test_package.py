@@ -243,6 +243,8 @@ def test_package_schedules_the_monitor_and_alarms_on_its_violations(template):
     variables = template["Resources"]["MonitorModelLambdaFunction"]["Properties"]["Environment"]["Variables"]
 
     assert schedule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    from monitoring import monitor
+    assert variables[settings.ENV_METRICS_NAMESPACE] == monitor.DEFAULT_METRICS_NAMESPACE  # the CLI's default too
     assert (alarm["Namespace"], alarm["MetricName"]) == (variables[settings.ENV_METRICS_NAMESPACE], "violation_count")
     assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
         "Endpoint": variables[settings.ENV_ENDPOINT_NAME], "MonitoringSchedule": variables[settings.ENV_MONITORING_SCHEDULE]}

@@ -1,0 +1,172 @@
+"""A challenger's way to production: in shadow first, then promoted with a canary, rolled back on alarms.
+
+Plain boto3 against the SageMaker API (the launcher's `shadow`, `promote` and `rollback` commands),
+so it runs the same against AWS and the stand-in (python -m local.aws), whose SageMaker API
+serves the variants on the local endpoint.
+
+  shadow    a new endpoint config: the production variants as they are, plus the challenger as a
+            shadow variant that gets a copy of `share` percent of the requests; data capture as
+            it was (both variants captured, each under its own folder)
+  promote   the shadow's model becomes the production variant (same variant name, so capture and
+            alarms carry on), deployed blue/green with a canary step and automatic rollback on
+            the endpoint's alarms; the previous config is kept in the endpoint's tags
+  rollback  back to that previous config, in one call
+
+The champion's config is never deleted, so every version stays listed and can come back.
+"""
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+CHALLENGER_VARIANT = "Challenger"
+PREVIOUS_CONFIG_TAG = "vehicle-routing:previous-endpoint-config"
+MODEL_PACKAGE_TAG = "vehicle-routing:model-package"
+DEFAULT_CANARY_PERCENT = 10
+DEFAULT_CANARY_WAIT_SECONDS = 600
+DEFAULT_TERMINATION_WAIT_SECONDS = 300
+
+
+class RolloutError(Exception):
+    """The endpoint is not in a state the step asks for (one line, no traceback)."""
+
+
+@dataclass
+class Challenger:
+    model_data: str
+    image: str
+    role_arn: str
+    model_package_arn: Optional[str] = None
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime())
+
+
+def current_config(sagemaker, endpoint_name: str) -> dict:
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except sagemaker.exceptions.ClientError as error:
+        raise RolloutError(f"no endpoint {endpoint_name!r}: {error.response['Error'].get('Message', error)}") from None
+    return sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+
+
+def challenger_from_package(sagemaker, model_package_arn: str, role_arn: str) -> Challenger:
+    package = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
+    [container] = package["InferenceSpecification"]["Containers"][:1]
+    return Challenger(container["ModelDataUrl"], container["Image"], role_arn, model_package_arn)
+
+
+def _production_variants(config: dict) -> List[dict]:
+    keep = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight")
+    return [{key: variant[key] for key in keep if key in variant} for variant in config["ProductionVariants"]]
+
+
+def _config_arguments(config: dict) -> dict:
+    return {"DataCaptureConfig": config["DataCaptureConfig"]} if config.get("DataCaptureConfig") else {}
+
+
+def deploy_shadow(sagemaker, endpoint_name: str, challenger: Challenger, share: float) -> str:
+    """The challenger as the endpoint's shadow variant, sent `share` percent of the requests; returns
+    the new endpoint config's name."""
+    if not 0 < share <= 100:
+        raise RolloutError(f"the shadow's share must be in (0, 100] percent, got {share}")
+    config = current_config(sagemaker, endpoint_name)
+    production = _production_variants(config)
+    stamp = _stamp()
+    model_name = f"{endpoint_name}-challenger-{stamp}"[:63]
+    # The package travels as a tag of the model, so `promote` knows which version to mark approved.
+    tags = {"Tags": [{"Key": MODEL_PACKAGE_TAG, "Value": challenger.model_package_arn}]} \
+        if challenger.model_package_arn else {}
+    sagemaker.create_model(ModelName=model_name, ExecutionRoleArn=challenger.role_arn,
+                           PrimaryContainer={"Image": challenger.image, "ModelDataUrl": challenger.model_data}, **tags)
+    weight = sum(variant.get("InitialVariantWeight", 1.0) for variant in production)
+    shadow = {"VariantName": CHALLENGER_VARIANT, "ModelName": model_name,
+              "InitialInstanceCount": production[0].get("InitialInstanceCount", 1),
+              "InstanceType": production[0]["InstanceType"], "InitialVariantWeight": weight * share / 100}
+    name = f"{endpoint_name}-shadow-{stamp}"[:63]
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=production,
+                                     ShadowProductionVariants=[shadow], **_config_arguments(config))
+    sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=name)
+    return name
+
+
+def deployment_config(alarm_names: List[str], canary_percent: int = DEFAULT_CANARY_PERCENT,
+                      wait_seconds: int = DEFAULT_CANARY_WAIT_SECONDS) -> dict:
+    """Blue/green with a canary step, rolled back by any of the alarms."""
+    return {"BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": wait_seconds,
+                                                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary_percent}},
+                "TerminationWaitInSeconds": DEFAULT_TERMINATION_WAIT_SECONDS},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names]}}
+
+
+def promote(sagemaker, endpoint_name: str, alarm_names: List[str], canary_percent: int = DEFAULT_CANARY_PERCENT,
+            wait_seconds: int = DEFAULT_CANARY_WAIT_SECONDS) -> dict:
+    """Make the shadow's model the production variant; returns {"config", "previous", "model_data",
+    "model_package_arn"}."""
+    config = current_config(sagemaker, endpoint_name)
+    shadows = config.get("ShadowProductionVariants") or []
+    if not shadows:
+        raise RolloutError(f"{endpoint_name} has no shadow variant to promote: deploy one with `shadow` first")
+    production = _production_variants(config)
+    champion = production[0]
+    promoted = {**champion, "ModelName": shadows[0]["ModelName"]}
+    name = f"{endpoint_name}-promoted-{_stamp()}"[:63]
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[promoted] + production[1:],
+                                     **_config_arguments(config))
+    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    previous = _champion_config(sagemaker, config, endpoint["EndpointConfigName"])
+    sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=name,
+                              DeploymentConfig=deployment_config(alarm_names, canary_percent, wait_seconds))
+    sagemaker.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": PREVIOUS_CONFIG_TAG, "Value": previous}])
+    model = sagemaker.describe_model(ModelName=promoted["ModelName"])
+    tags = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=model["ModelArn"]).get("Tags", [])}
+    package = tags.get(MODEL_PACKAGE_TAG)
+    if package:
+        sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+    return {"config": name, "previous": previous, "model_data": model["PrimaryContainer"]["ModelDataUrl"],
+            "model_package_arn": package}
+
+
+def _champion_config(sagemaker, config: dict, config_name: str) -> str:
+    """The config serving the champion alone: the shadow config's production variants, kept as a
+    config of their own, so a rollback serves exactly them (without the shadow)."""
+    name = f"{config_name[:40]}-champion-{_stamp()}"[:63]
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=_production_variants(config),
+                                     **_config_arguments(config))
+    return name
+
+
+def rollback(sagemaker, endpoint_name: str) -> str:
+    """Back to the config the last promotion replaced; returns its name."""
+    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    tags = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
+    previous = tags.get(PREVIOUS_CONFIG_TAG)
+    if not previous:
+        raise RolloutError(f"{endpoint_name} was never promoted by this tool: there is nothing to roll back to")
+    sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=previous)
+    return previous
+
+
+LATENCY_ALARM_MICROSECONDS = 1_000_000   # ModelLatency is in microseconds: a second per photo
+ALARM_PERIOD_SECONDS = 60
+
+
+def ensure_alarms(cloudwatch, endpoint_name: str, variant_name: str) -> List[str]:
+    """The endpoint's own rollback alarms (created or updated): invocation 5XX errors, and model
+    latency; returns their names."""
+    dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": variant_name}]
+    alarms = {
+        f"{endpoint_name}-{variant_name}-invocation-5xx": dict(
+            MetricName="Invocation5XXErrors", Statistic="Sum", Threshold=0.0,
+            AlarmDescription="The endpoint answered server errors: roll back a deployment in progress."),
+        f"{endpoint_name}-{variant_name}-model-latency": dict(
+            MetricName="ModelLatency", ExtendedStatistic="p99", Threshold=float(LATENCY_ALARM_MICROSECONDS),
+            AlarmDescription="The model takes over a second per photo: roll back a deployment in progress."),
+    }
+    for name, settings in alarms.items():
+        cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SageMaker", Dimensions=dimensions,
+                                    Period=ALARM_PERIOD_SECONDS, EvaluationPeriods=2,
+                                    ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
+                                    **settings)
+    return list(alarms)
