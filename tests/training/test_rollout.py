@@ -20,19 +20,19 @@ def sagemaker(monkeypatch):
     with mock_aws(), moto_gaps.bridged(endpoint_listener=lambda name, change: served.append(change)):
         client = boto3.client("sagemaker")
         client.create_model(ModelName="champion", ExecutionRoleArn=ROLE,
-                            PrimaryContainer={"Image": "mxnet-inference", "ModelDataUrl": "s3://m/champion.tar.gz"})
+                            PrimaryContainer={"Image": "mxnet-inference", "ModelDataUrl": "s3://models-bucket/champion.tar.gz"})
         client.create_endpoint_config(
             EndpointConfigName="first", ProductionVariants=[{
                 "VariantName": "AllTraffic", "ModelName": "champion", "InitialInstanceCount": 1,
                 "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
             DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
-                               "DestinationS3Uri": "s3://m/data-capture",
+                               "DestinationS3Uri": "s3://models-bucket/data-capture",
                                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
         client.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="first")
         client.create_model_package_group(ModelPackageGroupName="group")
         package = client.create_model_package(
             ModelPackageGroupName="group", ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={"Containers": [{"Image": "mxnet-inference", "ModelDataUrl": "s3://m/challenger.tar.gz"}],
+            InferenceSpecification={"Containers": [{"Image": "mxnet-inference", "ModelDataUrl": "s3://models-bucket/challenger.tar.gz"}],
                                     "SupportedContentTypes": ["image/png"], "SupportedResponseMIMETypes": ["application/json"]})
         yield client, served, package["ModelPackageArn"]
 
@@ -48,7 +48,7 @@ def test_shadow_keeps_production_and_adds_the_challenger_at_its_share_with_captu
     assert (shadow["VariantName"], shadow["InitialVariantWeight"]) == (rollout.CHALLENGER_VARIANT, 0.25)
     assert config["DataCaptureConfig"]["EnableCapture"] is True
     assert client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == name
-    assert served[-1]["containers"][shadow["ModelName"]]["ModelDataUrl"] == "s3://m/challenger.tar.gz"
+    assert served[-1]["containers"][shadow["ModelName"]]["ModelDataUrl"] == "s3://models-bucket/challenger.tar.gz"
 
 
 def test_promote_serves_the_challenger_under_the_production_name_approves_it_and_rollback_undoes_it(sagemaker):
@@ -59,9 +59,9 @@ def test_promote_serves_the_challenger_under_the_production_name_approves_it_and
 
     config = client.describe_endpoint_config(EndpointConfigName=promoted["config"])
     assert [(v["VariantName"], client.describe_model(ModelName=v["ModelName"])["PrimaryContainer"]["ModelDataUrl"])
-            for v in config["ProductionVariants"]] == [("AllTraffic", "s3://m/challenger.tar.gz")]
+            for v in config["ProductionVariants"]] == [("AllTraffic", "s3://models-bucket/challenger.tar.gz")]
     assert not config.get("ShadowProductionVariants")
-    assert promoted["model_data"] == "s3://m/challenger.tar.gz" and promoted["model_package_arn"] == package
+    assert promoted["model_data"] == "s3://models-bucket/challenger.tar.gz" and promoted["model_package_arn"] == package
     assert client.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
 
     back = rollout.rollback(client, ENDPOINT)
@@ -98,16 +98,16 @@ def test_launch_shadow_promote_and_rollback_commands_drive_the_endpoint(sagemake
     from training import archives, launch
     client, _, package = sagemaker
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="m")
-    s3.put_object(Bucket="m", Key="challenger.tar.gz", Body=archives.model_archive(tiny_model_dir))
+    s3.create_bucket(Bucket="models-bucket")
+    s3.put_object(Bucket="models-bucket", Key="challenger.tar.gz", Body=archives.model_archive(tiny_model_dir))
 
     shadowed = launch.main(["shadow", "--model-package", package, "--role", ROLE, "--share", "50"])
-    promoted = launch.main(["promote", "--alarm", "model-deteriorated", "--baseline-uri", "s3://m/monitoring/baseline"])
+    promoted = launch.main(["promote", "--alarm", "model-deteriorated", "--baseline-uri", "s3://models-bucket/monitoring/baseline"])
     out = capsys.readouterr().out
     rolled = launch.main(["rollback"])
 
     assert (shadowed, promoted, rolled) == (0, 0, 0)
-    published = s3.get_object(Bucket="m", Key=f"monitoring/baseline/{baseline.STATISTICS_FILE}")["Body"].read()
+    published = s3.get_object(Bucket="models-bucket", Key=f"monitoring/baseline/{baseline.STATISTICS_FILE}")["Body"].read()
     assert published == (tiny_model_dir / baseline.BASELINE_DIR / baseline.STATISTICS_FILE).read_bytes()
     assert "shadows 50% of its requests" in out and "is being promoted (canary 10%" in out
     assert "vehicle-classifier-AllTraffic-invocation-5xx" in out and "model-deteriorated" in out
