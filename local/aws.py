@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 4599
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 DEFAULT_REGION = "us-east-1"
+# The execution role the stand-in's own endpoint records name (moto checks no IAM).
+STAND_IN_SAGEMAKER_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 # moto runs state machine definitions only when asked to; without it executions just "succeed".
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -155,6 +157,7 @@ class StandIn:
                                    f"{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}/{name}")
             s3.put_object(Bucket=self.monitoring_bucket, Key=settings.CURRENT_MODEL_KEY,
                           Body=archives.model_archive(Path(self.model_dir)))
+            self._register_endpoint()
         if self.data_dir is not None and Path(self.data_dir, "train").is_dir():
             for path in sorted(Path(self.data_dir).rglob("*.png")):
                 s3.upload_file(str(path), self.monitoring_bucket,
@@ -214,6 +217,25 @@ class StandIn:
             require_model_dir(directory)
             cache[url] = InferenceModel(directory)
         return cache[url]
+
+    def _register_endpoint(self) -> None:
+        """The served endpoint as SageMaker knows it (model, config with data capture, endpoint), as
+        training/launch.py leaves it in the cloud: so `launch shadow`, `promote` and `rollback` find it."""
+        import boto3
+        sagemaker = boto3.client("sagemaker", endpoint_url=self.url, region_name=self.region,
+                                 aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        model_name = f"{self.endpoint_name}-current"
+        sagemaker.create_model(ModelName=model_name, ExecutionRoleArn=STAND_IN_SAGEMAKER_ROLE, PrimaryContainer={
+            "Image": "mxnet-inference", "ModelDataUrl": f"s3://{self.monitoring_bucket}/{settings.CURRENT_MODEL_KEY}"})
+        capture = ({"DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 100,
+                                          "DestinationS3Uri": str(self.capture_dir),
+                                          "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}}
+                   if self.capture_dir and str(self.capture_dir).startswith("s3://") else {})
+        sagemaker.create_endpoint_config(EndpointConfigName=model_name, ProductionVariants=[{
+            "VariantName": settings.DEFAULT_VARIANT_NAME, "ModelName": model_name, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}], **capture)
+        sagemaker.create_endpoint(EndpointName=self.endpoint_name, EndpointConfigName=model_name)
 
     def _capture_s3_client(self):
         from monitoring import storage
