@@ -22,6 +22,14 @@ def no_endpoint_overrides_from_the_shell(monkeypatch):
         monkeypatch.delenv(name)
 
 
+@pytest.fixture
+def dummy_aws_credentials(monkeypatch):
+    """Credentials and a region for boto3 clients that only ever reach moto."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A real model directory written by train.py's own save code from a tiny untrained network.

@@ -19,10 +19,7 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-training:1.9.0-cpu-p
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def aws(dummy_aws_credentials):
     with mock_aws(), moto_gaps.bridged():
         boto3.client("s3").create_bucket(Bucket="jobs")
         yield boto3.client("s3"), boto3.client("sagemaker")

@@ -20,10 +20,8 @@ STAGE = "test"
 
 
 @pytest.fixture
-def aws_credentials(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def aws_credentials(dummy_aws_credentials):
+    """The shared dummy credentials, under the name this module's tests use."""
 
 
 class _LocalEndpoint(BaseHTTPRequestHandler):

@@ -12,10 +12,7 @@ ENDPOINT = "vehicle-classifier"
 
 
 @pytest.fixture
-def sagemaker(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+def sagemaker(dummy_aws_credentials):
     served = []
     with mock_aws(), moto_gaps.bridged(endpoint_listener=lambda name, change: served.append(change)):
         client = boto3.client("sagemaker")
