@@ -220,3 +220,24 @@ def test_monitor_target_precision_is_training_s():
     from training import model_artifacts
 
     assert monitor.DEFAULT_TARGET_PRECISION == model_artifacts.TARGET_PRECISION
+
+
+@pytest.mark.parametrize("module", ["monitoring.monitor", "handlers.monitor_model", "training.dataset",
+                                    "handlers.assemble_dataset", "handlers.register_challenger"])
+def test_what_a_lambda_runs_imports_no_numpy(module):
+    """The monitor's and the retraining's Lambda code must run where only boto3 is installed."""
+    code = (f"import os, sys; os.environ.update({{k: 's3://b/p' for k in {sorted(_LAMBDA_SETTINGS)!r}}}); "
+            f"import {module}; sys.exit('numpy' in sys.modules or 'PIL' in sys.modules)")
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "PATH": "/usr/bin:/bin"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=settings.PROJECT_ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)
+
+    assert completed.returncode == 0, completed.stderr[-1000:] or "numpy or Pillow was imported"
+
+
+_LAMBDA_SETTINGS = {settings.ENV_CAPTURE_URI, settings.ENV_BASELINE_URI, settings.ENV_REPORTS_URI,
+                    settings.ENV_ENDPOINT_NAME, settings.ENV_MONITORING_SCHEDULE, settings.ENV_METRICS_NAMESPACE,
+                    settings.ENV_DECISION_BUS, settings.ENV_GROUND_TRUTH_URI, settings.ENV_DATASETS_URI,
+                    settings.ENV_BASE_DATA_URI, settings.ENV_TRAINING_IMAGE, settings.ENV_SOURCE_CODE_URI,
+                    settings.ENV_MODELS_URI, settings.ENV_MODEL_PACKAGE_GROUP, settings.ENV_INFERENCE_IMAGE}
