@@ -57,9 +57,10 @@ def window_of(event: dict) -> tuple:
 def handler(event: dict, context) -> dict:
     start, end = window_of(event)
     output = f"{REPORTS_URI.rstrip('/')}/{ENDPOINT_NAME}/{SCHEDULE_NAME}/{hour_path(start)}"
+    # The production variant's answers only: a shadow's are captured beside them, never served.
     result = monitor.run(CAPTURE_URI, BASELINE_URI, output, GROUND_TRUTH_URI, start, end, THRESHOLD, s3_client=S3,
                          cloudwatch=CLOUDWATCH, metrics_namespace=METRICS_NAMESPACE, endpoint_name=ENDPOINT_NAME,
-                         schedule_name=SCHEDULE_NAME)
+                         schedule_name=SCHEDULE_NAME, variant=settings.DEFAULT_VARIANT_NAME)
     for line in result.lines:
         logger.info(line)
     violations = result.violations["violations"]

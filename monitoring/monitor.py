@@ -67,11 +67,15 @@ class MonitorResult:
 
 
 def read_window(captures: storage.Location, start: Optional[datetime] = None, end: Optional[datetime] = None,
-                class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> Window:
-    """Every captured inference with start <= inferenceTime < end (either may be None: open)."""
+                class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
+                variant: Optional[str] = None) -> Window:
+    """Every captured inference with start <= inferenceTime < end (either may be None: open), of
+    one variant's folder when variant is given (a shadow's answers are not the production's)."""
     window = Window(start, end)
     files = set()
     for file_location in storage.list_jsonl(captures, s3_client):
+        if variant and f"/{variant}/" not in file_location.replace("\\", "/"):
+            continue
         started = time_of_path(file_location)
         hour = started.replace(minute=0, second=0, microsecond=0) if started else None
         # Files are cut at the hour of their first record; a late flush may hold the next hour's.
@@ -191,12 +195,13 @@ def run(captures: storage.Location, baseline_location: storage.Location, output:
         end: Optional[datetime] = None, threshold: float = settings.DEFAULT_THRESHOLD,
         target_precision: float = DEFAULT_TARGET_PRECISION, class_names: Sequence[str] = settings.CLASS_NAMES,
         s3_client=None, cloudwatch=None, metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
-        endpoint_name: str = settings.DEFAULT_ENDPOINT_NAME, schedule_name: str = DEFAULT_SCHEDULE_NAME) -> MonitorResult:
+        endpoint_name: str = settings.DEFAULT_ENDPOINT_NAME, schedule_name: str = DEFAULT_SCHEDULE_NAME,
+        variant: Optional[str] = None) -> MonitorResult:
     """Judge one window and write statistics.json and constraint_violations.json below output
     (violations last, so a reader who finds them finds the statistics too); with a CloudWatch
     client, also publish the metrics."""
     baseline_statistics, constraints = read_baseline(baseline_location, s3_client)
-    window = read_window(captures, start, end, class_names, s3_client)
+    window = read_window(captures, start, end, class_names, s3_client, variant)
     statistics = baseline.dataset_statistics(window.rows, feature_names(class_names))
     quality = None
     if ground_truth is not None:
@@ -254,6 +259,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="the workflow's confidence threshold in that window (default: %(default)s)")
     parser.add_argument("--target-precision", type=fraction, default=DEFAULT_TARGET_PRECISION,
                         help="precision of automatic routing the quality check holds it to (default: %(default)s)")
+    parser.add_argument("--variant", default=None,
+                        help="judge only this variant's capture folder, e.g. AllTraffic when a shadow is captured "
+                             "beside it (default: every variant below --captures)")
     parser.add_argument("--publish-metrics", action="store_true",
                         help="also put the metrics to CloudWatch (feature_baseline_drift_<feature>, violation_count, "
                              "item_count, precision_accepted)")
@@ -279,7 +287,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = run(args.captures, args.baseline, args.output, args.ground_truth, args.start, args.end,
                      args.threshold, args.target_precision, cloudwatch=cloudwatch,
                      metrics_namespace=args.metrics_namespace, endpoint_name=args.endpoint_name,
-                     schedule_name=args.schedule_name)
+                     schedule_name=args.schedule_name, variant=args.variant)
     except (MonitorError, storage.LocationNotFound, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -241,3 +241,17 @@ _LAMBDA_SETTINGS = {settings.ENV_CAPTURE_URI, settings.ENV_BASELINE_URI, setting
                     settings.ENV_DECISION_BUS, settings.ENV_GROUND_TRUTH_URI, settings.ENV_DATASETS_URI,
                     settings.ENV_BASE_DATA_URI, settings.ENV_TRAINING_IMAGE, settings.ENV_SOURCE_CODE_URI,
                     settings.ENV_MODELS_URI, settings.ENV_MODEL_PACKAGE_GROUP, settings.ENV_INFERENCE_IMAGE}
+
+
+def test_monitor_judges_one_variant_when_a_shadow_is_captured_beside_it(tmp_path, baseline_dir):
+    rng = random.Random(12)
+    captures = write_window(tmp_path / "captures", [answer(rng) for _ in range(80)])
+    shadow = tmp_path / "captures" / ENDPOINT / "Challenger"
+    (shadow / "2026/11/25/09").mkdir(parents=True)
+    (shadow / "2026/11/25/09" / "00-00-000-x.jsonl").write_text(next(
+        (captures / ENDPOINT / VARIANT).rglob("*.jsonl")).read_text())
+
+    everything = monitor.run(captures, baseline_dir, tmp_path / "all")
+    production = monitor.run(captures, baseline_dir, tmp_path / "one", variant=VARIANT)
+
+    assert (everything.verdict.items, production.verdict.items) == (160, 80)
