@@ -128,11 +128,14 @@ def share_of_correct(strata: Sequence[Stratum], level: float = DEFAULT_CONFIDENC
 
 @dataclass(frozen=True)
 class Inference:
-    """One captured usable inference: its confidence, and whether a person found the model right
-    (None: not labelled)."""
+    """One captured usable inference: its confidence, whether a person found the model right (None:
+    not labelled), and, when another model's decision chose who was checked (a shadow beside the
+    production model), whether that decision routed it; else routed means confidence >= the
+    workflow's threshold."""
 
     confidence: float
     correct: Optional[bool] = None
+    routed_by_workflow: Optional[bool] = None
 
 
 class ThresholdEstimates:
@@ -152,7 +155,9 @@ class ThresholdEstimates:
             size, labelled, correct = [0] * (self.total + 1), [0] * (self.total + 1), [0] * (self.total + 1)
             for position in range(self.total - 1, -1, -1):
                 inference = ordered[position]
-                inside = (inference.confidence >= self.workflow_threshold) == (stratum == "accepted")
+                routed = (inference.routed_by_workflow if inference.routed_by_workflow is not None
+                          else inference.confidence >= self.workflow_threshold)
+                inside = routed == (stratum == "accepted")
                 size[position] = size[position + 1] + inside
                 labelled[position] = labelled[position + 1] + (inside and inference.correct is not None)
                 correct[position] = correct[position + 1] + (inside and inference.correct is True)
