@@ -151,13 +151,17 @@ def as_s3_sends_it(event: dict) -> dict:
     return event
 
 
-def _scheduled_rules_match_no_events(send_to_targets):
-    """A rule with a ScheduleExpression and no EventPattern: AWS only runs it on its schedule. moto's
-    empty pattern matches every event, so each upload also went to the monitor's schedule rule, whose
-    Lambda target moto cannot deliver to; the error it raised ended S3's notification loop before the
-    upload rule's turn. Upstream fix: Rule.send_to_targets returns for a rule without a pattern."""
+def _rules_take_only_their_events(send_to_targets):
+    """Two ways a rule takes events AWS never gives it, both in moto's Rule.send_to_targets:
+    - a rule with a ScheduleExpression and no EventPattern runs only on its schedule; moto's empty
+      pattern matches every event, so each upload also went to the monitor's schedule rule, whose
+      Lambda target moto cannot deliver to, and the error ended S3's notification loop before the
+      upload rule's turn;
+    - a DISABLED rule delivers nothing; moto delivers anyway, so a ModelDeteriorated event started
+      retrainModel although retrainOnDeterioration was off.
+    Upstream fix: Rule.send_to_targets returns for a disabled rule and for one without a pattern."""
     def send(rule, original_event, transform_input=True):
-        if rule.scheduled_expression and not rule.event_pattern.get_pattern():
+        if rule.state == "DISABLED" or (rule.scheduled_expression and not rule.event_pattern.get_pattern()):
             return
         return send_to_targets(rule, original_event, transform_input)
     return send
@@ -320,7 +324,7 @@ def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None) -> Ite
         stack.enter_context(mock.patch.object(s3_models.FakeBucket, "create_from_cloudformation_json",
                                               _bucket_notifications_applied(
                                                   s3_models.FakeBucket.create_from_cloudformation_json)))
-        stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets", _scheduled_rules_match_no_events(
+        stack.enter_context(mock.patch.object(events_models.Rule, "send_to_targets", _rules_take_only_their_events(
             _state_machine_targets_delivered(events_models.Rule.send_to_targets))))
         from moto.sagemaker import models as sagemaker_models
         from moto.sagemaker import responses as sagemaker_responses

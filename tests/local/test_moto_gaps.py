@@ -257,6 +257,22 @@ def test_a_scheduled_rule_takes_no_events_and_leaves_the_upload_rule_its_turn(br
     assert bool(delivered) is bridged
 
 
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_a_disabled_rule_delivers_nothing(bridged):
+    with mock_aws(), moto(bridged):
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        queue = sqs.create_queue(QueueName="retrain")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="on-deterioration", EventPattern=json.dumps({"detail-type": ["ModelDeteriorated"]}),
+                        State="DISABLED")
+        events.put_targets(Rule="on-deterioration", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+        events.put_events(Entries=[{"Source": "vehicle-routing", "DetailType": "ModelDeteriorated", "Detail": "{}"}])
+        delivered = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+
+    assert bool(delivered) is not bridged
+
+
 def test_s3_event_as_aws_sends_it_names_the_etag_and_orders_uploads():
     first = moto_gaps.as_s3_sends_it({"detail": {"object": {"key": "a", "eTag": "abc", "sequencer": "617f08299329d189"}}})
     second = moto_gaps.as_s3_sends_it({"detail": {"object": {"key": "a", "eTag": "abc", "sequencer": "617f08299329d189"}}})
