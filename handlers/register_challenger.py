@@ -87,4 +87,5 @@ def handler(event: dict, context) -> dict:
             "holdout_routed": str(challenger.get("routed", 0))})
     logger.info("Registered %s in %s (PendingManualApproval)", package["ModelPackageArn"], MODEL_PACKAGE_GROUP)
     return {"model_package_arn": package["ModelPackageArn"], "model_data": model_data,
-            "evaluation": f"s3://{bucket}/{evaluation_key}", "judged": evaluation["judged"]}
+            "evaluation": f"s3://{bucket}/{evaluation_key}", "judged": evaluation["judged"],
+            "dataset_uri": event.get("dataset_uri")}

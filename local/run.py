@@ -196,11 +196,13 @@ class LocalProduct:
 
 
 @contextmanager
-def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir: Path,
-                    threshold: float) -> Iterator[LocalProduct]:
+def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir,
+                    threshold: float, stage: str = OFFLINE_STAGE, stand_in_options: Optional[dict] = None,
+                    params: Optional[dict] = None) -> Iterator[LocalProduct]:
     """The AWS stand-in (with the model behind its SageMaker runtime API), the service deployed into
     it as `sls deploy` would (the stack creating its images bucket), and a dispatch subscriber on
-    its decisions bus; all of it stopped on the way out."""
+    its decisions bus; all of it stopped on the way out. stand_in_options and params (more
+    `--param`s) serve the learning cycle (local/learn.py)."""
     import boto3
 
     from local import deployment
@@ -224,7 +226,8 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
     with ExitStack() as stack:
         try:
             stand_in = stack.enter_context(StandIn(port, model_dir=model_dir, endpoint_name=endpoint_name,
-                                                   capture_dir=capture_dir, extra_listener=remember_answer))
+                                                   capture_dir=capture_dir, extra_listener=remember_answer,
+                                                   **(stand_in_options or {})))
         except StandInError as error:
             raise RunError(str(error)) from error
         environment = stand_in.client_environment()
@@ -232,20 +235,22 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir:
                                 aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
                                 region_name=stand_in.region)
         clients = {name: session.client(name, endpoint_url=stand_in.url) for name in
-                   ("cloudformation", "s3", "stepfunctions", "events", "sqs")}
+                   ("cloudformation", "s3", "stepfunctions", "events", "sqs", "sagemaker", "cloudwatch")}
         print(f"Packaging with `sls package` and deploying to the AWS stand-in at {stand_in.url} ...", flush=True)
         try:
             package_dir = deployment.package(
-                OFFLINE_STAGE, {"threshold": str(threshold), "endpointName": endpoint_name,
-                                "createImagesBucket": "true"}, environment)
-            deployed = deployment.deploy(package_dir, OFFLINE_STAGE, clients["cloudformation"], clients["s3"])
+                stage, {"threshold": str(threshold), "endpointName": endpoint_name,
+                        "createImagesBucket": "true", **(params or {})}, environment)
+            deployed = deployment.deploy(package_dir, stage, clients["cloudformation"], clients["s3"])
         except deployment.DeploymentError as error:
             raise RunError(str(error)) from error
         workflow = deployed.workflow(clients["stepfunctions"])
         uploads = operations_loop.Uploads(clients["s3"], clients["stepfunctions"], workflow.images_bucket,
                                workflow.state_machine_arn)
         dispatch = operations_loop.Dispatch(clients["events"], clients["sqs"], workflow.decision_bus)
-        yield LocalProduct(stand_in.endpoint_url, workflow, uploads, dispatch, clients, answers)
+        product = LocalProduct(stand_in.endpoint_url, workflow, uploads, dispatch, clients, answers)
+        product.stand_in, product.deployment = stand_in, deployed
+        yield product
         stand_in.capture.flush()
 
 

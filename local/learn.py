@@ -1,0 +1,199 @@
+"""The whole learning cycle offline, in one command, on the AWS stand-in.
+
+    python -m local.learn FOLDER [FOLDER ...] [--later-share 0.3] [--shadow-share 100]
+
+  1. Every photo below the folders arrives as a driver's upload, in a fixed shuffled order (the
+     arrival order); its folder answers for it when a person is asked (bicycle/, motorcycle/,
+     other/ = not a vehicle: settings.FOLDER_ANSWERS).
+  2. The first share goes through the current model: reviews and audits are answered, the
+     deterioration monitor judges the capture.
+  3. retrainModel trains a challenger on what people answered (a real training job in the
+     stand-in) and registers it.
+  4. The challenger is deployed as a shadow variant (training/rollout.py); the later share, kept
+     back from training, goes through both; people answer again.
+  5. monitoring.compare judges champion against challenger on those later photos; the challenger
+     is promoted only on a "promote" verdict. Then it is left in the model directory that
+     local.run and local.endpoint serve by default, and the previous model is kept beside it.
+
+It prints the champion-versus-challenger table and the verdict, and what it did.
+"""
+import argparse
+import io
+import json
+import random
+import shutil
+import sys
+import tarfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import settings
+from local import run as local_run
+
+STAGE = "learn"
+DEFAULT_LATER_SHARE = 0.3
+RETRAIN_TIMEOUT_SECONDS = 3600
+RETRAIN_OUTPUT = "RetrainModelStateMachineArn"
+
+
+class LearnError(Exception):
+    """What stops the cycle, in one line."""
+
+
+def photos_in(folders: Sequence[Path]) -> List[tuple]:
+    """[(photo, answer)] for every photo below the folders whose own folder answers for it."""
+    found = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise LearnError(f"{folder} is not a folder")
+        for path in sorted(folder.rglob("*")):
+            answer = settings.FOLDER_ANSWERS.get(path.parent.name)
+            if path.is_file() and path.suffix.lower() in local_run.PHOTO_SUFFIXES and answer:
+                found.append((path, answer))
+    if not found:
+        raise LearnError(f"no photos in folders named {', '.join(settings.FOLDER_ANSWERS)} below "
+                         f"{', '.join(map(str, folders))}")
+    return found
+
+
+def route_and_answer(product, photos, run_id: str, ground_truth_uri: str, progress: bool) -> dict:
+    """Upload the photos as drivers' photos, then answer the review queue from their folders."""
+    from local import loop
+    routings = local_run.route_all(product, [(path, answer if answer in settings.CLASS_NAMES else None)
+                                             for path, answer in photos], run_id, progress)
+    labels = {routing.inference_id: answer for routing, (_, answer) in zip(routings, photos) if routing.inference_id}
+    counts = loop.answer_reviews(product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url,
+                                 labels, ground_truth_uri)
+    return {"routings": routings, "labels": labels, "answered": counts.answered,
+            "routed": sum(1 for routing in routings if routing.accepted)}
+
+
+def retrain(product, hyperparameters: dict) -> dict:
+    """Run retrainModel to the end; its output (the registered package) or a LearnError."""
+    stepfunctions = product.clients["stepfunctions"]
+    arn = product.deployment.outputs[RETRAIN_OUTPUT]
+    started = stepfunctions.start_execution(stateMachineArn=arn,
+                                            input=json.dumps({"hyperparameters": hyperparameters}))
+    result = product.workflow.wait(started["executionArn"], timeout_seconds=RETRAIN_TIMEOUT_SECONDS)
+    if result.status != "SUCCEEDED":
+        raise LearnError(f"retrainModel ended {result.status}: {result.error}: {result.error_message}")
+    return result.output
+
+
+def install(s3, model_data: str, model_dir: Path) -> Path:
+    """The promoted model into model_dir, the one it replaces kept beside it; returns where that is."""
+    bucket, _, key = model_data[len("s3://"):].partition("/")
+    archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    incoming = model_dir.with_name(f".{model_dir.name}.incoming")
+    shutil.rmtree(incoming, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as handle:
+        handle.extractall(incoming, filter="data")
+    from local.endpoint import require_model_dir
+    require_model_dir(incoming)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    previous = model_dir.with_name(f"{model_dir.name}-previous-{stamp}")
+    if model_dir.exists():
+        model_dir.rename(previous)
+    incoming.rename(model_dir)
+    return previous
+
+
+def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT_LATER_SHARE,
+          shadow_share: float = 100.0, hyperparameters: Optional[dict] = None, seed: int = 1,
+          progress: bool = True, say=print, data_dir: Optional[Path] = None) -> dict:
+    from monitoring import compare, monitor
+    from training import rollout
+
+    photos = photos_in(folders)
+    random.Random(seed).shuffle(photos)
+    later_count = max(1, round(len(photos) * later_share))
+    first, later = photos[:-later_count], photos[-later_count:]
+    bucket = settings.LOCAL_MONITORING_BUCKET
+    capture_uri = f"s3://{bucket}/{settings.CAPTURE_PREFIX}"
+    ground_truth_uri = f"s3://{bucket}/ground-truth"
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    data_dir = Path(data_dir or settings.ARTIFACTS_DIR / "data")
+    local_run.stage_images(data_dir)
+    if not local_run.model_is_complete(model_dir):
+        raise LearnError(f"no trained model in {model_dir}: run `python -m local.run` first")
+    params = {"monitoringBucket": bucket, "retrainPollSeconds": "2", "minNewLabels": "4"}
+    options = {"monitoring_bucket": bucket, "data_dir": data_dir}
+    with local_run.quiet_expected_noise(), local_run.running_product(
+            model_dir, settings.DEFAULT_ENDPOINT_NAME, 0, capture_uri, settings.DEFAULT_THRESHOLD, STAGE,
+            options, params) as product:
+        endpoint, clients = settings.DEFAULT_ENDPOINT_NAME, product.clients
+        say(f"1. {len(first)} of {len(photos)} photos arrive as drivers' photos; their folders answer the reviews ...")
+        before = route_and_answer(product, first, f"{run_id}-first", ground_truth_uri, progress)
+        say(f"   routed {before['routed']} without a person; people answered {before['answered']} requests")
+        product.stand_in.capture.flush()
+        verdict = monitor.run(f"{capture_uri}/{endpoint}", product.stand_in.baseline_uri(),
+                              f"s3://{bucket}/{settings.MONITORING_PREFIX}/reports/learn/{run_id}",
+                              s3_client=clients["s3"], variant=settings.DEFAULT_VARIANT_NAME)
+        say("2. The deterioration monitor: " + " ".join(verdict.lines[1:-1]))
+        say("3. retrainModel trains a challenger on what people answered (a real training job) ...")
+        retrained = retrain(product, hyperparameters or {})
+        package = retrained["model_package_arn"]
+        say(f"   registered {package} (PendingManualApproval)")
+        challenger = rollout.challenger_from_package(clients["sagemaker"], package,
+                                                     "arn:aws:iam::123456789012:role/SageMakerRole")
+        rollout.deploy_shadow(clients["sagemaker"], endpoint, challenger, shadow_share)
+        say(f"4. The challenger shadows {shadow_share:g}% of the requests; the {len(later)} later photos arrive ...")
+        after = route_and_answer(product, later, f"{run_id}-later", ground_truth_uri, progress)
+        time.sleep(1)
+        product.stand_in._endpoint_server.app.shadow.wait()
+        product.stand_in.capture.flush()
+        later_ids = {routing.inference_id for routing in after["routings"]}
+        pairs = [pair for pair in compare.read_pairs(f"{capture_uri}/{endpoint}", settings.DEFAULT_VARIANT_NAME,
+                                                     rollout.CHALLENGER_VARIANT, s3_client=clients["s3"])
+                 if pair.inference_id in later_ids]
+        dataset = retrained.get("dataset_uri") or ""
+        trained_on = compare.trained_photo_hashes(f"{dataset}/manifest.jsonl", clients["s3"]) if dataset else set()
+        result = compare.compare(pairs, {**before["labels"], **after["labels"]}, trained_on=trained_on)
+        say("5. Champion against challenger on the later photos, which the challenger never trained on:")
+        for line in compare.table(result):
+            say(f"   {line}")
+        promoted = None
+        if result["verdict"] == compare.PROMOTE:
+            alarms = rollout.ensure_alarms(clients["cloudwatch"], endpoint, settings.DEFAULT_VARIANT_NAME)
+            promoted = rollout.promote(clients["sagemaker"], endpoint, alarms)
+            previous = install(clients["s3"], promoted["model_data"], Path(model_dir))
+            say(f"   Promoted: {model_dir} now holds the challenger (the previous model is in {previous}); "
+                f"local.run and local.endpoint serve it from now on.")
+        else:
+            say(f"   Not promoted: the verdict is {result['verdict']!r}; {model_dir} keeps the current model.")
+    return {"comparison": result, "promoted": promoted, "package": package}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.learn", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path,
+                        help="folders of photos in bicycle/, motorcycle/ and other/ (or those folders themselves)")
+    parser.add_argument("--model-dir", type=Path, default=settings.ARTIFACTS_DIR / "model",
+                        help="the current model, replaced by the challenger if it wins (default: %(default)s)")
+    parser.add_argument("--later-share", type=float, default=DEFAULT_LATER_SHARE,
+                        help="share of the photos kept back from training, to judge both models (default: %(default)s)")
+    parser.add_argument("--shadow-share", type=float, default=100.0, help="percent of requests the shadow gets")
+    parser.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="train.py option for the challenger's training job (e.g. epochs=20)")
+    parser.add_argument("--seed", type=int, default=1, help="the arrival order's shuffle")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if not 0 < args.later_share < 1:
+        parser.error("--later-share must be between 0 and 1")
+    hyperparameters = dict(pair.split("=", 1) for pair in args.hyperparameter if "=" in pair)
+    started = time.perf_counter()
+    try:
+        learn(args.folders, args.model_dir, args.later_share, args.shadow_share, hyperparameters, args.seed,
+              progress=not args.no_progress)
+    except (LearnError, local_run.RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Done in {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

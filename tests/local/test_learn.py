@@ -1,0 +1,63 @@
+"""The learning cycle end to end on the stand-in, with the tiny model and a tiny challenger."""
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import settings
+from local import learn
+from monitoring import compare
+
+pytestmark = pytest.mark.slow
+
+
+def write_photos(root, count: int = 7):
+    rng = np.random.RandomState(3)
+    for folder, channel in (("bicycle", 0), ("motorcycle", 2), ("other", None)):
+        (root / folder).mkdir(parents=True)
+        for index in range(count):
+            pixels = rng.randint(0, 90, (48, 64, 3))
+            if channel is None:
+                pixels = np.repeat(rng.randint(60, 200, (48, 64, 1)), 3, axis=2)
+            else:
+                pixels[..., channel] += 150
+            Image.fromarray(pixels.astype(np.uint8)).save(root / folder / f"{folder}-{index}.png")
+    return root
+
+
+def test_photos_in_takes_the_answer_from_each_photos_folder(tmp_path):
+    write_photos(tmp_path / "photos", 2)
+    (tmp_path / "photos" / "notes").mkdir()
+    (tmp_path / "photos" / "notes" / "x.png").write_bytes(b"not counted")
+
+    found = learn.photos_in([tmp_path / "photos"])
+
+    assert sorted({answer for _, answer in found}) == sorted(settings.FOLDER_ANSWERS.values())
+    assert len(found) == 6
+    with pytest.raises(learn.LearnError, match="no photos in folders named"):
+        learn.photos_in([tmp_path / "photos" / "notes"])
+
+
+def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, tiny_model_dir):
+    photos = write_photos(tmp_path / "photos")
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    said = []
+    tiny = {"epochs": 1, "width": 4, "blocks-per-stage": 1, "batch-size": 8, "validation-fraction": 0.1,
+            "warmup-epochs": 1}
+
+    outcome = learn.learn([photos], model_dir, later_share=0.4, hyperparameters=tiny, progress=False,
+                          say=said.append, data_dir=tmp_path / "data")
+
+    comparison = outcome["comparison"]
+    assert outcome["package"].startswith("arn:aws:sagemaker:")
+    assert comparison["pairs"] == 8  # the later 40% of 21, answered by both variants
+    assert comparison["checked"] >= 1
+    assert any(line.startswith("2. The deterioration monitor:") for line in said)
+    if comparison["verdict"] == compare.PROMOTE:
+        assert outcome["promoted"] and any(p.name.startswith("model-previous-") for p in tmp_path.iterdir())
+    else:
+        assert outcome["promoted"] is None
+        assert (model_dir / "model-0000.params").read_bytes() == (tiny_model_dir / "model-0000.params").read_bytes()
+        assert any(line.strip().startswith("Not promoted: the verdict is") for line in said)
