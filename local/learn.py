@@ -67,7 +67,7 @@ def route_and_answer(product, photos, run_id: str, ground_truth_uri: str, progre
     labels = {routing.inference_id: answer for routing, (_, answer) in zip(routings, photos) if routing.inference_id}
     counts = loop.answer_reviews(product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url,
                                  labels, ground_truth_uri)
-    return {"routings": routings, "labels": labels, "answered": counts.answered,
+    return {"routings": routings, "answered": counts.answered,
             "routed": sum(1 for routing in routings if routing.accepted)}
 
 
@@ -105,6 +105,7 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
           shadow_share: float = 100.0, hyperparameters: Optional[dict] = None, seed: int = 1,
           progress: bool = True, say=print, data_dir: Optional[Path] = None) -> dict:
     from monitoring import compare, monitor
+    from monitoring.ground_truth import read_ground_truth
     from training import rollout
 
     photos = photos_in(folders)
@@ -151,7 +152,9 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
                  if pair.inference_id in later_ids]
         dataset = retrained.get("dataset_uri") or ""
         trained_on = compare.trained_photo_hashes(f"{dataset}/manifest.jsonl", clients["s3"]) if dataset else set()
-        result = compare.compare(pairs, {**before["labels"], **after["labels"]}, trained_on=trained_on)
+        # What people answered (reviews and audits), not every folder's answer: the loop's ground truth.
+        answered, _ = read_ground_truth(ground_truth_uri, s3_client=clients["s3"])
+        result = compare.compare(pairs, answered, trained_on=trained_on)
         say("5. Champion against challenger on the later photos, which the challenger never trained on:")
         for line in compare.table(result):
             say(f"   {line}")
