@@ -186,7 +186,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.later_share < 1:
         parser.error("--later-share must be between 0 and 1")
-    hyperparameters = dict(pair.split("=", 1) for pair in args.hyperparameter if "=" in pair)
+    from training.launch import LaunchError, parse_hyperparameters
+    try:
+        hyperparameters = parse_hyperparameters(args.hyperparameter)
+    except LaunchError as error:
+        parser.error(str(error))
     started = time.perf_counter()
     try:
         learn(args.folders, args.model_dir, args.later_share, args.shadow_share, hyperparameters, args.seed,
