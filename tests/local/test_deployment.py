@@ -70,6 +70,18 @@ def test_package_key_changes_with_stage_params_and_sources(tmp_path):
     assert deployment.package_key("offline", {"threshold": "0.95"}, root=tmp_path) != key
 
 
+@pytest.mark.parametrize("source", ["monitoring/monitor.py", "training/dataset.py", "statemachine/retrain_model.asl.json"],
+                         ids=["monitor-lambda-code", "dataset-lambda-code", "retraining-state-machine"])
+def test_package_key_changes_with_what_the_new_functions_ship(tmp_path, source):
+    (tmp_path / source).parent.mkdir(parents=True)
+    (tmp_path / source).write_text("first")
+    key = deployment.package_key("offline", {}, root=tmp_path)
+
+    (tmp_path / source).write_text("changed")
+
+    assert deployment.package_key("offline", {}, root=tmp_path) != key
+
+
 def test_deploy_names_an_artifact_the_package_lacks(packaged_service, stand_in, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(packaged_service, broken)
