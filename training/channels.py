@@ -52,19 +52,30 @@ def load_channel(channel_dir, class_names=None, preferred_order=None):
     return np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names)
 
 
-def load_labelled_photos(channel_dir, folders) -> dict:
-    """{folder: uint8 NHWC pixels} for the folders of a channel that exist and hold photos (a
-    reviewed channel may lack a class nobody answered yet); {} for a missing channel."""
-    channel_dir = Path(channel_dir) if channel_dir else None
-    if channel_dir is None or not channel_dir.is_dir():
+def load_photo_images(channel_dir, folders) -> dict:
+    """{folder: [Pillow images, as stored]} for the folders of a channel that exist and hold photos
+    (a reviewed channel may lack a class nobody answered yet); {} for a missing channel."""
+    root = Path(channel_dir) if channel_dir else None
+    if root is None or not root.is_dir():
         return {}
     found = {}
     for name in folders:
-        folder = channel_dir / name
+        folder = root / name
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-        if files:
-            found[name] = np.stack(_read_images(files))
+        images = []
+        for path in files:
+            with Image.open(path) as image:
+                image.load()
+                images.append(image.copy())
+        if images:
+            found[name] = images
     return found
+
+
+def load_labelled_photos(channel_dir, folders) -> dict:
+    """{folder: uint8 NHWC pixels at the model's input size}, as load_photo_images finds them."""
+    return {name: np.stack([np.asarray(model_artifacts.to_model_image(image), dtype=np.uint8) for image in images])
+            for name, images in load_photo_images(channel_dir, folders).items()}
 
 
 def split_validation(labels, fraction: float, seed: int):

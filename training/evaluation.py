@@ -9,37 +9,12 @@ and the workflow's rule (routed when usable and confident at the threshold):
 
 Counts, not only shares, so intervals can be put on them; shipped to SageMaker with training/.
 """
-from pathlib import Path
-
 try:
-    from training import channels, inference
+    from training import inference
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
-    import channels
     import inference
 
 NOT_A_VEHICLE = "not_a_vehicle"   # settings.NOT_A_VEHICLE (training/ ships without settings.py)
-
-
-def load_photos(channel_dir, folders) -> dict:
-    """{folder: [Pillow images, as stored]} for the folders of a channel that hold photos."""
-    from PIL import Image
-
-    found = {}
-    root = Path(channel_dir) if channel_dir else None
-    if root is None or not root.is_dir():
-        return found
-    for name in folders:
-        folder = root / name
-        if not folder.is_dir():
-            continue
-        images = []
-        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in channels.IMAGE_SUFFIXES):
-            with Image.open(path) as image:
-                image.load()
-                images.append(image.copy())
-        if images:
-            found[name] = images
-    return found
 
 
 def routing_figures(model, photos_by_folder: dict, threshold: float) -> dict:

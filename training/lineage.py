@@ -13,8 +13,9 @@ import numpy as np
 from PIL import Image
 
 try:
-    from training import evaluation, inference, model_artifacts, usability
+    from training import channels, evaluation, inference, model_artifacts, usability
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
+    import channels
     import evaluation
     import inference
     import model_artifacts
@@ -83,9 +84,9 @@ def judge_against_parent(args, serving_net, class_names, temperature: float, lim
     on the test images, at the workflow's threshold (training/evaluation.py)."""
     challenger = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
                                        feature_distance_limit=limit)
-    photo_sets = {"holdout": evaluation.load_photos(args.holdout, class_names + [evaluation.NOT_A_VEHICLE])}
+    photo_sets = {"holdout": channels.load_photo_images(args.holdout, class_names + [evaluation.NOT_A_VEHICLE])}
     if args.test and Path(args.test).is_dir():
-        photo_sets["test"] = evaluation.load_photos(args.test, class_names)
+        photo_sets["test"] = channels.load_photo_images(args.test, class_names)
     parent_dir = parent_model_dir(args.parent)
     models = {"challenger": challenger}
     if parent_dir is not None:
