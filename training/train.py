@@ -13,7 +13,6 @@ the temperature of the softmax is fitted on the same split. The test channel, wh
 only measured and written to metrics.json: it never chooses anything.
 """
 import argparse
-import importlib.util
 import math
 import os
 import sys
@@ -23,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-# Run as `python training/train.py` from the repository, the shared packages (imaging, monitoring)
-# sit beside training/; in SageMaker's container they are copied beside train.py instead.
+# Run as `python training/train.py` from the repository, settings.py and the shared packages
+# (imaging, monitoring) sit beside training/; in SageMaker's container the packages are copied
+# beside train.py instead, and there is no settings.py.
 _REPOSITORY = Path(__file__).resolve().parents[1]
-if (_REPOSITORY / "imaging").is_dir() and str(_REPOSITORY) not in sys.path:
+if (_REPOSITORY / "settings.py").is_file() and str(_REPOSITORY) not in sys.path:
     sys.path.append(str(_REPOSITORY))
 
 try:
@@ -43,30 +43,10 @@ except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and ru
     from lineage import OUTLIER, model_version
     from network import build_ensemble, build_network, build_serving_network  # noqa: F401 - API
 
-
-
-def _load_project_settings():
-    """The repository's settings module, or None inside a SageMaker container.
-
-    Run as `python training/train.py`, the repository root is not on sys.path, so settings.py
-    is loaded from the file beside training/ when it is there.
-    """
-    try:
-        import settings
-        return settings
-    except ImportError:
-        pass
-    settings_file = Path(__file__).resolve().parents[1] / "settings.py"
-    if not settings_file.is_file():
-        return None  # SageMaker copies training/ alone into /opt/ml/code
-    spec = importlib.util.spec_from_file_location("settings", settings_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["settings"] = module
-    return module
-
-
-settings = _load_project_settings()
+try:
+    import settings
+except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
+    settings = None
 
 # The workflow's threshold: reported, never trained on. The fallback repeats settings.DEFAULT_THRESHOLD
 # only for the SageMaker container, where settings.py is not shipped.
