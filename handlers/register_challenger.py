@@ -15,6 +15,7 @@ import boto3
 
 import settings
 from handlers.retraining_errors import ChallengerNotEvaluated
+from monitoring import storage
 
 logger = logging.getLogger("vehicle_routing.retraining")
 logger.setLevel(logging.INFO)
@@ -29,15 +30,9 @@ S3 = boto3.client("s3")
 SAGEMAKER = boto3.client("sagemaker")
 
 
-def _split(uri: str) -> tuple:
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
-
-
 def evaluation_of(model_data: str) -> dict:
     """The challenger's and its parent's figures from metrics.json inside model.tar.gz."""
-    bucket, key = _split(model_data)
-    archive = S3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    archive = storage.read_bytes(model_data, S3)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as handle:
         try:
             metrics = json.loads(handle.extractfile(METRICS_FILE).read())
@@ -64,8 +59,8 @@ def handler(event: dict, context) -> dict:
     job = event["training_job"]
     model_data = job["ModelArtifacts"]["S3ModelArtifacts"]
     evaluation = evaluation_of(model_data)
-    bucket, key = _split(model_data)
-    evaluation_key = key.rsplit("/", 1)[0] + "/evaluation.json"
+    model = storage.parse_s3(model_data)
+    bucket, evaluation_key = model.bucket, model.prefix.rsplit("/", 1)[0] + "/evaluation.json"
     S3.put_object(Bucket=bucket, Key=evaluation_key, Body=json.dumps(evaluation, indent=2).encode(),
                   ContentType="application/json")
     _ensure_group()

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from monitoring import storage
 from training.archives import model_archive
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,10 @@ def _decoded(value: str) -> str:
     return decoded if isinstance(decoded, str) else value
 
 
-def _split_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
-
-
 def download_channel(s3, uri: str, destination: Path) -> int:
     """Copy an S3 prefix (or one object) below destination, keeping relative keys; returns files."""
-    bucket, prefix = _split_uri(uri)
+    location = storage.parse_s3(uri)
+    bucket, prefix = location.bucket, location.prefix
     destination.mkdir(parents=True, exist_ok=True)
     copied = 0
     paginator = s3.get_paginator("list_objects_v2")
@@ -157,8 +154,8 @@ class TrainingJobRunner:
                 tail = (completed.stderr or completed.stdout).strip().splitlines()[-8:]
                 raise RuntimeError(f"AlgorithmError: {program} exited with {completed.returncode}: " + " | ".join(tail))
             job.secondary_status = "Uploading"
-            bucket, key = _split_uri(job.model_artifacts["S3ModelArtifacts"])
-            s3.put_object(Bucket=bucket, Key=key, Body=model_archive(model_dir))
+            output = storage.parse_s3(job.model_artifacts["S3ModelArtifacts"])
+            s3.put_object(Bucket=output.bucket, Key=output.prefix, Body=model_archive(model_dir))
             return completed.stdout
 
     @staticmethod
@@ -169,8 +166,7 @@ class TrainingJobRunner:
         if not submit or not program:
             raise RuntimeError("ClientError: script mode needs the hyperparameters sagemaker_program and "
                                "sagemaker_submit_directory (an s3:// sourcedir.tar.gz)")
-        bucket, key = _split_uri(submit)
-        archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        archive = storage.read_bytes(submit, s3)
         code_dir.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as handle:
             handle.extractall(code_dir, filter="data")

@@ -35,7 +35,8 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                         "assembleDataset": {"handlers/retraining_errors.py", "training/__init__.py", "training/dataset.py",
                                             *(f"monitoring/{name}.py" for name in (
                                                 "__init__", "capture_format", "ground_truth", "storage"))},
-                        "registerChallenger": {"handlers/retraining_errors.py"}}
+                        "registerChallenger": {"handlers/retraining_errors.py", "monitoring/__init__.py",
+                                               "monitoring/storage.py"}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
 LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
