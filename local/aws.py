@@ -72,6 +72,8 @@ class StandIn:
         # the endpoint captures into it, and the model's baseline is uploaded where the monitor reads it.
         self.monitoring_bucket = monitoring_bucket
         self.data_dir = data_dir
+        self._endpoint_server = None
+        self._models_by_url: dict = {}   # ModelDataUrl -> the model served for it (UpdateEndpoint)
         self.endpoint_name = endpoint_name or deployed_endpoint_name()
         self._extra_listener = extra_listener
         self.capture = None
@@ -131,11 +133,20 @@ class StandIn:
         if self.monitoring_bucket:
             self._prepare_monitoring_bucket()
 
-    def s3_client(self):
+    def client(self, service: str):
+        """A boto3 client of this stand-in, for the stand-in's own calls."""
         import boto3
-        return boto3.client("s3", endpoint_url=self.url, region_name=self.region,
+        return boto3.client(service, endpoint_url=self.url, region_name=self.region,
                             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+    def s3_client(self):
+        return self.client("s3")
+
+    @property
+    def endpoint_app(self):
+        """The local endpoint's WSGI application (its variants, its shadow), once it serves."""
+        return self._endpoint_server.app if self._endpoint_server is not None else None
 
     def baseline_uri(self) -> str:
         return f"s3://{self.monitoring_bucket}/{settings.MONITORING_PREFIX}/baseline/{self.endpoint_name}"
@@ -184,7 +195,7 @@ class StandIn:
         """CreateEndpoint or UpdateEndpoint for the endpoint this stand-in serves: serve that config's
         production variants (by weight) and shadow variant, each model fetched from its ModelDataUrl."""
         from local.variants import ProductionVariant, ShadowVariant, VariantRouter
-        if endpoint_name != self.endpoint_name or getattr(self, "_endpoint_server", None) is None:
+        if endpoint_name != self.endpoint_name or self.endpoint_app is None:
             return
         production = [ProductionVariant(variant["VariantName"], self._model_at(change["containers"][variant["ModelName"]]),
                                         float(variant.get("InitialVariantWeight", 1.0)))
@@ -196,7 +207,7 @@ class StandIn:
             share = min(100.0, 100.0 * float(variant.get("InitialVariantWeight", 1.0)) / total)
             shadow = ShadowVariant(variant["VariantName"], self._model_at(change["containers"][variant["ModelName"]]),
                                    share)
-        self._endpoint_server.app.serve(VariantRouter(production), shadow)
+        self.endpoint_app.serve(VariantRouter(production), shadow)
 
     def _model_at(self, container: dict):
         """The served model of a container's ModelDataUrl (model.tar.gz in the stand-in's S3), loaded once."""
@@ -204,13 +215,14 @@ class StandIn:
         import tempfile
 
         from local.endpoint import InferenceModel, require_model_dir
+        from monitoring import storage
         url = container.get("ModelDataUrl") or ""
-        cache = self.__dict__.setdefault("_models_by_url", {})
+        cache = self._models_by_url
         if url not in cache:
             if not url.startswith("s3://"):
                 raise ValueError(f"the model's ModelDataUrl {url!r} is not an s3:// model.tar.gz")
-            bucket, _, key = url[len("s3://"):].partition("/")
-            archive = self.s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+            location = storage.parse_s3(url)
+            archive = self.s3_client().get_object(Bucket=location.bucket, Key=location.prefix)["Body"]
             directory = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="variant-model-")))
             with tarfile.open(fileobj=archive, mode="r|gz") as handle:
                 handle.extractall(directory, filter="data")
@@ -221,13 +233,13 @@ class StandIn:
     def _register_endpoint(self) -> None:
         """The served endpoint as SageMaker knows it (model, config with data capture, endpoint), as
         training/launch.py leaves it in the cloud: so `launch shadow`, `promote` and `rollback` find it."""
-        import boto3
-        sagemaker = boto3.client("sagemaker", endpoint_url=self.url, region_name=self.region,
-                                 aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                                 aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        sagemaker = self.client("sagemaker")
         model_name = f"{self.endpoint_name}-current"
+        model_data = f"s3://{self.monitoring_bucket}/{settings.CURRENT_MODEL_KEY}"
+        if self.endpoint_app is not None:  # that archive is the model already served: no second load
+            self._models_by_url[model_data] = self.endpoint_app.model
         sagemaker.create_model(ModelName=model_name, ExecutionRoleArn=STAND_IN_SAGEMAKER_ROLE, PrimaryContainer={
-            "Image": "mxnet-inference", "ModelDataUrl": f"s3://{self.monitoring_bucket}/{settings.CURRENT_MODEL_KEY}"})
+            "Image": "mxnet-inference", "ModelDataUrl": model_data})
         capture = ({"DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 100,
                                           "DestinationS3Uri": str(self.capture_dir),
                                           "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}}

@@ -85,8 +85,8 @@ def retrain(product, hyperparameters: dict) -> dict:
 
 def install(s3, model_data: str, model_dir: Path) -> Path:
     """The promoted model into model_dir, the one it replaces kept beside it; returns where that is."""
-    bucket, _, key = model_data[len("s3://"):].partition("/")
-    archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    from monitoring import storage
+    archive = storage.read_bytes(model_data, s3)
     incoming = model_dir.with_name(f".{model_dir.name}.incoming")
     shutil.rmtree(incoming, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as handle:
@@ -144,7 +144,7 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
         say(f"4. The challenger shadows {shadow_share:g}% of the requests; the {len(later)} later photos arrive ...")
         after = route_and_answer(product, later, f"{run_id}-later", ground_truth_uri, progress)
         time.sleep(1)
-        product.stand_in._endpoint_server.app.shadow.wait()
+        product.stand_in.endpoint_app.shadow.wait()
         product.stand_in.capture.flush()
         later_ids = {routing.inference_id for routing in after["routings"]}
         pairs = [pair for pair in compare.read_pairs(f"{capture_uri}/{endpoint}", settings.DEFAULT_VARIANT_NAME,

@@ -207,6 +207,7 @@ def _endpoint_changes_served(endpoint_listener):
     endpoint to the new config, and both tell endpoint_listener (the stand-in's local endpoint)
     which variants to serve. Upstream fix: SageMakerModelBackend.update_endpoint."""
     from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
 
     def tell(name: str, change: dict) -> None:
         if endpoint_listener is None:
@@ -235,7 +236,7 @@ def _endpoint_changes_served(endpoint_listener):
         tell(name, describe(backend, config_name))
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.last_modified_time = endpoint.creation_time.__class__.now(endpoint.creation_time.tzinfo)
+        endpoint.last_modified_time = utcnow()
         return ActionResult({"EndpointArn": endpoint.arn})
 
     def created(create_endpoint):
