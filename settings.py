@@ -23,6 +23,9 @@ CIFAR_FINE_LABELS = {"bicycle": 8, "motorcycle": 48}
 
 # --- Workflow defaults (serverless.yml params mirror these for the cloud) -----------------------
 DEFAULT_THRESHOLD = 0.95
+# The precision automatic routing must keep (the monitor's quality check, the comparison, the report);
+# training/model_artifacts.TARGET_PRECISION repeats it for the SageMaker container (a test ties them).
+TARGET_PRECISION = 0.99
 # Photo limits and the normalised size are defined with the decoder, in imaging/photo.py
 # (DEFAULT_MAX_BYTES, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MAX_SIDE): it also ships to SageMaker.
 # What the classify handler asks the endpoint for: probabilities and whether the photo is usable.

@@ -52,7 +52,7 @@ def load(paths) -> list:
 
 
 def capture_lines(answers, jpeg: bytes, start_seconds: int = 0) -> list:
-    start = monitor.parse_moment("2026-12-01T10:00:00Z")
+    start = capture_format.parse_inference_time("2026-12-01T10:00:00Z")
     from datetime import timedelta
     return [capture_format.to_jsonl_line(capture_format.build_capture_record(
         jpeg, "image/jpeg", json.dumps(answer).encode(), settings.ASSESSMENT_CONTENT_TYPE,
@@ -61,7 +61,7 @@ def capture_lines(answers, jpeg: bytes, start_seconds: int = 0) -> list:
 
 
 def write_capture(directory: Path, lines) -> Path:
-    when = monitor.parse_moment("2026-12-01T10:00:00Z")
+    when = capture_format.parse_inference_time("2026-12-01T10:00:00Z")
     path = directory / capture_format.capture_key("", settings.DEFAULT_ENDPOINT_NAME, settings.DEFAULT_VARIANT_NAME, when)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(lines))

@@ -15,7 +15,7 @@ import boto3
 
 import settings
 from monitoring import monitor
-from monitoring.capture_format import hour_path
+from monitoring.capture_format import hour_path, parse_inference_time
 
 # A named logger: its records reach the Lambda runtime's root handler; the level is its own.
 logger = logging.getLogger("vehicle_routing.monitor")
@@ -46,9 +46,9 @@ def window_of(event: dict) -> tuple:
     its own window with "start" and "end" (ISO 8601), to judge an hour again."""
     event = event if isinstance(event, dict) else {}
     if event.get("start") and event.get("end"):
-        return monitor.parse_moment(event["start"]), monitor.parse_moment(event["end"])
+        return parse_inference_time(event["start"]), parse_inference_time(event["end"])
     if event.get("time"):
-        end = monitor.parse_moment(event["time"]).replace(minute=0, second=0, microsecond=0)
+        end = parse_inference_time(event["time"]).replace(minute=0, second=0, microsecond=0)
     else:
         end = datetime.now(timezone.utc)
     return end - timedelta(hours=WINDOW_HOURS), end

@@ -38,7 +38,6 @@ from monitoring.formatting import fraction, percent, percent_interval
 from monitoring.ground_truth import read_ground_truth
 
 SIGNIFICANCE = 0.05
-TARGET_PRECISION = 0.99   # training/model_artifacts.TARGET_PRECISION (tests tie them)
 PROMOTE, KEEP, UNDECIDED = "promote", "keep", "not enough evidence yet"
 
 
@@ -131,7 +130,7 @@ def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], thresho
 
 
 def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = settings.DEFAULT_THRESHOLD,
-            target_precision: float = TARGET_PRECISION, trained_on: set = frozenset()) -> dict:
+            target_precision: float = settings.TARGET_PRECISION, trained_on: set = frozenset()) -> dict:
     """Agreement, each model's figures, the paired test and the verdict."""
     pairs = [pair for pair in pairs if pair.photo_sha256 not in trained_on]
     routed = {side: [getattr(p, side).usable and getattr(p, side).confidence >= threshold for p in pairs]
@@ -198,7 +197,7 @@ def main(argv=None) -> int:
     parser.add_argument("--champion", default=settings.DEFAULT_VARIANT_NAME, help="default: %(default)s")
     parser.add_argument("--challenger", default="Challenger", help="default: %(default)s")
     parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD)
-    parser.add_argument("--target-precision", type=fraction, default=TARGET_PRECISION)
+    parser.add_argument("--target-precision", type=fraction, default=settings.TARGET_PRECISION)
     parser.add_argument("--exclude-manifest", default=None, metavar="FILE_OR_S3_URI",
                         help="the challenger's dataset manifest.jsonl: photos it was trained on never count")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import settings
 from monitoring import baseline, checks, storage
-from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, time_of_path
+from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, parse_inference_time, time_of_path
 from monitoring.estimates import Inference, ThresholdEstimates
 from monitoring.features import UnusableOutput, feature_names, features_of
 from monitoring.formatting import fraction
@@ -31,7 +31,6 @@ from monitoring.ground_truth import read_ground_truth
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGET_PRECISION = 0.99   # training/model_artifacts.TARGET_PRECISION (numpy-free copy; a test ties them)
 DEFAULT_METRICS_NAMESPACE = "vehicle-routing/data-metrics"
 DEFAULT_SCHEDULE_NAME = "hourly"
 VIOLATION_COUNT_METRIC = "violation_count"
@@ -193,7 +192,7 @@ def summary_lines(window: Window, verdict: checks.WindowVerdict, locations: Dict
 def run(captures: storage.Location, baseline_location: storage.Location, output: storage.Location,
         ground_truth: Optional[storage.Location] = None, start: Optional[datetime] = None,
         end: Optional[datetime] = None, threshold: float = settings.DEFAULT_THRESHOLD,
-        target_precision: float = DEFAULT_TARGET_PRECISION, class_names: Sequence[str] = settings.CLASS_NAMES,
+        target_precision: float = settings.TARGET_PRECISION, class_names: Sequence[str] = settings.CLASS_NAMES,
         s3_client=None, cloudwatch=None, metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         endpoint_name: str = settings.DEFAULT_ENDPOINT_NAME, schedule_name: str = DEFAULT_SCHEDULE_NAME,
         variant: Optional[str] = None) -> MonitorResult:
@@ -221,20 +220,12 @@ def run(captures: storage.Location, baseline_location: storage.Location, output:
 
 # --- command line -------------------------------------------------------------------------------
 
-def parse_moment(text: str) -> datetime:
-    """An ISO 8601 time (a trailing Z, or no zone, means UTC); ValueError otherwise."""
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-12-01T14:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _moment(text: str) -> datetime:
+    """An ISO 8601 time read as capture reads inferenceTime (a trailing Z, or no zone, means UTC)."""
     try:
-        return parse_moment(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        return parse_inference_time(text)
+    except MalformedCaptureRecord:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-12-01T14:00Z)") from None
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -257,7 +248,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--end", type=_moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
     parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the workflow's confidence threshold in that window (default: %(default)s)")
-    parser.add_argument("--target-precision", type=fraction, default=DEFAULT_TARGET_PRECISION,
+    parser.add_argument("--target-precision", type=fraction, default=settings.TARGET_PRECISION,
                         help="precision of automatic routing the quality check holds it to (default: %(default)s)")
     parser.add_argument("--variant", default=None,
                         help="judge only this variant's capture folder, e.g. AllTraffic when a shadow is captured "
@@ -292,7 +283,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # boto3 errors: say which, not a traceback
-        if type(error).__module__.startswith(("botocore", "boto3")):
+        if storage.is_aws_error(error):
             print(f"error: AWS said: {error}", file=sys.stderr)
             return 2
         raise

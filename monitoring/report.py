@@ -387,7 +387,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # boto3 errors: say which, not a traceback
-        if type(error).__module__.startswith(("botocore", "boto3")):
+        if storage.is_aws_error(error):
             print(f"error: could not read from S3: {error}", file=sys.stderr)
             return 2
         raise

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
 
 import settings
-from monitoring import ground_truth
+from monitoring import ground_truth, storage
 
 SKIP = "skip"
 ANSWERS = {"b": "bicycle", "m": "motorcycle", "n": settings.NOT_A_VEHICLE, "s": SKIP}
@@ -183,7 +183,6 @@ class ReviewPage:
         return name
 
     def _write(self) -> None:
-        from monitoring.storage import write_atomically
         cells = []
         for request, thumbnail, answer in self.rows:
             image = (f'<img src="{html.escape(thumbnail)}" alt="photo">' if thumbnail else "<em>no thumbnail</em>")
@@ -194,7 +193,7 @@ class ReviewPage:
                 "<style>body{font-family:sans-serif;margin:2em}td{border-bottom:1px solid #ddd;padding:6px;"
                 "vertical-align:top}img{max-width:256px}</style></head><body><h1>Driver photo review</h1>"
                 f"<table>{''.join(reversed(cells))}</table></body></html>")
-        write_atomically(self.path, page.encode("utf-8"))
+        storage.write_atomically(self.path, page.encode("utf-8"))
 
 
 def ask_person(request: Request) -> str:
@@ -338,7 +337,7 @@ def main(argv=None) -> int:
         print("\nStopped: answers so far are written, the rest stay on the queue.", file=sys.stderr)
         return 130
     except Exception as error:  # botocore errors not foreseen above: one line, not a traceback
-        if type(error).__module__.split(".")[0] in ("botocore", "boto3"):
+        if storage.is_aws_error(error):
             print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
             return 2
         raise

@@ -41,6 +41,11 @@ def parse_s3(location: str) -> S3Location:
     return S3Location(bucket, prefix)
 
 
+def is_aws_error(error: BaseException) -> bool:
+    """Whether boto3 or botocore raised it: the command lines say it in one line, not a traceback."""
+    return type(error).__module__.split(".")[0] in ("botocore", "boto3")
+
+
 def _s3_client(s3_client):
     if s3_client is not None:
         return s3_client

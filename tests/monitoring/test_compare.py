@@ -111,7 +111,3 @@ def test_read_pairs_pairs_two_variants_on_inference_id(tmp_path):
     assert compare.main(["--captures", str(tmp_path), "--ground-truth", str(tmp_path / "truth")]) == 0
 
 
-def test_target_precision_is_training_s():
-    from training import model_artifacts
-
-    assert compare.TARGET_PRECISION == model_artifacts.TARGET_PRECISION

@@ -216,10 +216,10 @@ def test_module_runs_from_the_command_line_with_help():
         assert option in completed.stdout
 
 
-def test_monitor_target_precision_is_training_s():
+def test_the_target_precision_is_the_one_training_reports():
     from training import model_artifacts
 
-    assert monitor.DEFAULT_TARGET_PRECISION == model_artifacts.TARGET_PRECISION
+    assert settings.TARGET_PRECISION == model_artifacts.TARGET_PRECISION
 
 
 @pytest.mark.parametrize("module", ["monitoring.monitor", "handlers.monitor_model", "training.dataset",
