@@ -107,6 +107,7 @@ CURRENT_MODEL_KEY = "models/current/model.tar.gz"
 LOCAL_ENDPOINT_HOST = "127.0.0.1"
 LOCAL_ENDPOINT_PORT = 8080             # the standalone server's default; the local run picks a free port
 DEFAULT_VARIANT_NAME = "AllTraffic"    # the production variant name the SageMaker SDK gives a model
+CHALLENGER_VARIANT_NAME = "Challenger"   # the shadow variant a challenger is deployed as (training/rollout.py)
 # boto3 reads this standard variable to send sagemaker-runtime calls to another URL.
 ENV_SAGEMAKER_RUNTIME_URL = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 LOCAL_CAPTURE_DIR = ARTIFACTS_DIR / "captures"

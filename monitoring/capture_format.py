@@ -217,6 +217,13 @@ def time_of_path(location: str) -> Optional[datetime]:
     return datetime(year, month, day, hour, minute, second, millisecond * 1000, tzinfo=timezone.utc)
 
 
+def variant_of(location: str) -> Optional[str]:
+    """The variant folder of a capture file: the folder above yyyy/mm/dd/hh/file; None outside the
+    layout."""
+    parts = str(location).replace("\\", "/").split("/")
+    return parts[-6] if len(parts) >= 6 and time_of_path(location) else None
+
+
 def capture_file_name(when: datetime) -> str:
     """A unique file name in SageMaker's style: minute-second-millisecond-uuid.jsonl."""
     when = when.astimezone(timezone.utc) if when.tzinfo else when

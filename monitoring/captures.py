@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import settings
 from monitoring import storage
-from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
+from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, variant_of
 from monitoring.features import UnusableOutput, parse_probabilities, parse_usable
 from monitoring.ground_truth import read_ground_truth  # noqa: F401 - the report reads both from here
 
@@ -61,9 +61,15 @@ class CaptureSet:
         return sum(self.skipped.values())
 
 
+def captured_variants(location: storage.Location, s3_client=None) -> List[str]:
+    """The variant folders below a capture location (one, or two with a shadow), sorted."""
+    return sorted({variant for variant in map(variant_of, storage.list_jsonl(location, s3_client)) if variant})
+
+
 def read_captures(location: storage.Location, class_names: Sequence[str] = settings.CLASS_NAMES,
-                  s3_client=None, progress: bool = False) -> CaptureSet:
-    """Every usable captured inference below a local directory or s3:// prefix, in time order.
+                  s3_client=None, progress: bool = False, variant: Optional[str] = None) -> CaptureSet:
+    """Every usable captured inference below a local directory or s3:// prefix, in time order; of
+    one variant's folder when variant is given.
 
     Malformed lines, records without an output and outputs that are not probabilities are skipped
     and counted in CaptureSet.skipped by reason; a missing local directory raises LocationNotFound.
@@ -71,7 +77,8 @@ def read_captures(location: storage.Location, class_names: Sequence[str] = setti
     times, probabilities, inference_ids, event_ids, usable = [], [], [], [], []
     skipped: Counter = Counter()
     files = set()
-    lines = storage.iter_jsonl_lines(location, s3_client)
+    keep = (lambda file_location: variant_of(file_location) == variant) if variant else None
+    lines = storage.iter_jsonl_lines(location, s3_client, keep)
     for file_location, line in tqdm(lines, desc="capture records", unit=" records", disable=not progress):
         files.add(file_location)
         try:

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence
 
 import settings
 from monitoring import storage
-from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line
+from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, variant_of
 from monitoring.estimates import Inference, ThresholdEstimates
 from monitoring.features import UnusableOutput, features_of
 from monitoring.formatting import fraction, percent, percent_interval
@@ -39,6 +39,14 @@ from monitoring.ground_truth import read_ground_truth
 
 SIGNIFICANCE = 0.05
 PROMOTE, KEEP, UNDECIDED = "promote", "keep", "not enough evidence yet"
+VERDICT_MEANINGS = {
+    PROMOTE: "the challenger is right more often on the drivers people checked (McNemar, p < 0.05) and routes at "
+             "least as precisely: promote it (a canary first, rolled back on alarms)",
+    KEEP: "the champion is right more often, or the challenger's better answers come with less precise routing: "
+          "keep the champion and take the shadow down",
+    UNDECIDED: "the two differ on too few checked drivers to tell them apart: leave the shadow running while people "
+               "review and audit",
+}
 
 
 @dataclass(frozen=True)
@@ -56,18 +64,12 @@ class Pair:
     photo_sha256: str
 
 
-def _variant_of(file_location: str) -> Optional[str]:
-    """The variant folder of a capture file: the part before yyyy/mm/dd/hh/file."""
-    parts = file_location.replace("\\", "/").split("/")
-    return parts[-6] if len(parts) >= 6 else None
-
-
 def read_pairs(captures: storage.Location, champion: str, challenger: str,
                class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> List[Pair]:
     """The inferences both variants answered, paired on inference id."""
     answers: Dict[str, Dict[str, tuple]] = {champion: {}, challenger: {}}
     for file_location, line in storage.iter_jsonl_lines(captures, s3_client):
-        variant = _variant_of(file_location)
+        variant = variant_of(file_location)
         if variant not in answers:
             continue
         try:
@@ -83,6 +85,19 @@ def read_pairs(captures: storage.Location, champion: str, challenger: str,
     return [Pair(inference_id, answer, answers[challenger][inference_id][0], digest)
             for inference_id, (answer, digest) in sorted(answers[champion].items())
             if inference_id in answers[challenger]]
+
+
+def read_photos(captures: storage.Location, variant: str, inference_ids: set, s3_client=None) -> Dict[str, tuple]:
+    """{inference id: (photo bytes, content type)} of the given inferences, from one variant's capture."""
+    photos: Dict[str, tuple] = {}
+    for _, line in storage.iter_jsonl_lines(captures, s3_client, keep=lambda location: variant_of(location) == variant):
+        try:
+            record = parse_capture_line(line)
+        except MalformedCaptureRecord:
+            continue
+        if record.inference_id in inference_ids and record.input_body:
+            photos[record.inference_id] = (record.input_body, record.input_content_type)
+    return photos
 
 
 def trained_photo_hashes(manifest: Optional[storage.Location], s3_client=None) -> set:
@@ -117,6 +132,30 @@ def labels_to_decide(b: int, c: int, checked: int) -> Optional[int]:
     return None
 
 
+def _routed(answer: Answer, threshold: float) -> bool:
+    return answer.usable and answer.confidence >= threshold
+
+
+def _decision(answer: Answer, threshold: float) -> dict:
+    return {"predicted": answer.predicted, "confidence": answer.confidence, "usable": answer.usable,
+            "routed": _routed(answer, threshold)}
+
+
+def checked_disagreements(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float) -> List[dict]:
+    """The checked drivers the two models decide differently about (one routes and the other does
+    not, or they name different classes), with what the person said: the cases to look at."""
+    rows = []
+    for pair in pairs:
+        label = labels.get(pair.inference_id)
+        champion, challenger = pair.champion, pair.challenger
+        if label is None or (_routed(champion, threshold) == _routed(challenger, threshold)
+                             and champion.predicted == challenger.predicted):
+            continue
+        rows.append({"inference_id": pair.inference_id, "label": label,
+                     "champion": _decision(champion, threshold), "challenger": _decision(challenger, threshold)})
+    return rows
+
+
 def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float) -> ThresholdEstimates:
     inferences = []
     for pair in pairs:
@@ -133,8 +172,7 @@ def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = se
             target_precision: float = settings.TARGET_PRECISION, trained_on: set = frozenset()) -> dict:
     """Agreement, each model's figures, the paired test and the verdict."""
     pairs = [pair for pair in pairs if pair.photo_sha256 not in trained_on]
-    routed = {side: [getattr(p, side).usable and getattr(p, side).confidence >= threshold for p in pairs]
-              for side in ("champion", "challenger")}
+    routed = {side: [_routed(getattr(p, side), threshold) for p in pairs] for side in ("champion", "challenger")}
     agree = sum(1 for p, a, b in zip(pairs, routed["champion"], routed["challenger"])
                 if a == b and (not a or p.champion.predicted == p.challenger.predicted))
     result = {"pairs": len(pairs), "left_out_trained_on": None, "agreement": agree / len(pairs) if pairs else None,
@@ -165,7 +203,7 @@ def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = se
         verdict = KEEP
     result.update(checked=len(checked), challenger_better=b, champion_better=c, mcnemar_p_value=p_value,
                   verdict=verdict, more_labels_to_decide=labels_to_decide(b, c, len(checked)) if verdict == UNDECIDED
-                  else 0)
+                  else 0, checked_disagreements=checked_disagreements(pairs, labels, threshold))
     return result
 
 
@@ -195,7 +233,7 @@ def main(argv=None) -> int:
                         help="the endpoint's data capture, both variants below it")
     parser.add_argument("--ground-truth", required=True, metavar="DIR_OR_S3_URI", help="the review loop's answers")
     parser.add_argument("--champion", default=settings.DEFAULT_VARIANT_NAME, help="default: %(default)s")
-    parser.add_argument("--challenger", default="Challenger", help="default: %(default)s")
+    parser.add_argument("--challenger", default=settings.CHALLENGER_VARIANT_NAME, help="default: %(default)s")
     parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD)
     parser.add_argument("--target-precision", type=fraction, default=settings.TARGET_PRECISION)
     parser.add_argument("--exclude-manifest", default=None, metavar="FILE_OR_S3_URI",

@@ -23,7 +23,8 @@ from typing import Dict, List, Optional, Sequence
 
 import settings
 from monitoring import baseline, checks, storage
-from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, parse_inference_time, time_of_path
+from monitoring.capture_format import (MalformedCaptureRecord, parse_capture_line, parse_inference_time, time_of_path,
+                                      variant_of)
 from monitoring.estimates import Inference, ThresholdEstimates
 from monitoring.features import UnusableOutput, feature_names, features_of
 from monitoring.formatting import fraction
@@ -73,7 +74,7 @@ def read_window(captures: storage.Location, start: Optional[datetime] = None, en
     window = Window(start, end)
     files = set()
     for file_location in storage.list_jsonl(captures, s3_client):
-        if variant and f"/{variant}/" not in file_location.replace("\\", "/"):
+        if variant and variant_of(file_location) != variant:
             continue
         started = time_of_path(file_location)
         hour = started.replace(minute=0, second=0, microsecond=0) if started else None

@@ -25,8 +25,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 import settings
-from monitoring import metrics, storage
-from monitoring.captures import NO_LABEL, NOT_A_VEHICLE_LABEL, CaptureSet, attach_ground_truth, read_captures
+from monitoring import compare, metrics, storage
+from monitoring.captures import (NO_LABEL, NOT_A_VEHICLE_LABEL, CaptureSet, attach_ground_truth, captured_variants,
+                                 read_captures)
 from monitoring.estimates import Estimate, Inference, ThresholdEstimates
 from monitoring.formatting import fraction, percent, percent_interval
 from monitoring.ground_truth import read_ground_truth
@@ -48,6 +49,10 @@ PLOT_FILES = {
 
 class NothingToReport(Exception):
     """No usable capture record was found; the message says where and what was skipped."""
+
+
+class NothingToCompare(ValueError):
+    """A comparison was asked for, but no inference below the captures was answered by both variants."""
 
 
 @dataclass(frozen=True)
@@ -292,17 +297,18 @@ def analyse(captures: storage.Location, ground_truth: Optional[storage.Location]
             threshold: float = settings.DEFAULT_THRESHOLD,
             target_precision: float = metrics.DEFAULT_TARGET_PRECISION,
             class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
-            progress: bool = False) -> Tuple[CaptureSet, dict]:
+            progress: bool = False, variant: Optional[str] = None) -> Tuple[CaptureSet, dict]:
     """Read captures (and ground truth) and work out every figure, without plotting or writing.
 
     Returns the joined captures and the summary (keys starting with "_" hold arrays for the
-    plots). Raises NothingToReport when no usable capture record exists, and
-    storage.LocationNotFound when a local directory is missing.
+    plots). variant limits it to one variant's capture folder. Raises NothingToReport when no usable
+    capture record exists, and storage.LocationNotFound when a local directory is missing.
     """
-    capture_set = read_captures(captures, class_names, s3_client, progress)
+    capture_set = read_captures(captures, class_names, s3_client, progress, variant)
     if not len(capture_set):
         skipped = f" ({capture_set.skipped_lines} unusable lines skipped)" if capture_set.skipped else ""
-        raise NothingToReport(f"No captured inferences found below {captures}{skipped}: "
+        of = f" of variant {variant}" if variant else ""
+        raise NothingToReport(f"No captured inferences{of} found below {captures}{skipped}: "
                               f"{capture_set.files} capture files read.")
     if ground_truth is not None:
         labels, skipped = read_ground_truth(ground_truth, class_names, s3_client)
@@ -315,15 +321,30 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
                  output_dir: Union[str, Path] = settings.LOCAL_REPORT_DIR,
                  target_precision: float = metrics.DEFAULT_TARGET_PRECISION,
                  class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
-                 progress: bool = False) -> ReportResult:
+                 progress: bool = False, champion: str = settings.DEFAULT_VARIANT_NAME,
+                 challenger: str = settings.CHALLENGER_VARIANT_NAME, compare_variants: Optional[bool] = None,
+                 exclude_manifest: Optional[storage.Location] = None) -> ReportResult:
     """Read captures (and ground truth), write the plots, summary.json and report.html.
 
     captures / ground_truth: a local directory or s3://bucket/prefix (searched recursively for
-    .jsonl). Raises what analyse() raises; writes nothing then.
+    .jsonl). When a challenger is captured beside the champion (a shadow variant), the report is
+    the champion's, and a side-by-side section compares the two (compare_variants None: whenever
+    both are captured; True: required, NothingToCompare without pairs; False: never).
+    exclude_manifest: the challenger's dataset manifest, whose trained-on photos never count.
+    Raises what analyse() raises; writes nothing then.
     """
     started = time.perf_counter()
+    variants = captured_variants(captures, s3_client)
+    shadowed = challenger in variants and len(variants) > 1
     capture_set, summary = analyse(captures, ground_truth, threshold, target_precision, class_names,
-                                   s3_client, progress)
+                                   s3_client, progress, variant=champion if shadowed or compare_variants else None)
+    comparison = None
+    if compare_variants or (compare_variants is None and shadowed):
+        comparison = _comparison(captures, ground_truth, champion, challenger, threshold, target_precision,
+                                 exclude_manifest, class_names, s3_client)
+        summary["comparison"] = comparison.result
+        summary["sentences"].append(f"Champion ({champion}) against challenger ({challenger}) on the same "
+                                    f"{comparison.result['pairs']} drivers: {comparison.result['verdict']}.")
 
     images = {"confidence_over_time": plot_confidence_over_time(capture_set, threshold)}
     if "accuracy" in summary:
@@ -340,11 +361,25 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
         storage.write_atomically(plot_paths[name], png)
     sources = {"captures": str(captures), "ground truth": str(ground_truth) if ground_truth else ""}
     html_path, summary_path = output_dir / HTML_FILE, output_dir / SUMMARY_FILE
-    storage.write_atomically(html_path, render_html(summary, images, sources).encode("utf-8"))
+    storage.write_atomically(html_path, render_html(summary, images, sources, comparison).encode("utf-8"))
     summary["plots"] = {name: str(path) for name, path in plot_paths.items()}
     summary["html"] = str(html_path)
     storage.write_atomically(summary_path, json.dumps(summary, indent=2).encode("utf-8"))
     return ReportResult(summary, html_path, summary_path, plot_paths)
+
+
+def _comparison(captures, ground_truth, champion, challenger, threshold, target_precision, exclude_manifest,
+                class_names, s3_client):
+    # Imported here: it decodes photos for the thumbnails, which a report without a shadow never needs.
+    from monitoring.report_compare import build_comparison
+
+    labels = read_ground_truth(ground_truth, class_names, s3_client)[0] if ground_truth is not None else {}
+    trained_on = compare.trained_photo_hashes(exclude_manifest, s3_client)
+    comparison = build_comparison(captures, labels, champion, challenger, threshold, target_precision,
+                                  trained_on, s3_client)
+    if comparison is None:
+        raise NothingToCompare(f"no inference below {captures} was answered by both {champion} and {challenger}")
+    return comparison
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -370,6 +405,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "(default: %(default)s)")
     parser.add_argument("--output-dir", type=Path, default=settings.LOCAL_REPORT_DIR,
                         help="where the PNGs, summary.json and report.html go (default: %(default)s)")
+    parser.add_argument("--compare", dest="compare_variants", action="store_const", const=True, default=None,
+                        help="compare the champion with the challenger side by side (the default whenever both are "
+                             "captured; an error when no inference was answered by both)")
+    parser.add_argument("--no-compare", dest="compare_variants", action="store_const", const=False,
+                        help="no side-by-side section, even with a challenger captured")
+    parser.add_argument("--champion", default=settings.DEFAULT_VARIANT_NAME,
+                        help="the production variant the report is about when a shadow is captured beside it "
+                             "(default: %(default)s)")
+    parser.add_argument("--challenger", default=settings.CHALLENGER_VARIANT_NAME,
+                        help="the shadow variant to compare with it (default: %(default)s)")
+    parser.add_argument("--exclude-manifest", default=None, metavar="FILE_OR_S3_URI",
+                        help="the challenger's dataset manifest.jsonl: drivers whose photos it was trained on never "
+                             "count in the comparison")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -379,7 +427,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         result = build_report(args.captures, args.ground_truth, args.threshold, args.output_dir,
-                              args.target_precision, progress=not args.no_progress)
+                              args.target_precision, progress=not args.no_progress, champion=args.champion,
+                              challenger=args.challenger, compare_variants=args.compare_variants,
+                              exclude_manifest=args.exclude_manifest)
     except NothingToReport as error:
         print(f"Nothing to report: {error}", file=sys.stderr)
         return 1
@@ -393,6 +443,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise
     for sentence in result.summary["sentences"]:
         print(sentence)
+    if "comparison" in result.summary:
+        print("\n".join(compare.table(result.summary["comparison"])))
     print(f"Report: {result.html_path}")
     return 0
 

@@ -4,6 +4,7 @@ import html
 from datetime import datetime, timezone
 from typing import Dict
 
+from monitoring import compare
 from monitoring.formatting import percent, percent_interval
 
 PLOT_CAPTIONS = {
@@ -18,7 +19,66 @@ PLOT_CAPTIONS = {
 }
 
 
-def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]) -> str:
+def _png_uri(png: bytes) -> str:
+    return f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
+
+
+def _decision_text(decision: dict, label: str) -> str:
+    verdict = "right" if decision["predicted"] == label else "wrong"
+    action = "routed" if decision["routed"] else ("to a person, unusable" if not decision["usable"] else "to a person")
+    return f"{decision['predicted']} {decision['confidence']:.2f}, {action} ({verdict})"
+
+
+def render_comparison(comparison) -> str:
+    """The champion-and-challenger section (a report_compare.Comparison)."""
+    result = comparison.result
+    names = {"champion": result["champion_variant"], "challenger": result["challenger_variant"]}
+    rows = "\n".join(
+        f"<tr><th>{side} ({html.escape(names[side])})</th><td>{percent(figures['coverage'])}</td>"
+        f"<td>{percent(figures['precision_accepted'])} ({percent_interval(figures['precision_interval'])})</td>"
+        f"<td>{percent(figures['coverage_at_target_precision'])} "
+        f"({percent_interval(figures['coverage_at_target_precision_interval'])})</td></tr>"
+        for side, figures in result["variants"].items())
+    more = result.get("more_labels_to_decide")
+    verdict = html.escape(result["verdict"]) + (
+        f" (about {more} more checked drivers would decide at this rate)" if result["verdict"] == compare.UNDECIDED
+        and more is not None else "")
+    left_out = (f" {result['left_out_trained_on']} drivers whose photos the challenger was trained on are left out."
+                if result.get("left_out_trained_on") else "")
+    cases = []
+    for row in result["checked_disagreements"]:
+        uri = comparison.thumbnails.get(row["inference_id"])
+        if not uri:
+            continue
+        caption = (f"person: {row['label']}<br>champion: {html.escape(_decision_text(row['champion'], row['label']))}"
+                   f"<br>challenger: {html.escape(_decision_text(row['challenger'], row['label']))}")
+        cases.append(f'<figure class="case"><img alt="{html.escape(row["inference_id"])}" src="{uri}">'
+                     f'<figcaption>{caption}</figcaption></figure>')
+    shown = len(cases)
+    total = len(result["checked_disagreements"])
+    gallery = (f"<h3>Checked drivers the two decide differently about ({shown} of {total} shown)</h3>\n"
+               f'<div class="cases">{"".join(cases)}</div>' if total else
+               "<p>On the checked drivers, the two models decide alike.</p>")
+    return f"""<h2>Champion and challenger</h2>
+<p class="verdict">Verdict: <strong>{verdict}</strong>: {html.escape(compare.VERDICT_MEANINGS[result['verdict']])}.</p>
+<p>{result['pairs']} drivers were answered by both; they decide alike for {percent(result['agreement'])}, and people
+checked {result['checked']} of them. Of the checked drivers the two label differently, the challenger is right on
+{result['challenger_better']} and the champion on {result['champion_better']} (McNemar exact test,
+p = {result['mcnemar_p_value']:.3g}). Precision is estimated with the champion's decisions as the strata, since
+people checked drivers by what the champion decided.{left_out}</p>
+<table>
+<tr><th></th><th>routed at {result['threshold']:g} (counted)</th><th>precision among routed (estimated)</th>
+<th>coverage at {percent(result['target_precision'])} precision</th></tr>
+{rows}
+</table>
+<figure><img alt="Champion and challenger figures" src="{_png_uri(comparison.plot)}"><figcaption>The share each
+variant routes at the threshold, its precision among those, and its coverage at the target precision, with 95%
+intervals.</figcaption></figure>
+{gallery}
+"""
+
+
+def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str], comparison=None) -> str:
     """One page, no external files: plots are embedded as base64 data URIs."""
     rows = [("Captured inferences", summary["records"]), ("Capture files", summary["capture_files"]),
             ("Threshold", f"{summary['threshold']:g}"),
@@ -52,8 +112,7 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
                       for name, value in rows)
     sentences = "\n".join(f"<li>{html.escape(sentence)}</li>" for sentence in summary["sentences"])
     figures = "\n".join(
-        f'<figure><img alt="{html.escape(PLOT_CAPTIONS[name])}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"><figcaption>{html.escape(PLOT_CAPTIONS[name])}'
+        f'<figure><img alt="{html.escape(PLOT_CAPTIONS[name])}" src="{_png_uri(png)}"><figcaption>{html.escape(PLOT_CAPTIONS[name])}'
         f'</figcaption></figure>' for name, png in images.items())
     source_text = ", ".join(f"{name}: {location}" for name, location in sources.items() if location)
     return f"""<!DOCTYPE html>
@@ -67,6 +126,10 @@ li {{ margin: 0.4em 0; }}
 img {{ max-width: 100%; border: 1px solid #eee; }}
 .meta, figcaption {{ color: #666; font-size: small; }}
 figure {{ margin: 1.5em 0; }}
+.cases {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+figure.case {{ width: 200px; margin: 0; }}
+figure.case img {{ width: 96px; height: auto; image-rendering: pixelated; }}
+.verdict {{ font-size: large; }}
 </style></head><body>
 <h1>Vehicle classifier monitoring report</h1>
 <p class="meta">Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {html.escape(source_text)}.</p>
@@ -79,6 +142,7 @@ figure {{ margin: 1.5em 0; }}
 {table}
 </table>
 {figures}
+{render_comparison(comparison) if comparison else ""}
 </body></html>
 """
 

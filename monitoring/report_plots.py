@@ -164,3 +164,41 @@ def plot_confusion_matrix(summary: dict, class_names: Sequence[str]) -> bytes:
     return _png(figure)
 
 
+
+
+VARIANT_COLOURS = {"champion": "tab:blue", "challenger": "tab:orange"}
+
+
+def plot_variant_comparison(result: dict) -> bytes:
+    """Champion and challenger side by side (monitoring.compare's result): the share each routes at
+    the threshold (counted), its precision among those (estimated, 95% interval), and its coverage
+    at the target precision (estimated, 95% interval)."""
+    measures = [("routed at the threshold\n(counted)", "coverage", None),
+                ("precision among routed\n(estimated)", "precision_accepted", "precision_interval"),
+                (f"coverage at {percent(result['target_precision'])}\nprecision (estimated)",
+                 "coverage_at_target_precision", "coverage_at_target_precision_interval")]
+    figure, axes = plt.subplots(figsize=(FIGURE_SIZE[0], 4.2))
+    positions = np.arange(len(measures))
+    width = 0.38
+    for offset, side in zip((-width / 2, width / 2), ("champion", "challenger")):
+        figures = result["variants"][side]
+        values = [figures[key] for _, key, _ in measures]
+        heights = [0.0 if value is None else value for value in values]
+        errors = np.zeros((2, len(measures)))
+        for index, (_, key, interval_key) in enumerate(measures):
+            interval = figures.get(interval_key) if interval_key else None
+            if interval and None not in interval and values[index] is not None:
+                errors[:, index] = (values[index] - interval[0], interval[1] - values[index])
+        bars = axes.bar(positions + offset, heights, width, yerr=errors, capsize=4, color=VARIANT_COLOURS[side],
+                        label=side, error_kw={"elinewidth": 1, "ecolor": "#444"})
+        for bar, value in zip(bars, values):
+            axes.annotate("unknown" if value is None else percent(value), (bar.get_x() + bar.get_width() / 2, 0.02),
+                          ha="center", va="bottom", fontsize=8, color="white" if value else "#444")
+    axes.axhline(result["target_precision"], color="tab:red", linestyle="--", linewidth=1,
+                 label=f"target precision {percent(result['target_precision'])}")
+    axes.set_xticks(positions, [label for label, _, _ in measures])
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("share of the paired drivers")
+    axes.set_title(f"Champion and challenger on the same {result['pairs']} drivers ({result['checked']} checked)")
+    axes.legend(loc="upper left", fontsize=8)
+    return _png(figure)

@@ -7,7 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 S3_SCHEME = "s3://"
 JSONL_SUFFIX = ".jsonl"
@@ -108,9 +108,13 @@ def iter_lines(file_location: str, s3_client=None) -> Iterator[bytes]:
             lines.close()
 
 
-def iter_jsonl_lines(location: Location, s3_client=None) -> Iterator[Tuple[str, bytes]]:
-    """(file, line) for every non-blank line of every .jsonl file below a location."""
+def iter_jsonl_lines(location: Location, s3_client=None,
+                     keep: Optional[Callable[[str], bool]] = None) -> Iterator[Tuple[str, bytes]]:
+    """(file, line) for every non-blank line of every .jsonl file below a location (of the files
+    keep(file) accepts, when given: the others are not read)."""
     for file_location in list_jsonl(location, s3_client):
+        if keep is not None and not keep(file_location):
+            continue
         for line in iter_lines(file_location, s3_client):
             yield file_location, line
 

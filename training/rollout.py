@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-CHALLENGER_VARIANT = "Challenger"
+import settings
+
+CHALLENGER_VARIANT = settings.CHALLENGER_VARIANT_NAME
 PREVIOUS_CONFIG_TAG = "vehicle-routing:previous-endpoint-config"
 MODEL_PACKAGE_TAG = "vehicle-routing:model-package"
 DEFAULT_CANARY_PERCENT = 10
