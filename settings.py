@@ -80,6 +80,17 @@ ENV_TRAINING_INSTANCE_TYPE = "TRAINING_INSTANCE_TYPE"
 ENV_SOURCE_CODE_URI = "SOURCE_CODE_URI"            # sourcedir.tar.gz of training/ (training/launch.py uploads it)
 ENV_MODELS_URI = "MODELS_URI"                      # where training jobs write model.tar.gz
 ENV_PARENT_MODEL_URI = "PARENT_MODEL_URI"          # the model serving now, the challenger's parent
+# A challenger's way to production (handlers/deploy_challenger.py, compare_variants.py,
+# promote_challenger.py, hand_over_baseline.py; training/rollout.py does the SageMaker calls).
+ENV_MODEL_ROLE_ARN = "MODEL_ROLE_ARN"              # the role a challenger's SageMaker model runs as
+ENV_SHADOW_SHARE = "SHADOW_SHARE"                  # percent of requests the shadow variant gets a copy of
+ENV_ROLLBACK_ALARMS = "ROLLBACK_ALARMS"            # comma-separated CloudWatch alarms that roll a promotion back
+ENV_CANARY_PERCENT = "CANARY_PERCENT"              # share of the capacity the new model gets first
+ENV_CANARY_WAIT_SECONDS = "CANARY_WAIT_SECONDS"    # how long the canary is watched before the rest moves
+ENV_DECISION_METRICS_NAMESPACE = "DECISION_METRICS_NAMESPACE"  # where Check Confidence's SentToPerson goes
+# The handlers' logger of JSON decision lines (handlers/support.py); some are also EMF metrics.
+DECISION_LOGGER = "vehicle_routing.decisions"
+SENT_TO_PERSON_METRIC = "SentToPerson"             # 1 per driver sent to a person, 0 per routed one
 
 # --- Where the endpoint name travels from training to serverless.yml ----------------------------
 # training/launch.py writes {"endpoint_name": ...} here; serverless.yml reads it with a default.
@@ -108,6 +119,10 @@ LOCAL_ENDPOINT_HOST = "127.0.0.1"
 LOCAL_ENDPOINT_PORT = 8080             # the standalone server's default; the local run picks a free port
 DEFAULT_VARIANT_NAME = "AllTraffic"    # the production variant name the SageMaker SDK gives a model
 CHALLENGER_VARIANT_NAME = "Challenger"   # the shadow variant a challenger is deployed as (training/rollout.py)
+# Tags of a challenger's SageMaker model (training/rollout.py): its package, and the dataset it trained on.
+CHALLENGER_PACKAGE_TAG = "vehicle-routing:model-package"
+CHALLENGER_DATASET_TAG = "vehicle-routing:dataset"
+MODEL_PACKAGE_DATASET_PROPERTY = "dataset_uri"   # CustomerMetadataProperties key: the dataset a challenger trained on
 # boto3 reads this standard variable to send sagemaker-runtime calls to another URL.
 ENV_SAGEMAKER_RUNTIME_URL = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 LOCAL_CAPTURE_DIR = ARTIFACTS_DIR / "captures"

@@ -12,7 +12,7 @@ import os
 
 import settings
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
-from handlers.support import log_decision, required_text, s3_uri
+from handlers.support import embedded_metrics, log_decision, required_text, s3_uri
 
 STEP = "filter_confidence"
 THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
@@ -21,6 +21,16 @@ if not 0.0 < THRESHOLD <= 1.0:
 AUDIT_RATE = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)
 if not 0.0 <= AUDIT_RATE <= 1.0:
     raise ValueError(f"{settings.ENV_AUDIT_RATE} must be a share in [0, 1], got {AUDIT_RATE}")
+# With a namespace, each decision line is also a SentToPerson value (0 routed, 1 sent to a person
+# for an unusable photo or low confidence): its average is the share the rollback alarm watches.
+METRICS_NAMESPACE = os.environ.get(settings.ENV_DECISION_METRICS_NAMESPACE) or ""
+ENDPOINT_NAME = os.environ.get(settings.ENV_ENDPOINT_NAME) or settings.DEFAULT_ENDPOINT_NAME
+
+
+def _sent_to_person(value: int) -> dict:
+    if not METRICS_NAMESPACE:
+        return {}
+    return embedded_metrics(METRICS_NAMESPACE, {"EndpointName": ENDPOINT_NAME}, {settings.SENT_TO_PERSON_METRIC: value})
 
 
 def handler(event: dict, context) -> dict:
@@ -35,15 +45,16 @@ def handler(event: dict, context) -> dict:
                 f"confidence {confidence:.4f} that {s3_uri(event) or 'the image'} shows a {label} "
                 f"is below the threshold {THRESHOLD}; a person should check this driver")
     except Exception as error:
+        metrics = _sent_to_person(1) if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)) else {}
         log_decision(STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
                      label=event.get("label") if isinstance(event, dict) else None,
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
-                     threshold=THRESHOLD)
+                     threshold=THRESHOLD, **metrics)
         raise
     route = settings.ROUTE_BY_LABEL[label]
     audit = audited(event.get("inference_id"), AUDIT_RATE)
     log_decision(STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
-                 threshold=THRESHOLD, route=route, audit=audit)
+                 threshold=THRESHOLD, route=route, audit=audit, **_sent_to_person(0))
     return {**event, "accepted": True, "threshold": THRESHOLD, "route": route, "audit": audit}
 
 

@@ -75,6 +75,8 @@ def handler(event: dict, context) -> dict:
         ModelApprovalStatus="PendingManualApproval",
         CustomerMetadataProperties={
             "training_job": job["TrainingJobName"],
+            # The comparison of champion and challenger leaves out what the challenger trained on.
+            settings.MODEL_PACKAGE_DATASET_PROPERTY: str(event.get("dataset_uri") or ""),
             "dataset_manifest_sha256": str(event.get("manifest_sha256", "")),
             "parent_model_version": str(evaluation.get("parent_model_version") or ""),
             "holdout_vehicles": str(challenger.get("vehicles", 0)),

@@ -121,7 +121,8 @@ class StandIn:
         self._stack.callback(self._server.shutdown)
         # moto's Step Functions interpreter calls Lambda through the server at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
-        self._stack.enter_context(moto_gaps.bridged(self.s3_client, self._serve_endpoint_change))
+        self._stack.enter_context(moto_gaps.bridged(self.s3_client, self._serve_endpoint_change,
+                                                    before_alarm_evaluation=self._flush_endpoint_metrics))
         overrides = self.client_environment()
         if self.model_dir is not None:
             overrides[settings.ENV_SAGEMAKER_RUNTIME_URL] = self._start_endpoint()
@@ -185,11 +186,20 @@ class StandIn:
         if capture is not None:
             self._stack.callback(capture.close)
             self.capture = capture
+        from local.endpoint_metrics import EndpointMetrics
+        server.app.metrics = EndpointMetrics(self.client("cloudwatch"), self.endpoint_name)
+        self._stack.callback(server.app.metrics.close)
         server.start()
         self._stack.callback(server.stop)
         self._endpoint_server = server
         self.endpoint_url = server.url
         return server.url
+
+    def _flush_endpoint_metrics(self) -> None:
+        """The endpoint's metric values recorded so far, into CloudWatch (before alarms are evaluated)."""
+        app = self.endpoint_app
+        if app is not None and app.metrics is not None:
+            app.metrics.flush()
 
     def _serve_endpoint_change(self, endpoint_name: str, change: dict) -> None:
         """CreateEndpoint or UpdateEndpoint for the endpoint this stand-in serves: serve that config's

@@ -215,6 +215,7 @@ class EndpointApp:
         self.variant_name = self.router.variants[0].name
         self.on_invocation = on_invocation
         self.shadow = ShadowCaller(shadow, self._shadow_answered) if shadow is not None else None
+        self.metrics = None   # local.endpoint_metrics.EndpointMetrics: what SageMaker publishes per variant
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -256,14 +257,20 @@ class EndpointApp:
         except UnknownVariant as error:
             raise EndpointError(400, "ValidationError", str(error)) from None
         inference_time = datetime.now(timezone.utc)
+        started = time.perf_counter()
         try:
             payload, response_content_type = variant.model.transform(body, content_type, accept)
         except Exception as exc:  # the container's answer to bad input, or its crash
             status = status_of(exc)
             if status is None:
                 logger.exception("The model failed on a %s request", content_type)
-                raise model_error(endpoint_name, 500, f"{type(exc).__name__}: {exc}") from exc
-            raise model_error(endpoint_name, status, getattr(exc, "message", None) or str(exc)) from exc
+                error = model_error(endpoint_name, 500, f"{type(exc).__name__}: {exc}")
+            else:
+                error = model_error(endpoint_name, status, getattr(exc, "message", None) or str(exc))
+            # SageMaker counts the model's own status: a crash is a 5XX even though the caller gets 424.
+            self._measured(variant.name, status or 500, None)
+            raise error from exc
+        self._measured(variant.name, 200, (time.perf_counter() - started) * 1e6)
         if self.on_invocation is not None:
             self.on_invocation(Invocation(
                 endpoint_name=endpoint_name, variant_name=variant.name,
@@ -279,6 +286,11 @@ class EndpointApp:
         if custom_attributes is not None:
             headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
         return "200 OK", payload, headers
+
+    def _measured(self, variant_name: str, status: int, latency_microseconds) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.record(variant_name, status, latency_microseconds)
 
     def serve(self, router, shadow=None) -> None:
         """Switch to other variants (the stand-in's UpdateEndpoint): requests already running finish on

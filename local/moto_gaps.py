@@ -7,11 +7,16 @@ installed (so a moto upgrade that fixes it fails that test and the bridge can go
 """
 import copy
 import json
+import logging
+import os
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 from typing import Iterator
 from unittest import mock
+
+import settings
 
 
 def _errors_only(validate):
@@ -201,11 +206,21 @@ def _shadow_variants_kept(create_endpoint_config):
     return create
 
 
-def _endpoint_changes_served(endpoint_listener):
+def _endpoint_changes_served(endpoint_listener, before_alarm_evaluation=None):
     """CreateEndpoint and UpdateEndpoint: AWS deploys the endpoint config's variants. moto records a
     created endpoint and has no UpdateEndpoint at all. Bridged: UpdateEndpoint switches the
     endpoint to the new config, and both tell endpoint_listener (the stand-in's local endpoint)
-    which variants to serve. Upstream fix: SageMakerModelBackend.update_endpoint."""
+    which variants to serve. Upstream fix: SageMakerModelBackend.update_endpoint.
+
+    With a DeploymentConfig's BlueGreenUpdatePolicy (deployment guardrails), as SageMaker does: the
+    endpoint is Updating while the canary (CanarySize, or the first LinearStepSize; all of it for
+    ALL_AT_ONCE) of each production variant's traffic goes to the new config's model under the same
+    variant name, for WaitIntervalInSeconds; then the AutoRollbackConfiguration alarms are
+    evaluated over that interval (local/alarm_evaluation.py: moto never evaluates alarms). One in
+    ALARM rolls back to the old config, with the alarm in FailureReason; otherwise all traffic
+    moves. Either way the endpoint ends InService."""
+    import threading
+
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
 
@@ -225,19 +240,73 @@ def _endpoint_changes_served(endpoint_listener):
         return {"production": config.production_variants,
                 "shadow": getattr(config, "shadow_production_variants", []), "containers": models}
 
+    def switch(endpoint, backend, config_name: str) -> None:
+        config = backend.describe_endpoint_config(config_name)
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.last_modified_time = utcnow()
+
     def update_endpoint(response):
         backend = response.sagemaker_backend
         name, config_name = response._get_param("EndpointName"), response._get_param("EndpointConfigName")
         if name not in backend.endpoints:
             from moto.sagemaker.exceptions import ValidationError
             raise ValidationError(message=f"Could not find endpoint \"{name}\".")
-        config = backend.describe_endpoint_config(config_name)  # ValidationError for an unknown config
+        backend.describe_endpoint_config(config_name)  # ValidationError for an unknown config
         endpoint = backend.endpoints[name]
-        tell(name, describe(backend, config_name))
-        endpoint.endpoint_config_name = config_name
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.last_modified_time = utcnow()
+        deployment = response._get_param("DeploymentConfig") or {}
+        if deployment.get("BlueGreenUpdatePolicy"):
+            guarded_update(response, endpoint, backend, config_name, deployment)
+        else:
+            tell(name, describe(backend, config_name))
+            switch(endpoint, backend, config_name)
         return ActionResult({"EndpointArn": endpoint.arn})
+
+    def guarded_update(response, endpoint, backend, config_name: str, deployment: dict) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from local import alarm_evaluation
+
+        if endpoint.endpoint_status != "InService":
+            from moto.sagemaker.exceptions import ValidationError
+            raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.endpoint_name}\".")
+        name, old_config = endpoint.endpoint_name, endpoint.endpoint_config_name
+        old, new = describe(backend, old_config), describe(backend, config_name)
+        routing = deployment["BlueGreenUpdatePolicy"].get("TrafficRoutingConfiguration") or {}
+        share = canary_share(routing)
+        wait = float(routing.get("WaitIntervalInSeconds", 0)) if share < 1 else 0.0
+        tell(name, {"production": [{**variant, "InitialVariantWeight": float(variant.get("InitialVariantWeight", 1.0))
+                                    * weight} for variants, weight in ((old["production"], 1 - share),
+                                                                       (new["production"], share))
+                                   for variant in variants],
+                    "shadow": [], "containers": {**old["containers"], **new["containers"]}})
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None
+        alarms = [alarm["AlarmName"] for alarm in
+                  (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
+        cloudwatch = cloudwatch_backends[response.current_account][response.region]
+        started = utcnow()
+
+        def finish() -> None:
+            if before_alarm_evaluation is not None:
+                before_alarm_evaluation()
+            fired = alarm_evaluation.breached(cloudwatch, alarms, started, utcnow())
+            try:
+                if fired:
+                    tell(name, old)
+                    endpoint.failure_reason = ("Rolled back: " + "; ".join(f"alarm {alarm} fired ({why})"
+                                                                           for alarm, why in fired))[:1024]
+                else:
+                    tell(name, new)
+                    switch(endpoint, backend, config_name)
+            except Exception as error:  # noqa: BLE001 - as SageMaker says it: in the endpoint's state
+                endpoint.failure_reason = str(error)[:1024]
+                endpoint.endpoint_status = "UpdateRollbackFailed" if fired else "Failed"
+                return
+            endpoint.endpoint_status = "InService"
+
+        timer = threading.Timer(wait, finish)
+        timer.daemon = True
+        timer.start()
 
     def created(create_endpoint):
         def create(response):
@@ -247,6 +316,17 @@ def _endpoint_changes_served(endpoint_listener):
             return result
         return create
     return update_endpoint, created
+
+
+def canary_share(routing: dict) -> float:
+    """The share of traffic a blue/green deployment's first step gives the new fleet (0 to 1)."""
+    kind = routing.get("Type", "ALL_AT_ONCE")
+    if kind == "ALL_AT_ONCE":
+        return 1.0
+    size = routing.get("CanarySize" if kind == "CANARY" else "LinearStepSize") or {}
+    value = float(size.get("Value", 100))
+    # INSTANCE_COUNT: the stand-in serves one instance per variant, so any count is all of it.
+    return 1.0 if size.get("Type") == "INSTANCE_COUNT" else min(1.0, max(0.0, value / 100))
 
 
 def _default_s3_client():
@@ -289,12 +369,44 @@ def _event_bus_name(event_bus) -> str:
     return event_bus.name
 
 
+class EmbeddedMetricsToCloudWatch(logging.Handler):
+    """A Lambda log line in CloudWatch Embedded Metric Format: AWS turns it into metric values. Here
+    handlers run in this process (local/workflow.py) and moto's CloudWatch Logs never read EMF, so
+    this handler on the decision logger puts each EMF line's values into moto's CloudWatch
+    (upstream fix: EMF extraction in moto's logs backend)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        document = getattr(record, "decision", None)
+        if isinstance(document, dict) and isinstance(document.get("_aws"), dict):
+            try:
+                put_embedded_metrics(document)
+            except Exception:  # noqa: BLE001 - a log line must never fail the handler that wrote it
+                self.handleError(record)
+
+
+def put_embedded_metrics(document: dict, account_id: str = None, region: str = None) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    backend = cloudwatch_backends[account_id or DEFAULT_ACCOUNT_ID][region or os.environ.get("AWS_DEFAULT_REGION",
+                                                                                              "us-east-1")]
+    metadata = document["_aws"]
+    when = datetime.fromtimestamp(metadata["Timestamp"] / 1000, timezone.utc)
+    for directive in metadata["CloudWatchMetrics"]:
+        dimensions = [{"Name": name, "Value": str(document[name])} for group in directive["Dimensions"] for name in group]
+        backend.put_metric_data(directive["Namespace"], [
+            {"MetricName": metric["Name"], "Value": float(document[metric["Name"]]), "Unit": metric.get("Unit"),
+             "Dimensions": dimensions, "Timestamp": when} for metric in directive["Metrics"]])
+
+
 @contextmanager
-def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None) -> Iterator[None]:
+def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None,
+            before_alarm_evaluation=None) -> Iterator[None]:
     """Every bridge below, while active; s3_client_factory makes the S3 client training jobs read
     their channels and write their models with (in the stand-in, one for its own URL);
     endpoint_listener(endpoint name, {"production", "shadow", "containers"}) hears of every endpoint
-    created or updated."""
+    created or updated; before_alarm_evaluation() runs before a canary's alarms are evaluated (the
+    stand-in puts the endpoint's last metric values in)."""
     from moto.awslambda import models as awslambda_models
     from moto.cloudformation import models as cloudformation_models
     from moto.cloudformation import parsing
@@ -332,12 +444,16 @@ def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None) -> Ite
         sagemaker_api = sagemaker_responses.SageMakerResponse
         stack.enter_context(mock.patch.object(sagemaker_api, "create_endpoint_config",
                                               _shadow_variants_kept(sagemaker_api.create_endpoint_config)))
-        update_endpoint, created = _endpoint_changes_served(endpoint_listener)
+        update_endpoint, created = _endpoint_changes_served(endpoint_listener, before_alarm_evaluation)
         stack.enter_context(mock.patch.object(sagemaker_api, "update_endpoint", update_endpoint, create=True))
         stack.enter_context(mock.patch.object(sagemaker_api, "create_endpoint", created(sagemaker_api.create_endpoint)))
         sagemaker_backend = sagemaker_models.SageMakerModelBackend
         stack.enter_context(mock.patch.object(sagemaker_backend, "create_training_job", _training_jobs_run(
             sagemaker_backend.create_training_job, s3_client_factory)))
+        emf = EmbeddedMetricsToCloudWatch()
+        decisions = logging.getLogger(settings.DECISION_LOGGER)
+        decisions.addHandler(emf)
+        stack.callback(decisions.removeHandler, emf)
         parser_backend = stepfunctions_parser.StepFunctionsParserBackend
         stack.enter_context(mock.patch.object(parser_backend, "start_execution",
                                               _named_execution(parser_backend.start_execution)))

@@ -54,7 +54,7 @@ TO_A_PERSON = (LOW_CONFIDENCE_ERROR, UNUSABLE_ERROR)
 PARALLEL_EXECUTIONS = 4
 EXECUTION_TIMEOUT_SECONDS = 120
 # Logger the handlers write their JSON decision lines to; the table says the same, once.
-HANDLER_DECISION_LOGGER = "vehicle_routing.decisions"
+HANDLER_DECISION_LOGGER = settings.DECISION_LOGGER
 MOTO_STEPFUNCTIONS_LOGGER = "moto.stepfunctions"
 # The stage the offline run deploys (its stack, functions and state machine are named after it).
 OFFLINE_STAGE = "offline"
@@ -422,14 +422,19 @@ def quiet_expected_noise() -> Iterator[None]:
     the cloud they go to CloudWatch) and moto's ERROR log of every failed execution, which here
     includes each low-confidence image the workflow rightly fails. Only while the run lasts: the
     loggers belong to the whole process (a test run, say), so they are restored afterwards."""
+    from local.moto_gaps import EmbeddedMetricsToCloudWatch
     decisions, moto_log = logging.getLogger(HANDLER_DECISION_LOGGER), logging.getLogger(MOTO_STEPFUNCTIONS_LOGGER)
-    disabled, level = decisions.disabled, moto_log.level
-    decisions.disabled = True
+    # Only the printing is muted: the stand-in still turns the decision lines' metrics into CloudWatch values.
+    printers = [handler for handler in decisions.handlers if not isinstance(handler, EmbeddedMetricsToCloudWatch)]
+    levels, level = [handler.level for handler in printers], moto_log.level
+    for handler in printers:
+        handler.setLevel(logging.CRITICAL + 1)
     moto_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        decisions.disabled = disabled
+        for handler, previous in zip(printers, levels):
+            handler.setLevel(previous)
         moto_log.setLevel(level)
 
 

@@ -253,7 +253,7 @@ def run_cloud(args, sagemaker_session=None):
     capture_bucket, capture_prefix = stage_data.parse_s3_uri(capture_uri)
     monitoring_prefix = f"{prefix}/{MONITORING_SUBPREFIX}" if prefix else MONITORING_SUBPREFIX
     baseline_uri = f"s3://{capture_bucket}/{monitoring_prefix}/baseline/{args.endpoint_name}"
-    published = publish_baseline(sagemaker_session.boto_session.client("s3"), estimator.model_data, baseline_uri)
+    published = rollout.hand_over_baseline(sagemaker_session.boto_session.client("s3"), estimator.model_data, baseline_uri)
     monitoring = {"monitoring_bucket": capture_bucket, "capture_prefix": capture_prefix.strip("/"),
                   "monitoring_prefix": monitoring_prefix,
                   "ground_truth_prefix": f"{prefix}/{GROUND_TRUTH_SUBPREFIX}" if prefix else GROUND_TRUTH_SUBPREFIX}
@@ -317,7 +317,7 @@ def run_rollout(args, boto_session=None) -> dict:
                                    args.canary_wait_seconds)
         baseline_uri = args.baseline_uri or monitoring_baseline_uri()
         if baseline_uri:
-            publish_baseline(session.client("s3"), promoted["model_data"], baseline_uri)
+            rollout.hand_over_baseline(session.client("s3"), promoted["model_data"], baseline_uri)
         print(f"{args.endpoint_name}: {promoted['model_data']} is being promoted (canary {args.canary_percent}%, "
               f"rolled back by {', '.join(alarms + args.alarm)}); previous config {promoted['previous']} kept"
               + (f"; the monitor's baseline is now the new model's ({baseline_uri})" if baseline_uri else "")
@@ -326,31 +326,6 @@ def run_rollout(args, boto_session=None) -> dict:
     previous = rollout.rollback(sagemaker, args.endpoint_name)
     print(f"{args.endpoint_name} is back on {previous}")
     return {"config": previous}
-
-
-def publish_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> list:
-    """Copy baseline/statistics.json and constraints.json out of the trained model.tar.gz to where
-    the scheduled monitor reads them; LaunchError when the model has none."""
-    import io
-    import tarfile
-
-    from monitoring import baseline
-    bucket, key = stage_data.parse_s3_uri(model_data_uri)
-    archive_bytes = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    target_bucket, target_prefix = stage_data.parse_s3_uri(baseline_uri)
-    published = []
-    with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:gz") as archive:
-        for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
-            try:
-                member = archive.extractfile(f"{baseline.BASELINE_DIR}/{name}")
-            except KeyError:
-                member = None
-            if member is None:
-                raise LaunchError(f"{model_data_uri} has no {baseline.BASELINE_DIR}/{name}: the model was trained "
-                                  "before the monitoring baseline; train it again")
-            s3_client.put_object(Bucket=target_bucket, Key=f"{target_prefix.rstrip('/')}/{name}", Body=member.read())
-            published.append(name)
-    return published
 
 
 # --- command line ----------------------------------------------------------------------------------

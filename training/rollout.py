@@ -21,8 +21,10 @@ from typing import List, Optional
 import settings
 
 CHALLENGER_VARIANT = settings.CHALLENGER_VARIANT_NAME
+APPROVED = "Approved"
 PREVIOUS_CONFIG_TAG = "vehicle-routing:previous-endpoint-config"
-MODEL_PACKAGE_TAG = "vehicle-routing:model-package"
+MODEL_PACKAGE_TAG = settings.CHALLENGER_PACKAGE_TAG
+DATASET_TAG = settings.CHALLENGER_DATASET_TAG
 DEFAULT_CANARY_PERCENT = 10
 DEFAULT_CANARY_WAIT_SECONDS = 600
 DEFAULT_TERMINATION_WAIT_SECONDS = 300
@@ -38,6 +40,11 @@ class Challenger:
     image: str
     role_arn: str
     model_package_arn: Optional[str] = None
+    dataset_uri: Optional[str] = None
+
+
+class EndpointBusy(RolloutError):
+    """The endpoint is being updated: a new deployment must wait for it to be InService."""
 
 
 def _stamp() -> str:
@@ -55,7 +62,22 @@ def current_config(sagemaker, endpoint_name: str) -> dict:
 def challenger_from_package(sagemaker, model_package_arn: str, role_arn: str) -> Challenger:
     package = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
     [container] = package["InferenceSpecification"]["Containers"][:1]
-    return Challenger(container["ModelDataUrl"], container["Image"], role_arn, model_package_arn)
+    dataset = (package.get("CustomerMetadataProperties") or {}).get(settings.MODEL_PACKAGE_DATASET_PROPERTY) or None
+    return Challenger(container["ModelDataUrl"], container["Image"], role_arn, model_package_arn, dataset)
+
+
+def serving_model_data(sagemaker, endpoint_name: str) -> List[str]:
+    """The ModelDataUrl of every model the endpoint serves now, production and shadow."""
+    config = current_config(sagemaker, endpoint_name)
+    variants = config["ProductionVariants"] + (config.get("ShadowProductionVariants") or [])
+    return [sagemaker.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["ModelDataUrl"]
+            for variant in variants]
+
+
+def require_in_service(sagemaker, endpoint_name: str) -> None:
+    status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+    if status != "InService":
+        raise EndpointBusy(f"{endpoint_name} is {status}: wait until it is InService")
 
 
 def _production_variants(config: dict) -> List[dict]:
@@ -73,12 +95,15 @@ def deploy_shadow(sagemaker, endpoint_name: str, challenger: Challenger, share: 
     if not 0 < share <= 100:
         raise RolloutError(f"the shadow's share must be in (0, 100] percent, got {share}")
     config = current_config(sagemaker, endpoint_name)
+    require_in_service(sagemaker, endpoint_name)
     production = _production_variants(config)
     stamp = _stamp()
     model_name = f"{endpoint_name}-challenger-{stamp}"[:63]
-    # The package travels as a tag of the model, so `promote` knows which version to mark approved.
-    tags = {"Tags": [{"Key": MODEL_PACKAGE_TAG, "Value": challenger.model_package_arn}]} \
-        if challenger.model_package_arn else {}
+    # The package and dataset travel as tags of the model: `promote` marks that version approved,
+    # and the comparison leaves out the photos the dataset trained it on.
+    tag_values = {MODEL_PACKAGE_TAG: challenger.model_package_arn, DATASET_TAG: challenger.dataset_uri}
+    tags = [{"Key": key, "Value": value} for key, value in tag_values.items() if value]
+    tags = {"Tags": tags} if tags else {}
     sagemaker.create_model(ModelName=model_name, ExecutionRoleArn=challenger.role_arn,
                            PrimaryContainer={"Image": challenger.image, "ModelDataUrl": challenger.model_data}, **tags)
     weight = sum(variant.get("InitialVariantWeight", 1.0) for variant in production)
@@ -110,6 +135,7 @@ def promote(sagemaker, endpoint_name: str, alarm_names: List[str], canary_percen
     shadows = config.get("ShadowProductionVariants") or []
     if not shadows:
         raise RolloutError(f"{endpoint_name} has no shadow variant to promote: deploy one with `shadow` first")
+    require_in_service(sagemaker, endpoint_name)
     production = _production_variants(config)
     champion = production[0]
     promoted = {**champion, "ModelName": shadows[0]["ModelName"]}
@@ -122,12 +148,16 @@ def promote(sagemaker, endpoint_name: str, alarm_names: List[str], canary_percen
                               DeploymentConfig=deployment_config(alarm_names, canary_percent, wait_seconds))
     sagemaker.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": PREVIOUS_CONFIG_TAG, "Value": previous}])
     model = sagemaker.describe_model(ModelName=promoted["ModelName"])
-    tags = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=model["ModelArn"]).get("Tags", [])}
-    package = tags.get(MODEL_PACKAGE_TAG)
-    if package:
-        sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+    package = tags_of(sagemaker, model["ModelArn"]).get(MODEL_PACKAGE_TAG)
+    # Approving an approved package again would tell EventBridge of an approval (deployChallenger).
+    if package and sagemaker.describe_model_package(ModelPackageName=package).get("ModelApprovalStatus") != APPROVED:
+        sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus=APPROVED)
     return {"config": name, "previous": previous, "model_data": model["PrimaryContainer"]["ModelDataUrl"],
             "model_package_arn": package}
+
+
+def tags_of(sagemaker, arn: str) -> dict:
+    return {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
 
 
 def _champion_config(sagemaker, config: dict, config_name: str) -> str:
@@ -142,12 +172,38 @@ def _champion_config(sagemaker, config: dict, config_name: str) -> str:
 def rollback(sagemaker, endpoint_name: str) -> str:
     """Back to the config the last promotion replaced; returns its name."""
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    tags = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
-    previous = tags.get(PREVIOUS_CONFIG_TAG)
+    previous = tags_of(sagemaker, endpoint["EndpointArn"]).get(PREVIOUS_CONFIG_TAG)
     if not previous:
         raise RolloutError(f"{endpoint_name} was never promoted by this tool: there is nothing to roll back to")
     sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=previous)
     return previous
+
+
+def hand_over_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> List[str]:
+    """Copy baseline/statistics.json and constraints.json out of a trained model.tar.gz to where the
+    scheduled monitor reads them (the champion's baseline); RolloutError when the model has none."""
+    import io
+    import tarfile
+
+    from monitoring import baseline, storage
+    archive_bytes = storage.read_bytes(model_data_uri, s3_client)
+    target = storage.parse_s3(baseline_uri)
+    published = []
+    with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:gz") as archive:
+        members = {}
+        for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
+            try:
+                member = archive.extractfile(f"{baseline.BASELINE_DIR}/{name}")
+            except KeyError:
+                member = None
+            if member is None:
+                raise RolloutError(f"{model_data_uri} has no {baseline.BASELINE_DIR}/{name}: the model was trained "
+                                   "before the monitoring baseline; train it again")
+            members[name] = member.read()
+    for name, body in members.items():  # both or neither: the monitor never reads half a baseline
+        s3_client.put_object(Bucket=target.bucket, Key=target.key(name), Body=body)
+        published.append(name)
+    return published
 
 
 LATENCY_ALARM_MICROSECONDS = 1_000_000   # ModelLatency is in microseconds: a second per photo

@@ -130,3 +130,36 @@ def test_filter_confidence_audit_choice_does_not_depend_on_the_process():
 def test_filter_confidence_refuses_to_start_with_a_meaningless_audit_rate(load_handler, rate):
     with pytest.raises(ValueError):
         load_handler("filter_confidence", **{settings.ENV_AUDIT_RATE: rate})
+
+
+def decision_lines(capsys) -> list:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_each_decision_line_is_an_embedded_metric_of_whether_a_person_decides(load_handler, capsys):
+    handler = load_handler("filter_confidence", DECISION_METRICS_NAMESPACE="vehicle-routing/test",
+                           ENDPOINT_NAME="vehicle-classifier")
+
+    handler.handler(classified("bicycle", 0.99), None)
+    with pytest.raises(ConfidenceBelowThreshold):
+        handler.handler(classified("bicycle", 0.6), None)
+    with pytest.raises(UnusableImage):
+        handler.handler(classified("bicycle", 0.99, usable=False, unusable_reasons=["too dark"]), None)
+    with pytest.raises(InvalidEvent):
+        handler.handler(classified("bicycle", "sure"), None)
+
+    routed, unsure, unusable, invalid = decision_lines(capsys)
+    assert [line.get(settings.SENT_TO_PERSON_METRIC) for line in (routed, unsure, unusable)] == [0, 1, 1]
+    assert settings.SENT_TO_PERSON_METRIC not in invalid and "_aws" not in invalid  # not a model's answer
+    [directive] = routed["_aws"]["CloudWatchMetrics"]
+    assert directive == {"Namespace": "vehicle-routing/test", "Dimensions": [["EndpointName"]],
+                         "Metrics": [{"Name": settings.SENT_TO_PERSON_METRIC, "Unit": "Count"}]}
+    assert routed["EndpointName"] == "vehicle-classifier" and routed["_aws"]["Timestamp"] > 1.7e12
+
+
+def test_without_a_namespace_the_decision_lines_carry_no_metric(filter_confidence, capsys, monkeypatch):
+    monkeypatch.delenv("DECISION_METRICS_NAMESPACE", raising=False)
+
+    filter_confidence.handler(classified("bicycle", 0.99), None)
+
+    assert "_aws" not in decision_lines(capsys)[0]

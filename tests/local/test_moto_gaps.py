@@ -370,3 +370,80 @@ def test_update_endpoint_switches_the_config_and_tells_the_listener(bridged):
     change = heard[-1][1]
     assert [v["VariantName"] for v in change["shadow"]] == ["Challenger"]
     assert change["containers"]["challenger"]["ModelDataUrl"] == "s3://models/challenger/model.tar.gz"
+
+
+def wait_in_service(sagemaker, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sagemaker.describe_endpoint(EndpointName="ep")
+        if described["EndpointStatus"] == "InService":
+            return described
+        time.sleep(0.05)
+    raise AssertionError("the endpoint stayed Updating")
+
+
+def canary(alarm: str, wait_seconds: int = 1) -> dict:
+    return {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                "Type": "CANARY", "WaitIntervalInSeconds": wait_seconds,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25}}},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": alarm}]}}
+
+
+@pytest.mark.parametrize("errors, outcome", [(0, "promoted"), (3, "rolled back")])
+def test_a_guarded_update_serves_a_canary_then_moves_all_traffic_or_rolls_back_on_an_alarm(errors, outcome):
+    heard = []
+    with mock_aws(), moto_gaps.bridged(endpoint_listener=lambda *change: heard.append(change)):
+        sagemaker, cloudwatch = boto3.client("sagemaker"), boto3.client("cloudwatch")
+        endpoint_with_two_models(sagemaker)
+        sagemaker.create_endpoint_config(EndpointConfigName="promoted", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "challenger", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+        dimensions = [{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+        cloudwatch.put_metric_alarm(AlarmName="ep-5xx", Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors",
+                                    Dimensions=dimensions, Statistic="Sum", Period=60, EvaluationPeriods=1,
+                                    Threshold=0.0, ComparisonOperator="GreaterThanThreshold",
+                                    TreatMissingData="notBreaching")
+
+        sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="promoted", DeploymentConfig=canary("ep-5xx"))
+        during = sagemaker.describe_endpoint(EndpointName="ep")
+        if errors:
+            cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=[
+                {"MetricName": "Invocation5XXErrors", "Dimensions": dimensions, "Value": 1.0} for _ in range(errors)])
+        after = wait_in_service(sagemaker)
+        alarm = cloudwatch.describe_alarms(AlarmNames=["ep-5xx"])["MetricAlarms"][0]
+
+    assert (during["EndpointStatus"], during["EndpointConfigName"]) == ("Updating", "one")
+    canary_step = heard[1][1]["production"]
+    assert [(v["ModelName"], v["InitialVariantWeight"]) for v in canary_step] == [("champion", 0.75), ("challenger", 0.25)]
+    assert {v["VariantName"] for v in canary_step} == {"AllTraffic"}   # blue and green under one variant name
+    if outcome == "promoted":
+        assert after["EndpointConfigName"] == "promoted" and alarm["StateValue"] == "OK"
+        assert [v["ModelName"] for v in heard[-1][1]["production"]] == ["challenger"]
+    else:
+        assert after["EndpointConfigName"] == "one" and alarm["StateValue"] == "ALARM"
+        assert "alarm ep-5xx fired (Sum of 3 values" in after["FailureReason"]
+        assert [v["ModelName"] for v in heard[-1][1]["production"]] == ["champion"]
+
+
+def test_a_canary_share_follows_the_traffic_routing_type():
+    assert moto_gaps.canary_share({"Type": "ALL_AT_ONCE"}) == 1.0
+    assert moto_gaps.canary_share({"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}) == 0.1
+    assert moto_gaps.canary_share({"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 30}}) == 0.3
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_a_decision_line_in_embedded_metric_format_becomes_a_metric_value(bridged):
+    from handlers.support import embedded_metrics, log_decision
+    with mock_aws(), moto(bridged):
+        log_decision("filter_confidence", "accepted",
+                     **embedded_metrics("vehicle-routing/test", {"EndpointName": "ep"}, {"SentToPerson": 0}))
+        logs = boto3.client("logs")   # what Lambda does with the line in the cloud: a log event
+        logs.create_log_group(logGroupName="/aws/lambda/filter")
+        logs.create_log_stream(logGroupName="/aws/lambda/filter", logStreamName="s")
+        logs.put_log_events(logGroupName="/aws/lambda/filter", logStreamName="s", logEvents=[{
+            "timestamp": int(time.time() * 1000), "message": json.dumps(embedded_metrics(
+                "vehicle-routing/test", {"EndpointName": "ep"}, {"SentToPerson": 1}))}])
+        metrics = boto3.client("cloudwatch").list_metrics(Namespace="vehicle-routing/test")["Metrics"]
+
+    # moto's Logs extract nothing from the EMF log event; the bridge puts the decision line's value in.
+    assert [m["MetricName"] for m in metrics] == (["SentToPerson"] if bridged else [])

@@ -223,22 +223,6 @@ def test_write_endpoint_name_replaces_file_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["endpoint.json"]
 
 
-def test_publish_baseline_of_a_model_without_one_says_so_in_one_line(tmp_path):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        (tmp_path / "classes.json").write_text("[]")
-        archive.add(tmp_path / "classes.json", arcname="classes.json")
-    with mock_aws(), pytest.MonkeyPatch.context() as patch:
-        for name, value in AWS_TEST_ENV.items():
-            patch.setenv(name, value)
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="models/model.tar.gz", Body=buffer.getvalue())
-
-        with pytest.raises(launch.LaunchError, match="has no baseline/statistics.json"):
-            launch.publish_baseline(s3, f"s3://{BUCKET}/models/model.tar.gz", f"s3://{BUCKET}/monitoring/baseline/x")
-
-
 @pytest.mark.parametrize("pairs, message", [
     (["epochs"], "not NAME=VALUE"),
     (["epochs=many"], "rejects"),

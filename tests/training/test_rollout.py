@@ -1,5 +1,9 @@
 """Shadow, promote and rollback against moto's SageMaker API with the stand-in's bridges (what the
 local endpoint is told to serve is recorded by the bridge's listener)."""
+import io
+import json
+import tarfile
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -111,3 +115,33 @@ def test_launch_shadow_promote_and_rollback_commands_drive_the_endpoint(sagemake
     alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert {alarm["MetricName"] for alarm in alarms} == {"Invocation5XXErrors", "ModelLatency"}
     assert "is back on" in capsys.readouterr().out
+
+
+def model_archive(tmp_path, files: dict) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in files.items():
+            path = tmp_path / name.replace("/", "_")
+            path.write_text(text)
+            archive.add(path, arcname=name)
+    return buffer.getvalue()
+
+
+def test_hand_over_baseline_publishes_both_files_or_says_in_one_line_that_the_model_has_none(
+        dummy_aws_credentials, tmp_path):
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="models-bucket")
+        s3.put_object(Bucket="models-bucket", Key="old/model.tar.gz",
+                      Body=model_archive(tmp_path, {"classes.json": "[]", "baseline/statistics.json": "{}"}))
+        s3.put_object(Bucket="models-bucket", Key="new/model.tar.gz", Body=model_archive(tmp_path, {
+            "baseline/statistics.json": json.dumps({"version": 0.0}), "baseline/constraints.json": "{}"}))
+
+        with pytest.raises(rollout.RolloutError, match="has no baseline/constraints.json"):
+            rollout.hand_over_baseline(s3, "s3://models-bucket/old/model.tar.gz", "s3://models-bucket/baseline/ep")
+        assert "Contents" not in s3.list_objects_v2(Bucket="models-bucket", Prefix="baseline/")
+        published = rollout.hand_over_baseline(s3, "s3://models-bucket/new/model.tar.gz", "s3://models-bucket/baseline/ep")
+
+        assert published == ["statistics.json", "constraints.json"]
+        body = s3.get_object(Bucket="models-bucket", Key="baseline/ep/statistics.json")["Body"].read()
+        assert json.loads(body) == {"version": 0.0}

@@ -1,0 +1,5 @@
+"""The rollout state machines' named errors (statemachine/promote_challenger.asl.json catches them by name)."""
+
+
+class NothingToCompare(Exception):
+    """No captured inference was answered by both the champion and the shadow yet."""
