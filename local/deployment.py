@@ -119,8 +119,9 @@ class Deployment:
     stack_name: str
     outputs: dict
 
-    def workflow(self, stepfunctions_client=None) -> Workflow:
-        return Workflow(state_machine_arn=self.outputs[STATE_MACHINE_OUTPUT],
+    def workflow(self, stepfunctions_client=None, output: str = STATE_MACHINE_OUTPUT) -> Workflow:
+        """The classify-vehicle workflow, or the state machine whose ARN is the stack output named."""
+        return Workflow(state_machine_arn=self.outputs[output],
                         images_bucket=self.outputs[IMAGES_BUCKET_OUTPUT],
                         client=stepfunctions_client or boto3.client("stepfunctions"),
                         decision_bus=self.outputs.get(DECISION_BUS_OUTPUT),

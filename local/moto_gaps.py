@@ -329,6 +329,102 @@ def canary_share(routing: dict) -> float:
     return 1.0 if size.get("Type") == "INSTANCE_COUNT" else min(1.0, max(0.0, value / 100))
 
 
+class _AlarmResource:
+    """AWS::CloudWatch::Alarm: AWS creates the alarm, and Ref gives its name. moto's CloudFormation
+    skips the type ("No Moto CloudFormation support"), so a stack's alarms do not exist and Ref is
+    None: nothing can watch them or roll a deployment back on them. Bridged for single-metric
+    alarms. Upstream fix: Alarm as a CloudFormationModel."""
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudwatch.models import cloudwatch_backends
+        properties = cloudformation_json.get("Properties", {})
+        name = properties.get("AlarmName") or resource_name
+        return cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name, namespace=properties.get("Namespace"), metric_name=properties.get("MetricName"),
+            comparison_operator=properties["ComparisonOperator"],
+            evaluation_periods=int(properties["EvaluationPeriods"]), period=int(properties.get("Period", 60)),
+            threshold=float(properties["Threshold"]), statistic=properties.get("Statistic"),
+            description=properties.get("AlarmDescription", ""), dimensions=properties.get("Dimensions", []),
+            alarm_actions=properties.get("AlarmActions", []), extended_statistic=properties.get("ExtendedStatistic"),
+            datapoints_to_alarm=properties.get("DatapointsToAlarm"), unit=properties.get("Unit"),
+            treat_missing_data=properties.get("TreatMissingData"))
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        from moto.cloudwatch.models import cloudwatch_backends
+        name = cloudformation_json.get("Properties", {}).get("AlarmName") or resource_name
+        cloudwatch_backends[account_id][region_name].alarms.pop(name, None)
+
+
+def _alarms_created(resource_class_from_type):
+    def resource_class(resource_type: str):
+        return _AlarmResource if resource_type == "AWS::CloudWatch::Alarm" else resource_class_from_type(resource_type)
+    return resource_class
+
+
+def _sdk_results_serialisable(eval_service_task):
+    """An aws-sdk task's result: Step Functions hands on the API's answer as JSON, timestamps as
+    text. moto's interpreter keeps botocore's datetime objects in the state, which then fail its own
+    DescribeExecution ("datetime is not JSON serializable"). Upstream fix: serialise the response in
+    StateTaskServiceAwsSdk._eval_service_task."""
+    def as_json(value):
+        if isinstance(value, dict):
+            return {key: as_json(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [as_json(item) for item in value]
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    def evaluate(task, env, *args, **kwargs):
+        eval_service_task(task, env, *args, **kwargs)
+        env.stack.append(as_json(env.stack.pop()))
+    return evaluate
+
+
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+
+
+def _model_package_changes_told(create_model_package, update_model_package):
+    """CreateModelPackage and UpdateModelPackage: SageMaker puts a "SageMaker Model Package State
+    Change" event (source aws.sagemaker, the package as its detail) on the default bus, which is what
+    starts deployChallenger on an approval; and UpdateModelPackage keeps the
+    CustomerMetadataProperties it does not name. moto puts no event, and sets the properties to
+    None on every update. Upstream fix: events from the model package backend; properties merged."""
+    def tell(backend, arn: str) -> None:
+        from moto.events.models import events_backends
+        package = backend.model_packages[backend.model_package_name_mapping.get(arn, arn)]
+        detail = {"ModelPackageGroupName": package.model_package_group_name, "ModelPackageArn": package.arn,
+                  "ModelPackageVersion": package.model_package_version,
+                  "ModelApprovalStatus": package.model_approval_status,
+                  "ModelPackageStatus": package.model_package_status,
+                  "InferenceSpecification": package.inference_specification,
+                  "CustomerMetadataProperties": package.customer_metadata_properties or {}}
+        events_backends[backend.account_id][backend.region_name].put_events([{
+            "Source": "aws.sagemaker", "DetailType": MODEL_PACKAGE_STATE_CHANGE, "EventBusName": "default",
+            "Resources": [package.arn], "Detail": json.dumps(detail, default=str)}])
+
+    def create(backend, *args, **kwargs):
+        arn = create_model_package(backend, *args, **kwargs)
+        tell(backend, arn)
+        return arn
+
+    def update(backend, model_package_arn, model_approval_status, approval_description, customer_metadata_properties,
+               *args, **kwargs):
+        package = backend.model_packages.get(backend.model_package_name_mapping.get(model_package_arn, model_package_arn))
+        if package is not None and customer_metadata_properties is None:
+            customer_metadata_properties = package.customer_metadata_properties
+        arn = update_model_package(backend, model_package_arn, model_approval_status, approval_description,
+                                   customer_metadata_properties, *args, **kwargs)
+        tell(backend, arn)
+        return arn
+    return create, update
+
+
 def _default_s3_client():
     import boto3
     return boto3.client("s3")
@@ -420,6 +516,17 @@ def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None,
             cloudformation_models, "validate_template_cfn_lint",
             _errors_only(cloudformation_models.validate_template_cfn_lint)))
         stack.enter_context(mock.patch.object(parsing, "clean_json", _any_sub_variable_name(parsing.clean_json)))
+        stack.enter_context(mock.patch.object(parsing, "resource_class_from_type",
+                                              _alarms_created(parsing.resource_class_from_type)))
+        from moto.cloudwatch import models as cloudwatch_models
+        stack.enter_context(mock.patch.object(cloudwatch_models.Alarm, "physical_resource_id",
+                                              property(lambda alarm: alarm.name), create=True))
+        stack.enter_context(mock.patch.object(cloudwatch_models.Alarm, "is_created", lambda alarm: True, create=True))
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_aws_sdk as aws_sdk_task)
+        sdk_task = aws_sdk_task.StateTaskServiceAwsSdk
+        stack.enter_context(mock.patch.object(sdk_task, "_eval_service_task",
+                                              _sdk_results_serialisable(sdk_task._eval_service_task)))
         backend = cloudformation_models.CloudFormationBackend
         stack.enter_context(mock.patch.object(backend, "execute_change_set",
                                               _exports_registered(_outputs_refreshed(backend.execute_change_set))))
@@ -448,6 +555,10 @@ def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None,
         stack.enter_context(mock.patch.object(sagemaker_api, "update_endpoint", update_endpoint, create=True))
         stack.enter_context(mock.patch.object(sagemaker_api, "create_endpoint", created(sagemaker_api.create_endpoint)))
         sagemaker_backend = sagemaker_models.SageMakerModelBackend
+        create_package, update_package = _model_package_changes_told(sagemaker_backend.create_model_package,
+                                                                     sagemaker_backend.update_model_package)
+        stack.enter_context(mock.patch.object(sagemaker_backend, "create_model_package", create_package))
+        stack.enter_context(mock.patch.object(sagemaker_backend, "update_model_package", update_package))
         stack.enter_context(mock.patch.object(sagemaker_backend, "create_training_job", _training_jobs_run(
             sagemaker_backend.create_training_job, s3_client_factory)))
         emf = EmbeddedMetricsToCloudWatch()

@@ -22,7 +22,11 @@ ROOT = settings.PROJECT_ROOT
 FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyImage": "handlers/classify_image.py",
                      "filterConfidence": "handlers/filter_confidence.py", "monitorModel": "handlers/monitor_model.py",
                      "assembleDataset": "handlers/assemble_dataset.py",
-                     "registerChallenger": "handlers/register_challenger.py"}
+                     "registerChallenger": "handlers/register_challenger.py",
+                     "deployChallenger": "handlers/deploy_challenger.py",
+                     "compareVariants": "handlers/compare_variants.py",
+                     "promoteChallenger": "handlers/promote_challenger.py",
+                     "handOverBaseline": "handlers/hand_over_baseline.py"}
 # The functions the classify-vehicle state machine calls (the monitor runs on its own schedule).
 WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
@@ -36,7 +40,15 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                                             *(f"monitoring/{name}.py" for name in (
                                                 "__init__", "capture_format", "ground_truth", "storage"))},
                         "registerChallenger": {"handlers/retraining_errors.py", "monitoring/__init__.py",
-                                               "monitoring/storage.py"}}
+                                               "monitoring/storage.py"},
+                        # The rollout: plain boto3 (training/rollout.py), and the comparison's plain-Python core.
+                        "deployChallenger": {"training/__init__.py", "training/rollout.py"},
+                        "promoteChallenger": {"training/__init__.py", "training/rollout.py"},
+                        "compareVariants": {"handlers/rollout_errors.py", *(f"monitoring/{name}.py" for name in (
+                            "__init__", "capture_format", "compare", "estimates", "features", "formatting",
+                            "ground_truth", "storage"))},
+                        "handOverBaseline": {"training/__init__.py", "training/rollout.py",
+                                             *(f"monitoring/{name}.py" for name in ("__init__", "baseline", "storage"))}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
 LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -80,10 +92,58 @@ def test_package_template_passes_cfn_lint(package_dir):
     assert (linted.returncode, linted.stdout) == (0, ""), linted.stdout + linted.stderr
 
 
-def test_package_state_machine_file_passes_asl_validator():
-    validated = validate_asl(settings.STATE_MACHINE_FILE)
+@pytest.mark.parametrize("definition", sorted((ROOT / "statemachine").glob("*.asl.json")), ids=lambda path: path.name)
+def test_package_state_machine_file_passes_asl_validator(definition):
+    validated = validate_asl(definition)
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+@pytest.mark.parametrize("machine, functions", [
+    ("RetrainModelStateMachine", ["AssembleDatasetLambdaFunction", "RegisterChallengerLambdaFunction"]),
+    ("DeployChallengerStateMachine", ["DeployChallengerLambdaFunction"]),
+    ("PromoteChallengerStateMachine", ["CompareVariantsLambdaFunction", "HandOverBaselineLambdaFunction",
+                                       "PromoteChallengerLambdaFunction"])])
+def test_package_pipeline_state_machines_pass_asl_validator_and_call_only_their_functions(template, tmp_path, machine,
+                                                                                           functions):
+    definition = template["Resources"][machine]["Properties"]["DefinitionString"]
+    text, references = definition["Fn::Sub"] if isinstance(definition, dict) else (definition, {})
+    for placeholder, reference in references.items():
+        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
+    (tmp_path / "definition.json").write_text(text)
+
+    validated = validate_asl(tmp_path / "definition.json")
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    called = sorted(reference["Fn::GetAtt"][0] for reference in references.values()
+                    if "Fn::GetAtt" in reference and reference["Fn::GetAtt"][0].endswith("LambdaFunction"))
+    assert called == functions
+    assert "${param:" not in text  # the endpoint name the promotion reads is resolved at packaging
+
+
+def test_package_deploy_challenger_starts_on_an_approved_package_of_the_services_group(template):
+    [rule] = [resource for resource in resources_of_type(template, "AWS::Events::Rule").values()
+              if any(target["Arn"] == {"Ref": "DeployChallengerStateMachine"}
+                     for target in resource["Properties"]["Targets"])]
+
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"] and pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    assert pattern["detail"] == {"ModelPackageGroupName": ["vehicle-routing-test"], "ModelApprovalStatus": ["Approved"]}
+
+
+def test_package_promotion_is_rolled_back_by_errors_latency_and_the_share_sent_to_people(template):
+    environment = template["Resources"]["PromoteChallengerLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+
+    assert environment["ROLLBACK_ALARMS"] == {"Fn::Join": [",", [{"Ref": "EndpointServerErrorsAlarm"},
+                                                                 {"Ref": "EndpointModelLatencyAlarm"},
+                                                                 {"Ref": "ShareToPeopleAlarm"}]]}
+    share = alarms["ShareToPeopleAlarm"]["Properties"]
+    assert (share["MetricName"], share["Statistic"]) == (settings.SENT_TO_PERSON_METRIC, "Average")
+    check = template["Resources"]["FilterConfidenceLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    assert share["Namespace"] == check[settings.ENV_DECISION_METRICS_NAMESPACE]
+    assert alarms["EndpointServerErrorsAlarm"]["Properties"]["MetricName"] == "Invocation5XXErrors"
+    assert alarms["EndpointModelLatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p99"
 
 
 def test_package_embedded_state_machine_passes_asl_validator(template, tmp_path):
@@ -194,7 +254,7 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
                 # PutMetricData takes no resource ARN: the condition keeps it to one namespace.
                 assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"], (name, statement)
             elif "*" in as_list(statement["Resource"]) and actions == {"ecr:GetAuthorizationToken"}:
-                assert name == "SageMakerTrainingRole"  # takes no resource ARN; image pulls are scoped
+                assert name in ("SageMakerTrainingRole", "SageMakerModelRole")  # no resource ARN; pulls are scoped
             elif "*" in as_list(statement["Resource"]):
                 assert actions <= LOG_DELIVERY_ACTIONS, (name, statement)
 
@@ -207,6 +267,14 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
     ("assembleDataset", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
     ("registerChallenger", {"s3:GetObject", "s3:PutObject", "sagemaker:DescribeModelPackageGroup",
                             "sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage"}),
+    ("deployChallenger", {"sagemaker:DescribeModelPackage", "sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint",
+                          "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:DescribeModel",
+                          "sagemaker:CreateModel", "sagemaker:AddTags", "iam:PassRole"}),
+    ("compareVariants", {"s3:ListBucket", "s3:GetObject"}),
+    ("promoteChallenger", {"sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:AddTags",
+                           "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:DescribeModel",
+                           "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"}),
+    ("handOverBaseline", {"s3:GetObject", "s3:PutObject"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
     function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]

@@ -447,3 +447,81 @@ def test_a_decision_line_in_embedded_metric_format_becomes_a_metric_value(bridge
 
     # moto's Logs extract nothing from the EMF log event; the bridge puts the decision line's value in.
     assert [m["MetricName"] for m in metrics] == (["SentToPerson"] if bridged else [])
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_approving_a_model_package_tells_eventbridge_and_keeps_its_properties(bridged):
+    with mock_aws(), moto(bridged):
+        sqs, events, sagemaker = boto3.client("sqs"), boto3.client("events"), boto3.client("sagemaker")
+        queue = sqs.create_queue(QueueName="approvals")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="approved", EventPattern=json.dumps({
+            "source": ["aws.sagemaker"], "detail-type": [moto_gaps.MODEL_PACKAGE_STATE_CHANGE],
+            "detail": {"ModelApprovalStatus": ["Approved"]}}))
+        events.put_targets(Rule="approved", Targets=[{"Id": "queue", "Arn": arn}])
+        sagemaker.create_model_package_group(ModelPackageGroupName="group")
+        package = sagemaker.create_model_package(
+            ModelPackageGroupName="group", ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties={"dataset_uri": "s3://bucket/datasets/run"},
+            InferenceSpecification={"Containers": [{"Image": "image", "ModelDataUrl": "s3://models/c/model.tar.gz"}],
+                                    "SupportedContentTypes": ["image/png"], "SupportedResponseMIMETypes": ["application/json"]}
+        )["ModelPackageArn"]
+
+        sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+        described = sagemaker.describe_model_package(ModelPackageName=package)
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+
+    if not bridged:
+        assert messages == [] and "CustomerMetadataProperties" not in described
+        return
+    [message] = messages
+    detail = json.loads(message["Body"])["detail"]
+    assert (detail["ModelPackageArn"], detail["ModelApprovalStatus"]) == (package, "Approved")
+    assert described["CustomerMetadataProperties"] == {"dataset_uri": "s3://bucket/datasets/run"}
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_an_alarm_created_by_cloudformation_exists_and_its_ref_is_its_name(bridged):
+    alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": "ep-5xx", "Namespace": "AWS/SageMaker", "MetricName": "Invocation5XXErrors", "Statistic": "Sum",
+        "Period": 60, "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
+        "Dimensions": [{"Name": "EndpointName", "Value": "ep"}]}}
+    with mock_aws(), moto(bridged):
+        cloudformation = boto3.client("cloudformation")
+        cloudformation.create_stack(StackName="alarms", TemplateBody=template(
+            {"Alarm": alarm}, {"AlarmName": {"Value": {"Ref": "Alarm"}}}))
+        alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        outputs = outputs_of(cloudformation, "alarms")
+
+    if not bridged:
+        assert alarms == []
+        return
+    assert [(a["AlarmName"], a["MetricName"], a["Threshold"]) for a in alarms] == [("ep-5xx", "Invocation5XXErrors", 0.0)]
+    assert outputs["AlarmName"] == "ep-5xx"
+
+
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
+def test_an_sdk_task_whose_answer_has_timestamps_can_be_described(bridged):
+    definition = json.dumps({"StartAt": "List", "States": {"List": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:listBuckets", "Parameters": {}, "End": True}}})
+    with mock_aws(config=MOTO_CONFIG), moto(bridged):
+        boto3.client("s3").create_bucket(Bucket="with-a-creation-date")
+        stepfunctions = boto3.client("stepfunctions")
+        arn = stepfunctions.create_state_machine(name="sdk", definition=definition,
+                                                 roleArn="arn:aws:iam::123456789012:role/states")["stateMachineArn"]
+        execution = stepfunctions.start_execution(stateMachineArn=arn, name="one", input="{}")["executionArn"]
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                described = stepfunctions.describe_execution(executionArn=execution)
+            except TypeError as error:   # in process: moto's own serialisation fails
+                described = {"status": "unreadable", "error": str(error)}
+            if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+
+    if not bridged:
+        assert "not JSON serializable" in described["error"]
+        return
+    [bucket] = json.loads(described["output"])["Buckets"]
+    assert bucket["Name"] == "with-a-creation-date" and isinstance(bucket["CreationDate"], str)
