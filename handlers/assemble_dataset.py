@@ -77,8 +77,10 @@ def handler(event: dict, context) -> dict:
     channels = [channel("train", f"{BASE_DATA_URI}/train"), channel("test", f"{BASE_DATA_URI}/test"),
                 channel("reviewed", f"{channel_uri}/{dataset.REVIEWED_CHANNEL}"),
                 channel("holdout", f"{channel_uri}/{dataset.HOLDOUT_CHANNEL}")]
-    if PARENT_MODEL_URI:
-        channels.append(channel("parent", PARENT_MODEL_URI))
+    # The model the endpoint serves now (the state machine looks it up), else the configured one.
+    parent = event.get("parent_model_uri") or PARENT_MODEL_URI
+    if parent:
+        channels.append(channel("parent", parent))
     return {"training_job_name": name, "dataset_uri": channel_uri, "counts": document["counts"],
             "left_out": document["left_out"], "manifest_sha256": document["manifest_sha256"],
             "poll_seconds": POLL_SECONDS,

@@ -9,13 +9,16 @@
      deterioration monitor judges the capture.
   3. retrainModel trains a challenger on what people answered (a real training job in the
      stand-in) and registers it.
-  4. The challenger is deployed as a shadow variant (training/rollout.py); the later share, kept
-     back from training, goes through both; people answer again.
-  5. monitoring.compare judges champion against challenger on those later photos; the challenger
-     is promoted only on a "promote" verdict. Then it is left in the model directory that
-     local.run and local.endpoint serve by default, and the previous model is kept beside it.
+  4. A person approves the package: the approval event starts deployChallenger, which deploys it as
+     the endpoint's shadow variant; the later share, kept back from training, goes through both;
+     people answer again.
+  5. promoteChallenger compares champion and challenger on those later photos (monitoring.compare)
+     and promotes the challenger only on a "promote" verdict, through a canary watched by the
+     rollback alarms. A promoted model is left in the model directory that local.run and
+     local.endpoint serve by default, and the previous model is kept beside it.
 
-It prints the champion-versus-challenger table and the verdict, and what it did.
+It prints the champion-versus-challenger table and the verdict, and what it did, and writes the
+monitoring report with its side-by-side section (thumbnails of the checked disagreements).
 """
 import argparse
 import io
@@ -36,6 +39,11 @@ STAGE = "learn"
 DEFAULT_LATER_SHARE = 0.3
 RETRAIN_TIMEOUT_SECONDS = 3600
 RETRAIN_OUTPUT = "RetrainModelStateMachineArn"
+DEPLOY_OUTPUT = "DeployChallengerStateMachineArn"
+PROMOTE_OUTPUT = "PromoteChallengerStateMachineArn"
+ROLLOUT_TIMEOUT_SECONDS = 600
+# The stack's rollout, quick enough for a rehearsal: the canary is watched for seconds, not minutes.
+ROLLOUT_PARAMS = {"canaryWaitSeconds": "5", "rolloutPollSeconds": "1"}
 
 
 class LearnError(Exception):
@@ -83,6 +91,35 @@ def retrain(product, hyperparameters: dict) -> dict:
     return result.output
 
 
+def started_by_event(product, output: str, timeout_seconds: float = ROLLOUT_TIMEOUT_SECONDS):
+    """The execution of a state machine that an event started (the approval's), once it ends."""
+    stepfunctions, arn = product.clients["stepfunctions"], product.deployment.outputs[output]
+    deadline = time.monotonic() + timeout_seconds
+    while not (runs := stepfunctions.list_executions(stateMachineArn=arn)["executions"]):
+        if time.monotonic() > deadline:
+            raise LearnError(f"nothing started {arn} within {timeout_seconds:.0f} s")
+        time.sleep(0.2)
+    return product.workflow.wait(runs[0]["executionArn"], timeout_seconds=timeout_seconds)
+
+
+def promote_if_it_wins(product) -> tuple:
+    """Run promoteChallenger; (its comparison's figures, the endpoint config it promoted or None, why not)."""
+    stepfunctions, arn = product.clients["stepfunctions"], product.deployment.outputs[PROMOTE_OUTPUT]
+    started = stepfunctions.start_execution(stateMachineArn=arn, input="{}")
+    result = product.workflow.wait(started["executionArn"], timeout_seconds=ROLLOUT_TIMEOUT_SECONDS)
+    history = stepfunctions.get_execution_history(executionArn=started["executionArn"], maxResults=1000)["events"]
+    figures = None
+    for event in history:   # the comparison's figures, whichever way the execution ended
+        details = event.get("taskSucceededEventDetails") or {}
+        output = json.loads(details.get("output") or "{}")
+        if isinstance(output.get("Payload"), dict) and "verdict" in output["Payload"]:
+            figures = output["Payload"]
+    if result.status == "SUCCEEDED":
+        promoted = result.output.get("promotion")
+        return figures, (promoted or None), None
+    return figures, None, f"promoteChallenger ended {result.status} ({result.error}: {result.error_message})"
+
+
 def install(s3, model_data: str, model_dir: Path) -> Path:
     """The promoted model into model_dir, the one it replaces kept beside it; returns where that is."""
     from monitoring import storage
@@ -103,10 +140,10 @@ def install(s3, model_data: str, model_dir: Path) -> Path:
 
 def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT_LATER_SHARE,
           shadow_share: float = 100.0, hyperparameters: Optional[dict] = None, seed: int = 1,
-          progress: bool = True, say=print, data_dir: Optional[Path] = None) -> dict:
+          progress: bool = True, say=print, data_dir: Optional[Path] = None,
+          report_dir: Optional[Path] = None) -> dict:
     from monitoring import compare, monitor
-    from monitoring.ground_truth import read_ground_truth
-    from training import rollout
+    from monitoring.report import build_report
 
     photos = photos_in(folders)
     random.Random(seed).shuffle(photos)
@@ -117,10 +154,12 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
     ground_truth_uri = f"s3://{bucket}/ground-truth"
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     data_dir = Path(data_dir or settings.ARTIFACTS_DIR / "data")
+    report_dir = Path(report_dir or settings.ARTIFACTS_DIR / "report-learn")
     local_run.stage_images(data_dir)
     if not local_run.model_is_complete(model_dir):
         raise LearnError(f"no trained model in {model_dir}: run `python -m local.run` first")
-    params = {"monitoringBucket": bucket, "retrainPollSeconds": "2", "minNewLabels": "4"}
+    params = {"monitoringBucket": bucket, "retrainPollSeconds": "2", "minNewLabels": "4",
+              "shadowShare": format(shadow_share, "g"), **ROLLOUT_PARAMS}
     options = {"monitoring_bucket": bucket, "data_dir": data_dir}
     with local_run.quiet_expected_noise(), local_run.running_product(
             model_dir, settings.DEFAULT_ENDPOINT_NAME, 0, capture_uri, settings.DEFAULT_THRESHOLD, STAGE,
@@ -138,36 +177,39 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
         retrained = retrain(product, hyperparameters or {})
         package = retrained["model_package_arn"]
         say(f"   registered {package} (PendingManualApproval)")
-        challenger = rollout.challenger_from_package(clients["sagemaker"], package,
-                                                     "arn:aws:iam::123456789012:role/SageMakerRole")
-        rollout.deploy_shadow(clients["sagemaker"], endpoint, challenger, shadow_share)
-        say(f"4. The challenger shadows {shadow_share:g}% of the requests; the {len(later)} later photos arrive ...")
+        clients["sagemaker"].update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+        deployed = started_by_event(product, DEPLOY_OUTPUT)
+        if deployed.status != "SUCCEEDED":
+            raise LearnError(f"deployChallenger ended {deployed.status}: {deployed.error}: {deployed.error_message}")
+        say(f"4. Approved: deployChallenger put it in shadow ({shadow_share:g}% of the requests); the {len(later)} "
+            f"later photos arrive ...")
         after = route_and_answer(product, later, f"{run_id}-later", ground_truth_uri, progress)
         time.sleep(1)
         product.stand_in.endpoint_app.shadow.wait()
         product.stand_in.capture.flush()
-        later_ids = {routing.inference_id for routing in after["routings"]}
-        pairs = [pair for pair in compare.read_pairs(f"{capture_uri}/{endpoint}", settings.DEFAULT_VARIANT_NAME,
-                                                     rollout.CHALLENGER_VARIANT, s3_client=clients["s3"])
-                 if pair.inference_id in later_ids]
-        dataset = retrained.get("dataset_uri") or ""
-        trained_on = compare.trained_photo_hashes(f"{dataset}/manifest.jsonl", clients["s3"]) if dataset else set()
-        # What people answered (reviews and audits), not every folder's answer: the loop's ground truth.
-        answered, _ = read_ground_truth(ground_truth_uri, s3_client=clients["s3"])
-        result = compare.compare(pairs, answered, trained_on=trained_on)
-        say("5. Champion against challenger on the later photos, which the challenger never trained on:")
+        say(f"   routed {after['routed']} without a person; people answered {after['answered']} requests")
+        say("5. promoteChallenger: champion against challenger on the later photos people checked "
+            "(the challenger never trained on them) ...")
+        result, promoted, failure = promote_if_it_wins(product)
+        if result is None:
+            raise LearnError(failure or "promoteChallenger compared nothing")
         for line in compare.table(result):
             say(f"   {line}")
-        promoted = None
-        if result["verdict"] == compare.PROMOTE:
-            alarms = rollout.ensure_alarms(clients["cloudwatch"], endpoint, settings.DEFAULT_VARIANT_NAME)
-            promoted = rollout.promote(clients["sagemaker"], endpoint, alarms)
+        dataset = retrained.get("dataset_uri") or ""
+        report = build_report(f"{capture_uri}/{endpoint}", ground_truth_uri, output_dir=report_dir,
+                              s3_client=clients["s3"], exclude_manifest=f"{dataset}/manifest.jsonl" if dataset else None)
+        if promoted:
             previous = install(clients["s3"], promoted["model_data"], Path(model_dir))
-            say(f"   Promoted: {model_dir} now holds the challenger (the previous model is in {previous}); "
-                f"local.run and local.endpoint serve it from now on.")
+            say(f"   Promoted after a canary no rollback alarm stopped: {model_dir} now holds the challenger (the "
+                f"previous model is in {previous}); local.run and local.endpoint serve it from now on. "
+                f"`python -m training.launch rollback` would bring the champion back on the endpoint.")
+        elif failure:
+            say(f"   Not promoted: {failure}; {model_dir} keeps the current model.")
         else:
-            say(f"   Not promoted: the verdict is {result['verdict']!r}; {model_dir} keeps the current model.")
-    return {"comparison": result, "promoted": promoted, "package": package}
+            say(f"   Not promoted: the verdict is {result['verdict']!r} ({compare.VERDICT_MEANINGS[result['verdict']]}); "
+                f"{model_dir} keeps the current model.")
+        say(f"   Report with the side-by-side section: {report.html_path}")
+    return {"comparison": result, "promoted": promoted, "package": package, "report": str(report.html_path)}
 
 
 def main(argv=None) -> int:

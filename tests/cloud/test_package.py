@@ -100,11 +100,10 @@ def test_package_state_machine_file_passes_asl_validator(definition):
 
 
 @pytest.mark.parametrize("machine, functions", [
-    ("RetrainModelStateMachine", ["AssembleDatasetLambdaFunction", "RegisterChallengerLambdaFunction"]),
     ("DeployChallengerStateMachine", ["DeployChallengerLambdaFunction"]),
     ("PromoteChallengerStateMachine", ["CompareVariantsLambdaFunction", "HandOverBaselineLambdaFunction",
                                        "PromoteChallengerLambdaFunction"])])
-def test_package_pipeline_state_machines_pass_asl_validator_and_call_only_their_functions(template, tmp_path, machine,
+def test_package_rollout_state_machines_pass_asl_validator_and_call_only_their_functions(template, tmp_path, machine,
                                                                                            functions):
     definition = template["Resources"][machine]["Properties"]["DefinitionString"]
     text, references = definition["Fn::Sub"] if isinstance(definition, dict) else (definition, {})
@@ -537,8 +536,10 @@ def test_package_retrain_role_may_invoke_its_functions_run_its_jobs_and_pass_onl
     granted = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
 
     assert machine["RoleArn"] == {"Fn::GetAtt": ["RetrainModelStateMachineRole", "Arn"]}
+    # Describing the endpoint, its config and model finds the parent: the model served now.
     assert set(granted) == {"lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                            "iam:PassRole"}
+                            "iam:PassRole", "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+                            "sagemaker:DescribeModel"}
     assert granted["iam:PassRole"]["Resource"] == {"Fn::GetAtt": ["SageMakerTrainingRole", "Arn"]}
     assert granted["iam:PassRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     job_arn = "".join(part for part in granted["sagemaker:CreateTrainingJob"]["Resource"]["Fn::Join"][1]

@@ -196,15 +196,26 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
     assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     tiny = {"epochs": 1, "width": 4, "blocks-per-stage": 1, "batch-size": 4, "validation-fraction": 0.25,
             "warmup-epochs": 1}
+    # The endpoint serves this stage's current model: the pipeline takes what it serves as the parent.
+    sagemaker = boto3.client("sagemaker", endpoint_url=stand_in.url, region_name="us-east-1",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+    parent = f"s3://{bucket}/{settings.CURRENT_MODEL_KEY}"
+    sagemaker.create_model(ModelName="test-stage-current", ExecutionRoleArn="arn:aws:iam::123456789012:role/SageMaker",
+                           PrimaryContainer={"Image": "mxnet-inference", "ModelDataUrl": parent})
+    sagemaker.create_endpoint_config(EndpointConfigName="test-stage-current", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "test-stage-current", "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName="test-stage-current")
 
     invoked = sls(stand_in, "invoke", "stepf", "--name", "retrainModel", "--data", json.dumps({"hyperparameters": tiny}))
 
     described = execution(invoked.stdout + invoked.stderr)
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
     output = json.loads(described["output"])
-    sagemaker = boto3.client("sagemaker", endpoint_url=stand_in.url, region_name="us-east-1",
-                             aws_access_key_id="testing", aws_secret_access_key="testing")
     package = sagemaker.describe_model_package(ModelPackageName=output["model_package_arn"])
+    [job] = sagemaker.list_training_jobs()["TrainingJobSummaries"]
+    channels = sagemaker.describe_training_job(TrainingJobName=job["TrainingJobName"])["InputDataConfig"]
+    assert {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels}["parent"] == parent
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == output["model_data"]
     evaluation = json.loads(s3.get_object(Bucket=bucket, Key=storage_key(output["evaluation"]))["Body"].read())

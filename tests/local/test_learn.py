@@ -48,7 +48,7 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
             "warmup-epochs": 1}
 
     outcome = learn.learn([photos], model_dir, later_share=0.4, hyperparameters=tiny, progress=False,
-                          say=said.append, data_dir=tmp_path / "data")
+                          say=said.append, data_dir=tmp_path / "data", report_dir=tmp_path / "report")
 
     comparison = outcome["comparison"]
     assert outcome["package"].startswith("arn:aws:sagemaker:")
@@ -56,6 +56,10 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
     # Only what people were asked counts: reviews and audits, never the routed drivers nobody checked.
     assert 1 <= comparison["checked"] < comparison["pairs"] or comparison["variants"]["champion"]["coverage"] == 0
     assert any(line.startswith("2. The deterioration monitor:") for line in said)
+    # The approval started deployChallenger (the stack's rule), and promoteChallenger judged.
+    assert any(line.startswith("4. Approved: deployChallenger put it in shadow") for line in said)
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Champion and challenger" in page and outcome["report"].endswith("report.html")
     if comparison["verdict"] == compare.PROMOTE:
         assert outcome["promoted"] and any(p.name.startswith("model-previous-") for p in tmp_path.iterdir())
     else:
