@@ -4,6 +4,7 @@ import html
 from datetime import datetime, timezone
 from typing import Dict
 
+import settings
 from monitoring import compare
 from monitoring.formatting import percent, percent_interval
 
@@ -50,7 +51,8 @@ def render_comparison(comparison) -> str:
         uri = comparison.thumbnails.get(row["inference_id"])
         if not uri:
             continue
-        caption = (f"person: {row['label']}<br>champion: {html.escape(_decision_text(row['champion'], row['label']))}"
+        said = "not a vehicle" if row["label"] == settings.NOT_A_VEHICLE else row["label"]
+        caption = (f"person: {html.escape(said)}<br>champion: {html.escape(_decision_text(row['champion'], row['label']))}"
                    f"<br>challenger: {html.escape(_decision_text(row['challenger'], row['label']))}")
         cases.append(f'<figure class="case"><img alt="{html.escape(row["inference_id"])}" src="{uri}">'
                      f'<figcaption>{caption}</figcaption></figure>')

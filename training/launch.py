@@ -315,13 +315,21 @@ def run_rollout(args, boto_session=None) -> dict:
         alarms = rollout.ensure_alarms(session.client("cloudwatch"), args.endpoint_name, settings.DEFAULT_VARIANT_NAME)
         promoted = rollout.promote(sagemaker, args.endpoint_name, alarms + args.alarm, args.canary_percent,
                                    args.canary_wait_seconds)
+        print(f"{args.endpoint_name}: promoting {promoted['model_data']} (canary {args.canary_percent}% for "
+              f"{args.canary_wait_seconds} s, rolled back by {', '.join(alarms + args.alarm)}); previous config "
+              f"{promoted['previous']} kept" + (f"; {promoted['model_package_arn']} approved"
+                                                if promoted["model_package_arn"] else ""))
+        with tqdm(desc="deployment", unit=" checks", bar_format="{desc}: {postfix} ({elapsed})") as bar:
+            held, why = rollout.wait_for_deployment(sagemaker, args.endpoint_name, promoted["config"],
+                                                    poll_seconds=min(15, max(1, args.canary_wait_seconds / 4)),
+                                                    on_poll=lambda status: bar.set_postfix_str(status))
+        if not held:
+            raise LaunchError(f"the promotion was rolled back ({why}); the monitor's baseline is unchanged")
         baseline_uri = args.baseline_uri or monitoring_baseline_uri()
         if baseline_uri:
             rollout.hand_over_baseline(session.client("s3"), promoted["model_data"], baseline_uri)
-        print(f"{args.endpoint_name}: {promoted['model_data']} is being promoted (canary {args.canary_percent}%, "
-              f"rolled back by {', '.join(alarms + args.alarm)}); previous config {promoted['previous']} kept"
-              + (f"; the monitor's baseline is now the new model's ({baseline_uri})" if baseline_uri else "")
-              + (f"; {promoted['model_package_arn']} approved" if promoted["model_package_arn"] else ""))
+        print(f"{args.endpoint_name} serves {promoted['model_data']} on all its traffic"
+              + (f"; the monitor's baseline is now the new model's ({baseline_uri})" if baseline_uri else ""))
         return promoted
     previous = rollout.rollback(sagemaker, args.endpoint_name)
     print(f"{args.endpoint_name} is back on {previous}")

@@ -156,6 +156,27 @@ def promote(sagemaker, endpoint_name: str, alarm_names: List[str], canary_percen
             "model_package_arn": package}
 
 
+def wait_for_deployment(sagemaker, endpoint_name: str, config_name: str, poll_seconds: float = 15,
+                        timeout_seconds: float = 7200, on_poll=None) -> tuple:
+    """Wait until the endpoint is InService again after a guarded update: (True, "") when it serves
+    config_name, (False, why) when SageMaker rolled it back or the update failed."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        status = endpoint["EndpointStatus"]
+        if status == "InService":
+            if endpoint["EndpointConfigName"] == config_name:
+                return True, ""
+            return False, endpoint.get("FailureReason") or f"the endpoint is back on {endpoint['EndpointConfigName']}"
+        if status in ("Failed", "UpdateRollbackFailed"):
+            return False, f"{status}: {endpoint.get('FailureReason') or 'no reason given'}"
+        if time.monotonic() > deadline:
+            raise RolloutError(f"{endpoint_name} is still {status} after {timeout_seconds:.0f} s")
+        if on_poll is not None:
+            on_poll(status)
+        time.sleep(poll_seconds)
+
+
 def tags_of(sagemaker, arn: str) -> dict:
     return {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
 

@@ -56,8 +56,10 @@ def test_promote_serves_the_challenger_under_the_production_name_approves_it_and
     client, served, package = sagemaker
     rollout.deploy_shadow(client, ENDPOINT, rollout.challenger_from_package(client, package, ROLE), share=100)
 
-    promoted = rollout.promote(client, ENDPOINT, ["ep-5xx", "ep-latency"])
+    promoted = rollout.promote(client, ENDPOINT, ["ep-5xx", "ep-latency"], wait_seconds=1)
 
+    assert client.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Updating"   # the canary
+    assert rollout.wait_for_deployment(client, ENDPOINT, promoted["config"], poll_seconds=0.1) == (True, "")
     config = client.describe_endpoint_config(EndpointConfigName=promoted["config"])
     assert [(v["VariantName"], client.describe_model(ModelName=v["ModelName"])["PrimaryContainer"]["ModelDataUrl"])
             for v in config["ProductionVariants"]] == [("AllTraffic", "s3://models-bucket/challenger.tar.gz")]
@@ -103,14 +105,16 @@ def test_launch_shadow_promote_and_rollback_commands_drive_the_endpoint(sagemake
     s3.put_object(Bucket="models-bucket", Key="challenger.tar.gz", Body=archives.model_archive(tiny_model_dir))
 
     shadowed = launch.main(["shadow", "--model-package", package, "--role", ROLE, "--share", "50"])
-    promoted = launch.main(["promote", "--alarm", "model-deteriorated", "--baseline-uri", "s3://models-bucket/monitoring/baseline"])
+    promoted = launch.main(["promote", "--alarm", "model-deteriorated", "--canary-wait-seconds", "1",
+                            "--baseline-uri", "s3://models-bucket/monitoring/baseline"])
     out = capsys.readouterr().out
     rolled = launch.main(["rollback"])
 
     assert (shadowed, promoted, rolled) == (0, 0, 0)
     published = s3.get_object(Bucket="models-bucket", Key=f"monitoring/baseline/{baseline.STATISTICS_FILE}")["Body"].read()
     assert published == (tiny_model_dir / baseline.BASELINE_DIR / baseline.STATISTICS_FILE).read_bytes()
-    assert "shadows 50% of its requests" in out and "is being promoted (canary 10%" in out
+    assert "shadows 50% of its requests" in out and "(canary 10% for 1 s" in out
+    assert "serves s3://models-bucket/challenger.tar.gz on all its traffic" in out
     assert "vehicle-classifier-AllTraffic-invocation-5xx" in out and "model-deteriorated" in out
     alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert {alarm["MetricName"] for alarm in alarms} == {"Invocation5XXErrors", "ModelLatency"}
@@ -145,3 +149,19 @@ def test_hand_over_baseline_publishes_both_files_or_says_in_one_line_that_the_mo
         assert published == ["statistics.json", "constraints.json"]
         body = s3.get_object(Bucket="models-bucket", Key="baseline/ep/statistics.json")["Body"].read()
         assert json.loads(body) == {"version": 0.0}
+
+
+def test_a_promotion_an_alarm_rolls_back_is_reported_as_not_held(sagemaker):
+    client, _, package = sagemaker
+    rollout.deploy_shadow(client, ENDPOINT, rollout.challenger_from_package(client, package, ROLE), share=100)
+    cloudwatch = boto3.client("cloudwatch")
+    [alarm] = [name for name in rollout.ensure_alarms(cloudwatch, ENDPOINT, "AllTraffic") if name.endswith("5xx")]
+
+    promoted = rollout.promote(client, ENDPOINT, [alarm], wait_seconds=1)
+    cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=[{
+        "MetricName": "Invocation5XXErrors", "Value": 1.0,
+        "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]}])
+    held, why = rollout.wait_for_deployment(client, ENDPOINT, promoted["config"], poll_seconds=0.1)
+
+    assert not held and f"alarm {alarm} fired" in why
+    assert client.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] != promoted["config"]
