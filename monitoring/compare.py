@@ -43,7 +43,7 @@ VERDICT_MEANINGS = {
     PROMOTE: "the challenger is right more often on the drivers people checked (McNemar, p < 0.05) and routes at "
              "least as precisely: promote it (a canary first, rolled back on alarms)",
     KEEP: "the champion is right more often, or the challenger's better answers come with less precise routing: "
-          "keep the champion and take the shadow down",
+          "keep the champion; the next approved challenger takes the shadow's place",
     UNDECIDED: "the two differ on too few checked drivers to tell them apart: leave the shadow running while people "
                "review and audit",
 }
@@ -68,10 +68,9 @@ def read_pairs(captures: storage.Location, champion: str, challenger: str,
                class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> List[Pair]:
     """The inferences both variants answered, paired on inference id."""
     answers: Dict[str, Dict[str, tuple]] = {champion: {}, challenger: {}}
-    for file_location, line in storage.iter_jsonl_lines(captures, s3_client):
+    for file_location, line in storage.iter_jsonl_lines(captures, s3_client,
+                                                        keep=lambda location: variant_of(location) in answers):
         variant = variant_of(file_location)
-        if variant not in answers:
-            continue
         try:
             record = parse_capture_line(line, decode_input=variant == champion)
             row = features_of(record.output_body or b"", record.output_content_type, class_names)
