@@ -87,8 +87,24 @@ def retrain(product, hyperparameters: dict) -> dict:
                                             input=json.dumps({"hyperparameters": hyperparameters}))
     result = product.workflow.wait(started["executionArn"], timeout_seconds=RETRAIN_TIMEOUT_SECONDS)
     if result.status != "SUCCEEDED":
-        raise LearnError(f"retrainModel ended {result.status}: {result.error}: {result.error_message}")
+        why = task_failure(stepfunctions, started["executionArn"]) or result.error_message
+        raise LearnError(f"retrainModel ended {result.status}: {result.error}: {why}")
     return result.output
+
+
+def task_failure(stepfunctions, execution_arn: str) -> Optional[str]:
+    """The message of the last task that failed in an execution (a Fail state's Cause is fixed text;
+    the function's own message says what to do)."""
+    events = stepfunctions.get_execution_history(executionArn=execution_arn, maxResults=1000,
+                                                 reverseOrder=True)["events"]
+    for event in events:
+        details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
+        if details.get("cause"):
+            try:
+                return json.loads(details["cause"]).get("errorMessage") or details["cause"]
+            except (ValueError, AttributeError):
+                return details["cause"]
+    return None
 
 
 def started_by_event(product, output: str, timeout_seconds: float = ROLLOUT_TIMEOUT_SECONDS):

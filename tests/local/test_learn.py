@@ -66,3 +66,23 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
         assert outcome["promoted"] is None
         assert (model_dir / "model-0000.params").read_bytes() == (tiny_model_dir / "model-0000.params").read_bytes()
         assert any(line.strip().startswith("Not promoted: the verdict is") for line in said)
+
+
+def test_learn_on_the_cifar_test_images_says_they_never_train_a_challenger(tmp_path, tiny_model_dir):
+    from local import run as local_run
+    data = tmp_path / "data"
+    local_run.stage_images(data)
+    for name in settings.CLASS_NAMES:   # a few of the staged test images, as drivers' photos
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for path in sorted((data / "test" / name).iterdir())[:5]:
+            shutil.copy(path, tmp_path / "photos" / name / path.name)
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+
+    with pytest.raises(learn.LearnError) as raised:
+        learn.learn([tmp_path / "photos"], model_dir, later_share=0.4, progress=False, say=lambda line: None,
+                    data_dir=data, report_dir=tmp_path / "report")
+
+    # The Lambda's own words, not the Fail state's fixed cause: every answer was a base test photo.
+    from training import dataset
+    assert "NotEnoughNewLabels" in str(raised.value) and f"'{dataset.IN_BASE_TEST}': 6" in str(raised.value)
