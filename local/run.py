@@ -422,6 +422,7 @@ def quiet_expected_noise() -> Iterator[None]:
     the cloud they go to CloudWatch) and moto's ERROR log of every failed execution, which here
     includes each low-confidence image the workflow rightly fails. Only while the run lasts: the
     loggers belong to the whole process (a test run, say), so they are restored afterwards."""
+    import handlers.support  # noqa: F401 - its printing handler must exist before it is muted
     from local.moto_gaps import EmbeddedMetricsToCloudWatch
     decisions, moto_log = logging.getLogger(HANDLER_DECISION_LOGGER), logging.getLogger(MOTO_STEPFUNCTIONS_LOGGER)
     # Only the printing is muted: the stand-in still turns the decision lines' metrics into CloudWatch values.
