@@ -42,6 +42,7 @@ class CaptureSet:
     skipped: Counter = field(default_factory=Counter)
     files: int = 0
     true_labels: Optional[np.ndarray] = None
+    labels: Dict[str, str] = field(default_factory=dict)   # the ground truth joined: {id: class}
     ground_truth_records: int = 0
     ground_truth_skipped: Counter = field(default_factory=Counter)
 
@@ -128,6 +129,7 @@ def attach_ground_truth(captures: CaptureSet, labels: Dict[str, str], skipped: C
         if label is not None:
             true_labels[position] = index_of[label]
     captures.true_labels = true_labels
+    captures.labels = dict(labels)
     captures.ground_truth_records = len(labels)
     captures.ground_truth_skipped = skipped or Counter()
     return captures

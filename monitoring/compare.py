@@ -170,11 +170,12 @@ def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], thresho
 def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = settings.DEFAULT_THRESHOLD,
             target_precision: float = settings.TARGET_PRECISION, trained_on: set = frozenset()) -> dict:
     """Agreement, each model's figures, the paired test and the verdict."""
+    answered = len(pairs)
     pairs = [pair for pair in pairs if pair.photo_sha256 not in trained_on]
     routed = {side: [_routed(getattr(p, side), threshold) for p in pairs] for side in ("champion", "challenger")}
     agree = sum(1 for p, a, b in zip(pairs, routed["champion"], routed["challenger"])
                 if a == b and (not a or p.champion.predicted == p.challenger.predicted))
-    result = {"pairs": len(pairs), "left_out_trained_on": None, "agreement": agree / len(pairs) if pairs else None,
+    result = {"pairs": len(pairs), "left_out_trained_on": answered - len(pairs), "agreement": agree / len(pairs) if pairs else None,
               "threshold": threshold, "target_precision": target_precision, "variants": {}}
     for side in ("champion", "challenger"):
         estimates = _estimates(pairs, side, labels, threshold)
@@ -251,7 +252,6 @@ def main(argv=None) -> int:
               f"{args.challenger}", file=sys.stderr)
         return 2
     result = compare(pairs, labels, args.threshold, args.target_precision, trained_on)
-    result["left_out_trained_on"] = len(pairs) - result["pairs"]
     print(json.dumps(result, indent=2) if args.json else "\n".join(table(result)))
     return 0
 

@@ -340,8 +340,8 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
                                    s3_client, progress, variant=champion if shadowed or compare_variants else None)
     comparison = None
     if compare_variants or (compare_variants is None and shadowed):
-        comparison = _comparison(captures, ground_truth, champion, challenger, threshold, target_precision,
-                                 exclude_manifest, class_names, s3_client)
+        comparison = _comparison(captures, capture_set.labels, champion, challenger, threshold, target_precision,
+                                 exclude_manifest, s3_client)
         summary["comparison"] = comparison.result
         summary["sentences"].append(f"Champion ({champion}) against challenger ({challenger}) on the same "
                                     f"{comparison.result['pairs']} drivers: {comparison.result['verdict']}.")
@@ -368,12 +368,10 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     return ReportResult(summary, html_path, summary_path, plot_paths)
 
 
-def _comparison(captures, ground_truth, champion, challenger, threshold, target_precision, exclude_manifest,
-                class_names, s3_client):
+def _comparison(captures, labels, champion, challenger, threshold, target_precision, exclude_manifest, s3_client):
     # Imported here: it decodes photos for the thumbnails, which a report without a shadow never needs.
     from monitoring.report_compare import build_comparison
 
-    labels = read_ground_truth(ground_truth, class_names, s3_client)[0] if ground_truth is not None else {}
     trained_on = compare.trained_photo_hashes(exclude_manifest, s3_client)
     comparison = build_comparison(captures, labels, champion, challenger, threshold, target_precision,
                                   trained_on, s3_client)

@@ -48,8 +48,7 @@ def build_comparison(captures: storage.Location, labels: Dict[str, str],
     if not pairs:
         return None
     result = compare.compare(pairs, labels, threshold, target_precision, trained_on)
-    result.update(left_out_trained_on=len(pairs) - result["pairs"], champion_variant=champion,
-                  challenger_variant=challenger)
+    result.update(champion_variant=champion, challenger_variant=challenger)
     shown = {row["inference_id"] for row in result["checked_disagreements"][:MAX_THUMBNAILS]}
     photos = compare.read_photos(captures, champion, shown, s3_client)
     thumbnails = {}

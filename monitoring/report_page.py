@@ -45,7 +45,7 @@ def render_comparison(comparison) -> str:
         f" (about {more} more checked drivers would decide at this rate)" if result["verdict"] == compare.UNDECIDED
         and more is not None else "")
     left_out = (f" {result['left_out_trained_on']} drivers whose photos the challenger was trained on are left out."
-                if result.get("left_out_trained_on") else "")
+                if result["left_out_trained_on"] else "")
     cases = []
     for row in result["checked_disagreements"]:
         uri = comparison.thumbnails.get(row["inference_id"])
