@@ -34,6 +34,7 @@ from typing import List, Optional, Sequence
 
 import settings
 from local import run as local_run
+from local.workflow import message_of
 
 STAGE = "learn"
 DEFAULT_LATER_SHARE = 0.3
@@ -100,10 +101,7 @@ def task_failure(stepfunctions, execution_arn: str) -> Optional[str]:
     for event in events:
         details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
         if details.get("cause"):
-            try:
-                return json.loads(details["cause"]).get("errorMessage") or details["cause"]
-            except (ValueError, AttributeError):
-                return details["cause"]
+            return message_of(details["cause"])
     return None
 
 
@@ -119,7 +117,8 @@ def started_by_event(product, output: str, timeout_seconds: float = ROLLOUT_TIME
 
 
 def promote_if_it_wins(product) -> tuple:
-    """Run promoteChallenger; (its comparison's figures, the endpoint config it promoted or None, why not)."""
+    """Run promoteChallenger; (its comparison's figures, its promotion (config, previous, model_data)
+    or None, why it failed or None)."""
     stepfunctions, arn = product.clients["stepfunctions"], product.deployment.outputs[PROMOTE_OUTPUT]
     started = stepfunctions.start_execution(stateMachineArn=arn, input="{}")
     result = product.workflow.wait(started["executionArn"], timeout_seconds=ROLLOUT_TIMEOUT_SECONDS)

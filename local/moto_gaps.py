@@ -480,12 +480,11 @@ class EmbeddedMetricsToCloudWatch(logging.Handler):
                 self.handleError(record)
 
 
-def put_embedded_metrics(document: dict, account_id: str = None, region: str = None) -> None:
+def put_embedded_metrics(document: dict) -> None:
     from moto.cloudwatch.models import cloudwatch_backends
     from moto.core import DEFAULT_ACCOUNT_ID
 
-    backend = cloudwatch_backends[account_id or DEFAULT_ACCOUNT_ID][region or os.environ.get("AWS_DEFAULT_REGION",
-                                                                                              "us-east-1")]
+    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
     metadata = document["_aws"]
     when = datetime.fromtimestamp(metadata["Timestamp"] / 1000, timezone.utc)
     for directive in metadata["CloudWatchMetrics"]:

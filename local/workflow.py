@@ -153,12 +153,18 @@ class ExecutionResult:
     @property
     def error_message(self) -> str | None:
         """The handler's message when the cause is Lambda's error payload, else the cause itself."""
-        if self.cause is None:
-            return None
-        try:
-            return json.loads(self.cause)["errorMessage"]
-        except (ValueError, KeyError, TypeError):
-            return self.cause
+        return message_of(self.cause)
+
+
+def message_of(cause: str | None) -> str | None:
+    """A failure's cause as a person reads it: the handler's message when the cause is Lambda's
+    error payload, else the cause itself."""
+    if cause is None:
+        return None
+    try:
+        return json.loads(cause)["errorMessage"]
+    except (ValueError, KeyError, TypeError):
+        return cause
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,13 @@ def _stamp() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime())
 
 
-def current_config(sagemaker, endpoint_name: str) -> dict:
+def described(sagemaker, endpoint_name: str) -> tuple:
+    """(DescribeEndpoint, DescribeEndpointConfig of the config it serves); RolloutError for no endpoint."""
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except sagemaker.exceptions.ClientError as error:
         raise RolloutError(f"no endpoint {endpoint_name!r}: {error.response['Error'].get('Message', error)}") from None
-    return sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    return endpoint, sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
 
 
 def challenger_from_package(sagemaker, model_package_arn: str, role_arn: str) -> Challenger:
@@ -68,16 +69,15 @@ def challenger_from_package(sagemaker, model_package_arn: str, role_arn: str) ->
 
 def serving_model_data(sagemaker, endpoint_name: str) -> List[str]:
     """The ModelDataUrl of every model the endpoint serves now, production and shadow."""
-    config = current_config(sagemaker, endpoint_name)
+    _, config = described(sagemaker, endpoint_name)
     variants = config["ProductionVariants"] + (config.get("ShadowProductionVariants") or [])
     return [sagemaker.describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["ModelDataUrl"]
             for variant in variants]
 
 
-def require_in_service(sagemaker, endpoint_name: str) -> None:
-    status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
-    if status != "InService":
-        raise EndpointBusy(f"{endpoint_name} is {status}: wait until it is InService")
+def _require_in_service(endpoint: dict) -> None:
+    if endpoint["EndpointStatus"] != "InService":
+        raise EndpointBusy(f"{endpoint['EndpointName']} is {endpoint['EndpointStatus']}: wait until it is InService")
 
 
 def _production_variants(config: dict) -> List[dict]:
@@ -94,8 +94,8 @@ def deploy_shadow(sagemaker, endpoint_name: str, challenger: Challenger, share: 
     the new endpoint config's name."""
     if not 0 < share <= 100:
         raise RolloutError(f"the shadow's share must be in (0, 100] percent, got {share}")
-    config = current_config(sagemaker, endpoint_name)
-    require_in_service(sagemaker, endpoint_name)
+    endpoint, config = described(sagemaker, endpoint_name)
+    _require_in_service(endpoint)
     production = _production_variants(config)
     stamp = _stamp()
     model_name = f"{endpoint_name}-challenger-{stamp}"[:63]
@@ -131,18 +131,17 @@ def promote(sagemaker, endpoint_name: str, alarm_names: List[str], canary_percen
             wait_seconds: int = DEFAULT_CANARY_WAIT_SECONDS) -> dict:
     """Make the shadow's model the production variant; returns {"config", "previous", "model_data",
     "model_package_arn"}."""
-    config = current_config(sagemaker, endpoint_name)
+    endpoint, config = described(sagemaker, endpoint_name)
     shadows = config.get("ShadowProductionVariants") or []
     if not shadows:
         raise RolloutError(f"{endpoint_name} has no shadow variant to promote: deploy one with `shadow` first")
-    require_in_service(sagemaker, endpoint_name)
+    _require_in_service(endpoint)
     production = _production_variants(config)
     champion = production[0]
     promoted = {**champion, "ModelName": shadows[0]["ModelName"]}
     name = f"{endpoint_name}-promoted-{_stamp()}"[:63]
     sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[promoted] + production[1:],
                                      **_config_arguments(config))
-    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     previous = _champion_config(sagemaker, config, endpoint["EndpointConfigName"])
     sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=name,
                               DeploymentConfig=deployment_config(alarm_names, canary_percent, wait_seconds))
@@ -209,7 +208,6 @@ def hand_over_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> Lis
     from monitoring import baseline, storage
     archive_bytes = storage.read_bytes(model_data_uri, s3_client)
     target = storage.parse_s3(baseline_uri)
-    published = []
     with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:gz") as archive:
         members = {}
         for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
@@ -223,8 +221,7 @@ def hand_over_baseline(s3_client, model_data_uri: str, baseline_uri: str) -> Lis
             members[name] = member.read()
     for name, body in members.items():  # both or neither: the monitor never reads half a baseline
         s3_client.put_object(Bucket=target.bucket, Key=target.key(name), Body=body)
-        published.append(name)
-    return published
+    return list(members)
 
 
 LATENCY_ALARM_MICROSECONDS = 1_000_000   # ModelLatency is in microseconds: a second per photo
