@@ -227,6 +227,17 @@ def test_package_pillow_layer_is_built_for_the_functions_platform_and_python(pac
     assert all(function["Properties"]["Architectures"] == ["arm64"] for function in functions.values())
 
 
+def test_package_layer_skips_the_plugins_static_cache_while_the_plugin_links_it_without_waiting(package_dir):
+    # serverless-python-requirements links .serverless/pythonRequirements.zip to its static cache
+    # without awaiting the link, so a later `sls deploy` could open the zip before it existed (ENOENT;
+    # its PR #862). When an upgrade awaits the link, this fails: the static cache can go back on.
+    layer_code = (ROOT / "node_modules" / "serverless-python-requirements" / "lib" / "layer.js").read_text()
+    state = json.loads((package_dir / "serverless-state.json").read_text())
+
+    assert "fse.symlink(zipCachePath, targetZipPath" in layer_code and "await fse.symlink" not in layer_code
+    assert state["service"]["custom"]["pythonRequirements"]["useStaticCache"] is False
+
+
 def test_package_pillow_pins_agree_between_the_layer_and_the_project():
     layer_pin = (ROOT / "handlers" / "requirements.txt").read_text()
     project_pin = (ROOT / "requirements.txt").read_text()
