@@ -11,7 +11,7 @@ import os
 import boto3
 
 import settings
-from handlers.rollout_errors import NothingToCompare
+from handlers.rollout_errors import NothingToCompare, TrainingManifestMissing
 from monitoring import compare
 from monitoring.ground_truth import read_ground_truth
 
@@ -38,7 +38,10 @@ def handler(event: dict, context) -> dict:
         raise NothingToCompare(f"no inference below {CAPTURE_URI} was answered by both {champion} and {challenger}")
     labels, _ = read_ground_truth(GROUND_TRUTH_URI, s3_client=S3)
     dataset = dataset_of(event.get("tags")).rstrip("/")
-    trained_on = compare.trained_photo_hashes(f"{dataset}/manifest.jsonl", S3) if dataset else set()
+    try:
+        trained_on = compare.trained_photo_hashes(f"{dataset}/manifest.jsonl", S3) if dataset else set()
+    except compare.ManifestNotFound as error:
+        raise TrainingManifestMissing(str(error)) from error
     result = compare.compare(pairs, labels, THRESHOLD, trained_on=trained_on)
     for line in compare.table(result):
         logger.info(line)

@@ -64,6 +64,10 @@ class Pair:
     photo_sha256: str
 
 
+class ManifestNotFound(storage.LocationNotFound):
+    """The challenger's dataset manifest named is gone."""
+
+
 def read_pairs(captures: storage.Location, champion: str, challenger: str,
                class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> List[Pair]:
     """The inferences both variants answered, paired on inference id."""
@@ -104,7 +108,16 @@ def trained_photo_hashes(manifest: Optional[storage.Location], s3_client=None) -
     (its reviewed channel; the held-back photos may count)."""
     if not manifest:
         return set()
-    text = storage.read_bytes(str(manifest), s3_client).decode("utf-8")
+    try:
+        text = storage.read_bytes(str(manifest), s3_client).decode("utf-8")
+    except Exception as error:
+        missing = isinstance(error, FileNotFoundError) or (
+            storage.is_aws_error(error) and getattr(error, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"))
+        if not missing:
+            raise
+        # Without it the challenger's own training photos would count in its favour: no comparison.
+        raise ManifestNotFound(f"the challenger's dataset manifest {manifest} is not there, so the photos it was "
+                               f"trained on cannot be left out") from error
     return {row["sha256"] for row in map(json.loads, filter(None, text.splitlines())) if row.get("channel") == "reviewed"}
 
 

@@ -111,3 +111,32 @@ def test_read_pairs_pairs_two_variants_on_inference_id(tmp_path):
     assert compare.main(["--captures", str(tmp_path), "--ground-truth", str(tmp_path / "truth")]) == 0
 
 
+
+
+def test_a_missing_training_manifest_is_an_error_not_an_empty_exclusion(tmp_path, capsys):
+    pairs_dir = tmp_path / "captures"
+    for variant in ("AllTraffic", "Challenger"):
+        path = pairs_dir / capture_format.capture_key("", ENDPOINT, variant, START)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(capture_format.to_jsonl_line(capture_format.build_capture_record(
+            b"photo", "image/png", b"[0.9, 0.1]", "application/json", inference_id="id-0", inference_time=START)))
+    ground_truth.write_ground_truth({"id-0": "bicycle"}, tmp_path / "truth", when=START)
+
+    code = compare.main(["--captures", str(pairs_dir), "--ground-truth", str(tmp_path / "truth"),
+                         "--exclude-manifest", str(tmp_path / "gone" / "manifest.jsonl")])
+
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error: the challenger's dataset manifest ")
+
+
+def test_a_training_manifest_missing_from_s3_raises_manifest_not_found():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="datasets")
+        with pytest.raises(compare.ManifestNotFound, match="s3://datasets/one/manifest.jsonl is not there"):
+            compare.trained_photo_hashes("s3://datasets/one/manifest.jsonl", s3)
+        with pytest.raises(s3.exceptions.NoSuchBucket):   # anything else is not a missing manifest
+            compare.trained_photo_hashes("s3://no-such-bucket/one/manifest.jsonl", s3)

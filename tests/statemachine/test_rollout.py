@@ -218,3 +218,17 @@ def test_promotion_without_a_shadow_fails_by_name(stack):
     result = stack.machine("PromoteChallengerStateMachineArn").run({})
 
     assert (result.status, result.error) == ("FAILED", "NoShadowVariant")
+
+
+def test_a_challenger_whose_training_manifest_is_gone_is_never_compared(stack):
+    in_shadow(stack)
+    stack.capture(*wins(20))
+    stack.s3.delete_object(Bucket=BUCKET, Key="datasets/challenger/manifest.jsonl")
+    before = stack.endpoint()["EndpointConfigName"]
+
+    result = stack.machine("PromoteChallengerStateMachineArn").run({}, timeout_seconds=60)
+
+    # Its own training photos would have counted for it: nothing is promoted, and it says why.
+    assert (result.status, result.error) == ("FAILED", "TrainingManifestMissing")
+    assert "datasets/challenger/manifest.jsonl is not there" in result.cause
+    assert stack.endpoint()["EndpointConfigName"] == before
