@@ -344,8 +344,10 @@ def test_an_endpoint_config_keeps_its_shadow_variants(bridged):
         endpoint_with_two_models(sagemaker)
 
         described = sagemaker.describe_endpoint_config(EndpointConfigName="shadowed")
+        without = sagemaker.describe_endpoint_config(EndpointConfigName="one")
 
     assert bool(described.get("ShadowProductionVariants")) is bridged
+    assert "ShadowProductionVariants" not in without   # as AWS answers for a config without shadows
 
 
 @pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
