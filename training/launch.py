@@ -297,7 +297,7 @@ def monitoring_baseline_uri(endpoint_name_file=settings.ENDPOINT_NAME_FILE) -> O
 
 
 def run_rollout(args, boto_session=None) -> dict:
-    """shadow, promote or rollback, with plain boto3 (the stand-in serves the same calls)."""
+    """shadow, promote, rollback or drop-shadow, with plain boto3 (the stand-in serves the same calls)."""
     import boto3
     session = boto_session or boto3.Session()
     sagemaker = session.client("sagemaker")
@@ -331,6 +331,11 @@ def run_rollout(args, boto_session=None) -> dict:
         print(f"{args.endpoint_name} serves {promoted['model_data']} on all its traffic"
               + (f"; the monitor's baseline is now the new model's ({baseline_uri})" if baseline_uri else ""))
         return promoted
+    if args.mode == "drop-shadow":
+        name = rollout.drop_shadow(sagemaker, args.endpoint_name)
+        print(f"{args.endpoint_name} serves its production variants alone (endpoint config {name}); the shadow's "
+              f"model and its capture stay")
+        return {"config": name}
     previous = rollout.rollback(sagemaker, args.endpoint_name)
     print(f"{args.endpoint_name} is back on {previous}")
     return {"config": previous}
@@ -406,7 +411,8 @@ def parse_args(argv=None):
                          help="where the monitor reads its baseline (default: from training/endpoint.json); the "
                               "promoted model's baseline goes there")
     rollback = modes.add_parser("rollback", help="back to the config the last promotion replaced")
-    for command in (shadow, promote, rollback):
+    drop_shadow = modes.add_parser("drop-shadow", help="take a kept shadow variant down; production stays as it is")
+    for command in (shadow, promote, rollback, drop_shadow):
         command.add_argument("--endpoint-name", type=endpoint_name, default=settings.DEFAULT_ENDPOINT_NAME,
                              help="default: %(default)s")
     args = parser.parse_args(argv)

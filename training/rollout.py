@@ -189,6 +189,18 @@ def _champion_config(sagemaker, config: dict, config_name: str) -> str:
     return name
 
 
+def drop_shadow(sagemaker, endpoint_name: str) -> str:
+    """Take a kept shadow down (it costs instances and reviews nothing): the endpoint serves its
+    production variants alone, captured as before; returns the new config's name."""
+    endpoint, config = described(sagemaker, endpoint_name)
+    if not config.get("ShadowProductionVariants"):
+        raise RolloutError(f"{endpoint_name} has no shadow variant to take down")
+    _require_in_service(endpoint)
+    name = _champion_config(sagemaker, config, endpoint["EndpointConfigName"])
+    sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=name)
+    return name
+
+
 def rollback(sagemaker, endpoint_name: str) -> str:
     """Back to the config the last promotion replaced; returns its name."""
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)

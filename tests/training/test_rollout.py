@@ -87,8 +87,9 @@ def test_the_deployment_config_is_a_canary_rolled_back_by_every_alarm():
 @pytest.mark.parametrize("step, message", [
     (lambda client: rollout.promote(client, ENDPOINT, []), "has no shadow variant to promote"),
     (lambda client: rollout.rollback(client, ENDPOINT), "never promoted"),
+    (lambda client: rollout.drop_shadow(client, ENDPOINT), "has no shadow variant to take down"),
     (lambda client: rollout.deploy_shadow(client, "nowhere", rollout.Challenger("s3://x", "i", ROLE), 10), "no endpoint"),
-], ids=["promote-without-shadow", "rollback-without-promotion", "unknown-endpoint"])
+], ids=["promote-without-shadow", "rollback-without-promotion", "drop-without-shadow", "unknown-endpoint"])
 def test_steps_out_of_order_say_so_in_one_line(sagemaker, step, message):
     client, _, _ = sagemaker
 
@@ -119,6 +120,22 @@ def test_launch_shadow_promote_and_rollback_commands_drive_the_endpoint(sagemake
     alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert {alarm["MetricName"] for alarm in alarms} == {"Invocation5XXErrors", "ModelLatency"}
     assert "is back on" in capsys.readouterr().out
+
+
+def test_launch_drop_shadow_leaves_production_and_capture_as_they_were(sagemaker, capsys):
+    from training import launch
+    client, served, package = sagemaker
+    rollout.deploy_shadow(client, ENDPOINT, rollout.challenger_from_package(client, package, ROLE), share=100)
+
+    dropped = launch.main(["drop-shadow"])
+
+    config = client.describe_endpoint_config(EndpointConfigName=client.describe_endpoint(
+        EndpointName=ENDPOINT)["EndpointConfigName"])
+    assert dropped == 0 and "serves its production variants alone" in capsys.readouterr().out
+    assert "ShadowProductionVariants" not in config
+    assert [v["ModelName"] for v in config["ProductionVariants"]] == ["champion"]
+    assert config["DataCaptureConfig"]["EnableCapture"] is True
+    assert served[-1]["shadow"] == [] and list(served[-1]["containers"]) == ["champion"]
 
 
 def model_archive(tmp_path, files: dict) -> bytes:
