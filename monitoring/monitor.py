@@ -15,11 +15,12 @@ same code over S3, and the offline run over its own capture.
 import argparse
 import json
 import logging
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import settings
 from monitoring import baseline, checks, storage
@@ -38,6 +39,9 @@ VIOLATION_COUNT_METRIC = "violation_count"
 ITEM_COUNT_METRIC = "item_count"
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
 METRICS_PER_CALL = 1000
+# Files are cut at the hour of their first record; a late flush may hold a later hour's records.
+LATE_FLUSH = timedelta(hours=2)
+HOURLY_LAYOUT = re.compile(r"\d{4}/\d{2}/\d{2}/\d{2}/[^/]+")
 
 
 class MonitorError(Exception):
@@ -66,6 +70,25 @@ class MonitorResult:
     lines: List[str]
 
 
+def window_files(captures: storage.Location, start: Optional[datetime], s3_client=None) -> Iterator[str]:
+    """The capture files that may hold inferences from start on. Below an endpoint's capture, each
+    variant folder sorts its files by hour (yyyy/mm/dd/hh/), so it is listed from the window's first
+    hour on: an hourly run never lists the months before it. Any other layout is listed whole."""
+    if start is None:
+        yield from storage.list_jsonl(captures, s3_client)
+        return
+    first_hour = f"{(start - LATE_FLUSH).astimezone(timezone.utc):%Y/%m/%d/%H}"
+    folders, files = storage.children(captures, s3_client)
+    yield from (file for file in files if file.lower().endswith(storage.JSONL_SUFFIX))
+    for folder in folders:
+        location = storage.join(captures, folder)
+        first = next(iter(storage.list_jsonl(location, s3_client, page_size=1)), None)
+        if first is None:
+            continue
+        hourly = HOURLY_LAYOUT.fullmatch(storage.relative_path(location, first))
+        yield from storage.list_jsonl(location, s3_client, start_after=first_hour if hourly else None)
+
+
 def read_window(captures: storage.Location, start: Optional[datetime] = None, end: Optional[datetime] = None,
                 class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
                 variant: Optional[str] = None) -> Window:
@@ -73,14 +96,13 @@ def read_window(captures: storage.Location, start: Optional[datetime] = None, en
     one variant's folder when variant is given (a shadow's answers are not the production's)."""
     window = Window(start, end)
     files = set()
-    for file_location in storage.list_jsonl(captures, s3_client):
+    for file_location in window_files(captures, start, s3_client):
         if variant and variant_of(file_location) != variant:
             continue
         started = time_of_path(file_location)
         hour = started.replace(minute=0, second=0, microsecond=0) if started else None
-        # Files are cut at the hour of their first record; a late flush may hold the next hour's.
         if hour is not None and ((end is not None and hour >= end) or
-                                 (start is not None and hour + timedelta(hours=2) <= start)):
+                                 (start is not None and hour + LATE_FLUSH <= start)):
             continue
         for line in storage.iter_lines(file_location, s3_client):
             files.add(file_location)

@@ -7,7 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 S3_SCHEME = "s3://"
 JSONL_SUFFIX = ".jsonl"
@@ -54,16 +54,19 @@ def _s3_client(s3_client):
     return boto3.client("s3")
 
 
-def list_jsonl(location: Location, s3_client=None, page_size: Optional[int] = None) -> Iterator[str]:
+def list_jsonl(location: Location, s3_client=None, page_size: Optional[int] = None,
+               start_after: Optional[str] = None) -> Iterator[str]:
     """The .jsonl files below a location, in path order (SageMaker's layout sorts by time).
 
     S3 listings are paginated (page_size keys a request; S3's default and maximum is 1000).
+    start_after: only the files whose path below the location sorts after it (S3's StartAfter: the
+    keys before it are never listed).
     """
-    return list_files(location, (JSONL_SUFFIX,), s3_client, page_size)
+    return list_files(location, (JSONL_SUFFIX,), s3_client, page_size, start_after)
 
 
 def list_files(location: Location, suffixes: Tuple[str, ...], s3_client=None,
-               page_size: Optional[int] = None) -> Iterator[str]:
+               page_size: Optional[int] = None, start_after: Optional[str] = None) -> Iterator[str]:
     """The files below a location whose names end in one of the suffixes (any case), in path order."""
     suffixes = tuple(suffix.lower() for suffix in suffixes)
     if is_s3(location):
@@ -71,7 +74,8 @@ def list_files(location: Location, suffixes: Tuple[str, ...], s3_client=None,
         paginator = _s3_client(s3_client).get_paginator("list_objects_v2")
         prefix = target.prefix.rstrip("/") + "/" if target.prefix.strip("/") else ""
         pagination = {"PageSize": page_size} if page_size else {}
-        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix, PaginationConfig=pagination):
+        after = {"StartAfter": prefix + start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix, PaginationConfig=pagination, **after):
             for item in page.get("Contents", []):
                 if item["Key"].lower().endswith(suffixes):
                     yield f"{S3_SCHEME}{target.bucket}/{item['Key']}"
@@ -79,7 +83,35 @@ def list_files(location: Location, suffixes: Tuple[str, ...], s3_client=None,
     root = Path(location)
     if not root.is_dir():
         raise LocationNotFound(f"no such directory: {root}")
-    yield from (str(path) for path in sorted(root.rglob("*")) if path.is_file() and path.name.lower().endswith(suffixes))
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name.lower().endswith(suffixes) and (
+                start_after is None or path.relative_to(root).as_posix() > start_after):
+            yield str(path)
+
+
+def children(location: Location, s3_client=None) -> Tuple[List[str], List[str]]:
+    """(the names of the folders directly below a location, sorted; the files directly in it)."""
+    if is_s3(location):
+        target = parse_s3(str(location))
+        paginator = _s3_client(s3_client).get_paginator("list_objects_v2")
+        prefix = target.prefix.rstrip("/") + "/" if target.prefix.strip("/") else ""
+        folders, files = [], []
+        for page in paginator.paginate(Bucket=target.bucket, Prefix=prefix, Delimiter="/"):
+            folders += [common["Prefix"][len(prefix):].rstrip("/") for common in page.get("CommonPrefixes", [])]
+            files += [f"{S3_SCHEME}{target.bucket}/{item['Key']}" for item in page.get("Contents", [])]
+        return sorted(folders), files
+    root = Path(location)
+    if not root.is_dir():
+        raise LocationNotFound(f"no such directory: {root}")
+    entries = sorted(root.iterdir())
+    return [path.name for path in entries if path.is_dir()], [str(path) for path in entries if path.is_file()]
+
+
+def relative_path(location: Location, file_location: str) -> str:
+    """The path of a file below a location, with forward slashes (an S3 key's tail)."""
+    if is_s3(location):
+        return file_location[len(str(location).rstrip("/")) + 1:]
+    return Path(file_location).relative_to(location).as_posix()
 
 
 def read_bytes(file_location: str, s3_client=None) -> bytes:

@@ -255,3 +255,50 @@ def test_monitor_judges_one_variant_when_a_shadow_is_captured_beside_it(tmp_path
     production = monitor.run(captures, baseline_dir, tmp_path / "one", variant=VARIANT)
 
     assert (everything.verdict.items, production.verdict.items) == (160, 80)
+
+
+def test_an_hourly_window_lists_only_its_own_hours_of_a_long_capture(aws_credentials):
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="capture")
+        for variant in (VARIANT, "Challenger"):
+            for hours in range(48):   # two days of hourly capture, one file an hour, one inference in each
+                when = START + timedelta(hours=hours)
+                s3.put_object(Bucket="capture", Key=capture_format.capture_key("data", ENDPOINT, variant, when),
+                              Body=capture_format.to_jsonl_line(capture_format.build_capture_record(
+                                  b"\x89PNG", "image/png", b"[0.9, 0.1]", "application/json",
+                                  inference_id=f"{variant}-{hours}", inference_time=when)).encode())
+        listed = []
+        s3.meta.events.register("after-call.s3.ListObjectsV2",
+                                lambda parsed, **_: listed.extend(item["Key"] for item in parsed.get("Contents", [])))
+        window_start = START + timedelta(hours=40)
+
+        window = monitor.read_window(f"s3://capture/data/{ENDPOINT}", window_start, window_start + timedelta(hours=1),
+                                     s3_client=s3)
+        whole = monitor.read_window(f"s3://capture/data/{ENDPOINT}", s3_client=s3)
+
+    assert sorted(window.join_keys) == [f"{VARIANT}-40", "Challenger-40"]
+    assert len(whole.join_keys) == 96
+    # Each variant: its first file (is it SageMaker's layout?), then its files from 2 hours before
+    # the window on (hours 38 to 47), never the 38 hours before them.
+    window_listing = len(listed) - 96
+    assert window_listing == 2 * (1 + 10)
+
+
+def test_a_window_still_reads_capture_files_outside_sagemakers_layout(tmp_path):
+    def line(inference_id):
+        return capture_format.to_jsonl_line(capture_format.build_capture_record(
+            b"\x89PNG", "image/png", b"[0.9, 0.1]", "application/json", inference_id=inference_id,
+            inference_time=START + timedelta(minutes=5)))
+    captures = tmp_path / ENDPOINT
+    for hours in range(-30, 1):
+        path = captures / capture_format.capture_key("", "", VARIANT, START + timedelta(hours=hours)).lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(line(f"hourly{hours}") if hours == 0 else "")
+    (captures / "loose.jsonl").write_text(line("loose"))
+    (captures / "exported").mkdir()
+    (captures / "exported" / "batch.jsonl").write_text(line("exported"))
+
+    window = monitor.read_window(captures, START, START + timedelta(hours=1))
+
+    assert sorted(window.join_keys) == ["exported", "hourly0", "loose"]
