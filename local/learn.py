@@ -221,7 +221,8 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
         elif failure:
             say(f"   Not promoted: {failure}; {model_dir} keeps the current model.")
         else:
-            say(f"   Not promoted: the verdict is {result['verdict']!r} ({compare.VERDICT_MEANINGS[result['verdict']]}); "
+            say(f"   Not promoted: the verdict is {result['verdict']!r}, because {result['reason']} "
+                f"({compare.VERDICT_MEANINGS[result['verdict']]}); "
                 f"{model_dir} keeps the current model.")
         say(f"   Report with the side-by-side section: {report.html_path}")
     return {"comparison": result, "promoted": promoted, "package": package, "report": str(report.html_path)}

@@ -9,14 +9,26 @@ champion's decisions (its rejections reviewed, a share of its routed drivers aud
 models' precision is estimated with the champion's decision as the stratum
 (monitoring/estimates.py), and coverage is counted over every pair.
 
-The paired test is McNemar's exact test on the checked drivers the two models label differently:
-b, challenger right where the champion is wrong, against c, the reverse. The verdict:
+The paired test asks which routes more drivers right (routed without a person, and the class a
+person named). Where the two decide alike they are right or wrong together, so only the drivers
+they decide differently about count, as in McNemar's test: an exact sign test of the drivers the
+challenger routes right and the champion does not, against the reverse. People check the
+champion's rejections but audit only a share of its routed drivers, so each side's test takes
+the fewest right routings its side can have and the most the other side can have: exact
+hypergeometric bounds from the checked share of each part, at half the side's level, the sign
+test at the other half (bench/shadow_verdict.py and tests/monitoring/test_compare.py check the
+error rate by simulation). The verdict:
 
-  promote                 b > c with p < 0.05, and the challenger's estimated precision of routing
-                          at the threshold is at least the champion's (the target's, when the
-                          champion's is unknown)
-  keep                    c > b with p < 0.05, or b > c but the challenger routes less precisely
-  not enough evidence     otherwise, with how many more checked drivers would decide at this rate
+  promote                 the challenger routes more right (one-sided p < 0.025), and its
+                          estimated precision of routing is at least the champion's (the
+                          target's, when the champion's is unknown)
+  keep                    the champion routes more right (p < 0.025), or the challenger does but
+                          less precisely
+  not enough evidence     otherwise (or the challenger's precision is unknown), with about how
+                          many more checked drivers would decide
+
+Which model names the class right more often on the checked drivers (McNemar's exact test) is
+shown beside it; it decides nothing, since a person decides the drivers a model does not route.
 
 Photos the challenger was trained on (its dataset manifest) never count: they are left out of
 every figure. Plain Python, like the monitor.
@@ -32,20 +44,21 @@ from typing import Dict, List, Optional, Sequence
 import settings
 from monitoring import storage
 from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, variant_of
-from monitoring.estimates import Inference, ThresholdEstimates
+from monitoring.estimates import Inference, Stratum, ThresholdEstimates, correct_count_bounds
 from monitoring.features import UnusableOutput, features_of
 from monitoring.formatting import fraction, percent, percent_interval
 from monitoring.ground_truth import read_ground_truth
 
-SIGNIFICANCE = 0.05
+SIGNIFICANCE = 0.05   # two-sided: each side's one-sided test at half of it
 PROMOTE, KEEP, UNDECIDED = "promote", "keep", "not enough evidence yet"
 VERDICT_MEANINGS = {
-    PROMOTE: "the challenger is right more often on the drivers people checked (McNemar, p < 0.05) and routes at "
-             "least as precisely: promote it (a canary first, rolled back on alarms)",
-    KEEP: "the champion is right more often, or the challenger's better answers come with less precise routing: "
-          "keep the champion; the next approved challenger takes the shadow's place",
-    UNDECIDED: "the two differ on too few checked drivers to tell them apart: leave the shadow running while people "
-               "review and audit",
+    PROMOTE: "the challenger routes more drivers right than the champion on the same drivers (sign test, one-sided "
+             "p < 0.025, with what nobody checked bounded against it), at least as precisely: promote it (a canary "
+             "first, rolled back on alarms)",
+    KEEP: "the champion routes more drivers right, or the challenger's extra routings are less precise: keep the "
+          "champion; the next approved challenger takes the shadow's place",
+    UNDECIDED: "the checked drivers do not yet tell the two apart, or the challenger's precision is still unknown: "
+               "leave the shadow running while people review and audit",
 }
 
 
@@ -131,19 +144,6 @@ def mcnemar_p_value(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def labels_to_decide(b: int, c: int, checked: int) -> Optional[int]:
-    """More checked drivers needed, at the current rate and split of disagreements, for McNemar to
-    reach SIGNIFICANCE; None when the two never disagree or split evenly."""
-    if b == c or checked == 0:
-        return None
-    rate, share = (b + c) / checked, max(b, c) / (b + c)
-    for discordant in range(b + c, 100000):
-        high = math.ceil(discordant * share)
-        if mcnemar_p_value(high, discordant - high) < SIGNIFICANCE:
-            return max(0, math.ceil(discordant / rate) - checked)
-    return None
-
-
 def _routed(answer: Answer, threshold: float) -> bool:
     return answer.usable and answer.confidence >= threshold
 
@@ -151,6 +151,108 @@ def _routed(answer: Answer, threshold: float) -> bool:
 def _decision(answer: Answer, threshold: float) -> dict:
     return {"predicted": answer.predicted, "confidence": answer.confidence, "usable": answer.usable,
             "routed": _routed(answer, threshold)}
+
+
+@dataclass(frozen=True)
+class RoutingTally:
+    """Where the two decide differently, the parts whose drivers a person may find one of them
+    routing right (Stratum.correct counts the checked drivers it routes right):
+
+    challenger_routes   the challenger routes, the champion sends to a person (reviewed)
+    champion_routes     the champion routes, the challenger would not (audited)
+    both_route          both route, as different classes (audited): the challenger's count in
+                        both_route_challenger, the champion's in both_route_champion
+    """
+
+    challenger_routes: Stratum
+    champion_routes: Stratum
+    both_route_challenger: Stratum
+    both_route_champion: Stratum
+
+    @property
+    def gained(self) -> int:
+        """Checked drivers the challenger routes right and the champion does not."""
+        return self.challenger_routes.correct + self.both_route_challenger.correct
+
+    @property
+    def lost(self) -> int:
+        """Checked drivers the champion routes right and the challenger does not."""
+        return self.champion_routes.correct + self.both_route_champion.correct
+
+    @property
+    def unchecked_champion_routes(self) -> int:
+        return sum(s.size - s.labelled for s in (self.champion_routes, self.both_route_champion))
+
+    @property
+    def unchecked_challenger_routes(self) -> int:
+        return sum(s.size - s.labelled for s in (self.challenger_routes, self.both_route_challenger))
+
+    def grown(self, growth: float) -> "RoutingTally":
+        return RoutingTally(*(Stratum(round(s.size * growth), round(s.labelled * growth), round(s.correct * growth))
+                              for s in (self.challenger_routes, self.champion_routes, self.both_route_challenger,
+                                        self.both_route_champion)))
+
+
+# The growth of the drivers (checked as these were) tried when working out how many more would decide.
+_GROWTH = (1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def routing_tally(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float) -> RoutingTally:
+    parts = {"challenger": [], "champion": [], "both": []}
+    for pair in pairs:
+        champion, challenger = _routed(pair.champion, threshold), _routed(pair.challenger, threshold)
+        if champion and challenger and pair.champion.predicted != pair.challenger.predicted:
+            parts["both"].append(pair)
+        elif champion != challenger:
+            parts["champion" if champion else "challenger"].append(pair)
+        # Decided alike, both are right or both wrong, whatever a person would say: they add nothing.
+
+    def stratum(members, side: str) -> Stratum:
+        checked = [pair for pair in members if pair.inference_id in labels]
+        right = sum(1 for pair in checked if labels[pair.inference_id] == getattr(pair, side).predicted)
+        return Stratum(len(members), len(checked), right)
+
+    return RoutingTally(stratum(parts["challenger"], "challenger"), stratum(parts["champion"], "champion"),
+                        stratum(parts["both"], "challenger"), stratum(parts["both"], "champion"))
+
+
+def _at_least(wins: int, losses: int) -> float:
+    """P(at least `wins` of wins + losses fair coin flips come up wins)."""
+    n = wins + losses
+    return sum(math.comb(n, i) for i in range(wins, n + 1)) / 2 ** n if n else 1.0
+
+
+def _side_p_value(wins: Sequence[Stratum], losses: Sequence[Stratum], level: float) -> float:
+    """A one-sided p-value that the `wins` side routes more right: a sign test of the fewest right
+    routings the wins side can have against the most the other side can have. Where some part is
+    a sample, half of the side's level bounds those counts (exactly, hypergeometric, shared equally
+    by the sampled parts), and the other half is the sign test's: the p-value returned adds the
+    half spent (Bonferroni), so it is compared with the whole level."""
+    parts = [stratum for stratum in (*wins, *losses) if stratum.size]
+    sampled = sum(1 for stratum in parts if not stratum.is_census)
+    spent = level / 2 if sampled else 0.0
+    error_rate = 2 * spent / max(1, sampled)   # two-sided rate whose one end is this part's share
+    fewest_wins = sum(correct_count_bounds(s, error_rate)[0] for s in wins if s.size)
+    most_losses = sum(correct_count_bounds(s, error_rate)[1] for s in losses if s.size)
+    return min(1.0, _at_least(fewest_wins, most_losses) + spent)
+
+
+def routing_p_values(tally: RoutingTally, level: float = SIGNIFICANCE / 2) -> tuple:
+    """One-sided p-values (challenger routes more right, champion routes more right), each at least
+    what full labels would give but for the level spent bounding what nobody checked: so neither
+    is fooled by audits of only a share of the routed drivers."""
+    challenger_wins = (tally.challenger_routes, tally.both_route_challenger)
+    champion_wins = (tally.champion_routes, tally.both_route_champion)
+    return (_side_p_value(challenger_wins, champion_wins, level), _side_p_value(champion_wins, challenger_wins, level))
+
+
+def checked_to_decide(tally: RoutingTally, checked: int, level: float = SIGNIFICANCE / 2) -> Optional[int]:
+    """About how many more checked drivers would decide, if more drivers came and were checked as
+    these were (the same shares, the same outcomes); None when no growth tried would."""
+    for growth in _GROWTH:
+        if min(routing_p_values(tally.grown(growth), level)) < level:
+            return max(1, round(checked * (growth - 1)))
+    return None
 
 
 def checked_disagreements(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float) -> List[dict]:
@@ -202,21 +304,35 @@ def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = se
     checked = [p for p in pairs if p.inference_id in labels]
     b = sum(1 for p in checked if p.challenger.predicted == labels[p.inference_id] != p.champion.predicted)
     c = sum(1 for p in checked if p.champion.predicted == labels[p.inference_id] != p.challenger.predicted)
-    p_value = mcnemar_p_value(b, c)
+    tally = routing_tally(pairs, labels, threshold)
+    challenger_p, champion_p = routing_p_values(tally)
     champion, challenger = result["variants"]["champion"], result["variants"]["challenger"]
-    # The challenger must route at least as precisely as the champion (at the target when the
-    # champion's precision is unknown).
+    # More drivers routed right is a gain only at least as precisely as the champion routes (at the
+    # target when the champion's precision is unknown).
     bar = champion["precision_accepted"] if champion["precision_accepted"] is not None else target_precision
-    precise_enough = challenger["precision_accepted"] is not None and challenger["precision_accepted"] >= bar - 1e-12
-    if p_value >= SIGNIFICANCE:
-        verdict = UNDECIDED
-    elif b > c and precise_enough:
-        verdict = PROMOTE
-    else:  # the champion labels better, or the challenger's better labels route less precisely
-        verdict = KEEP
-    result.update(checked=len(checked), challenger_better=b, champion_better=c, mcnemar_p_value=p_value,
-                  verdict=verdict, more_labels_to_decide=labels_to_decide(b, c, len(checked)) if verdict == UNDECIDED
-                  else 0, checked_disagreements=checked_disagreements(pairs, labels, threshold))
+    precision = challenger["precision_accepted"]
+    better = challenger_p < SIGNIFICANCE / 2
+    if better and precision is None:
+        verdict, reason = UNDECIDED, ("the challenger routes more drivers right, but none of the drivers it routes was "
+                                      "checked: its precision is unknown until people audit some")
+    elif better and precision >= bar - 1e-12:
+        verdict, reason = PROMOTE, (f"the challenger routes more drivers right, at a precision of {percent(precision)} "
+                                    f"against {percent(bar)}")
+    elif better:
+        verdict, reason = KEEP, (f"the challenger routes more drivers right, but less precisely: {percent(precision)} "
+                                 f"against {percent(bar)}")
+    elif champion_p < SIGNIFICANCE / 2:
+        verdict, reason = KEEP, "the champion routes more drivers right"
+    else:
+        verdict, reason = UNDECIDED, "the drivers checked so far do not tell which routes more drivers right"
+    more = checked_to_decide(tally, len(checked)) if verdict == UNDECIDED and not better else 0
+    result.update(checked=len(checked), routed_right_gained=tally.gained, routed_right_lost=tally.lost,
+                  unchecked_champion_routes=tally.unchecked_champion_routes,
+                  unchecked_challenger_routes=tally.unchecked_challenger_routes,
+                  challenger_routes_better_p_value=challenger_p, champion_routes_better_p_value=champion_p,
+                  challenger_better=b, champion_better=c, mcnemar_p_value=mcnemar_p_value(b, c),
+                  verdict=verdict, reason=reason, more_labels_to_decide=more,
+                  checked_disagreements=checked_disagreements(pairs, labels, threshold))
     return result
 
 
@@ -231,10 +347,16 @@ def table(result: dict) -> List[str]:
                      f"{percent(figures['precision_accepted']) + ' (' + percent_interval(figures['precision_interval']) + ')':<40} "
                      f"{percent(figures['coverage_at_target_precision'])} "
                      f"({percent_interval(figures['coverage_at_target_precision_interval'])})")
-    lines.append(f"Checked drivers the two label differently: challenger right {result['challenger_better']}, champion "
-                 f"right {result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}).")
-    verdict = f"Verdict: {result['verdict']}"
-    if result["verdict"] == UNDECIDED and result["more_labels_to_decide"] is not None:
+    lines.append(f"Routed right where the two decide differently: the challenger gains {result['routed_right_gained']} "
+                 f"checked drivers and loses {result['routed_right_lost']}; unchecked, the champion routes "
+                 f"{result['unchecked_champion_routes']} and the challenger {result['unchecked_challenger_routes']} "
+                 f"(sign test, unchecked drivers bounded against the side tested: challenger better p = "
+                 f"{result['challenger_routes_better_p_value']:.3g}, champion better p = "
+                 f"{result['champion_routes_better_p_value']:.3g}).")
+    lines.append(f"Class named right where the two differ: challenger {result['challenger_better']}, champion "
+                 f"{result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}).")
+    verdict = f"Verdict: {result['verdict']}: {result['reason']}"
+    if result["verdict"] == UNDECIDED and result["more_labels_to_decide"]:
         verdict += f" (about {result['more_labels_to_decide']} more checked drivers would decide at this rate)"
     lines.append(verdict + ".")
     return lines

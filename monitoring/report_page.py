@@ -62,12 +62,18 @@ def render_comparison(comparison) -> str:
                f'<div class="cases">{"".join(cases)}</div>' if total else
                "<p>On the checked drivers, the two models decide alike.</p>")
     return f"""<h2>Champion and challenger</h2>
-<p class="verdict">Verdict: <strong>{verdict}</strong>: {html.escape(compare.VERDICT_MEANINGS[result['verdict']])}.</p>
+<p class="verdict">Verdict: <strong>{verdict}</strong>: {html.escape(result['reason'])}.
+{html.escape(compare.VERDICT_MEANINGS[result['verdict']])}.</p>
 <p>{result['pairs']} drivers were answered by both; they decide alike for {percent(result['agreement'])}, and people
-checked {result['checked']} of them. Of the checked drivers the two label differently, the challenger is right on
-{result['challenger_better']} and the champion on {result['champion_better']} (McNemar exact test,
-p = {result['mcnemar_p_value']:.3g}). Precision is estimated with the champion's decisions as the strata, since
-people checked drivers by what the champion decided.{left_out}</p>
+checked {result['checked']} of them. Where the two decide differently, the challenger routes right
+{result['routed_right_gained']} checked drivers the champion does not, and the champion
+{result['routed_right_lost']} the challenger does not; nobody checked {result['unchecked_champion_routes']} more the
+champion routes and {result['unchecked_challenger_routes']} the challenger routes, and each side's sign test bounds
+those against it (challenger better: p = {result['challenger_routes_better_p_value']:.3g}; champion better:
+p = {result['champion_routes_better_p_value']:.3g}). Which names the class right, where the two differ: challenger
+{result['challenger_better']}, champion {result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}).
+Precision is estimated with the champion's decisions as the strata, since people checked drivers by what the
+champion decided.{left_out}</p>
 <table>
 <tr><th></th><th>routed at {result['threshold']:g} (counted)</th><th>precision among routed (estimated)</th>
 <th>coverage at {percent(result['target_precision'])} precision</th></tr>

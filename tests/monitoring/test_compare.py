@@ -1,11 +1,13 @@
 """Champion against challenger: pairing, the paired test, and verdicts on pairs with a known answer."""
 import json
+import random
 from datetime import timedelta
 
 import pytest
 
 import settings
 from monitoring import capture_format, compare, ground_truth
+from monitoring.review_simulation import simulated_window
 from tests.monitoring.conftest import ENDPOINT, START
 
 
@@ -32,47 +34,98 @@ def pairs_with(champion_right, challenger_right, both_right, both_wrong, unlabel
     return pairs, labels
 
 
-@pytest.mark.parametrize("b, c, verdict", [(20, 2, compare.PROMOTE), (2, 20, compare.KEEP), (3, 2, compare.UNDECIDED)],
-                         ids=["challenger-clearly-better", "champion-clearly-better", "too-close-to-call"])
-def test_verdict_on_pairs_with_a_known_answer(b, c, verdict):
-    pairs, labels = pairs_with(champion_right=c, challenger_right=b, both_right=30, both_wrong=0)
+def routing_pairs(gained=0, lost=0, alike=0, unchecked_lost=0, wrong_routes=0, unaudited_alike=0):
+    """Drivers by how the two decide (0.99 routes, 0.8 goes to a person), all bicycles:
+    gained: the champion asks a person, the challenger routes right (reviewed);
+    lost: the champion routes right, the challenger asks a person (audited);
+    alike: both route right (audited); unchecked_lost: as lost, nobody audited;
+    wrong_routes: the champion asks a person, the challenger routes a motorcycle (reviewed);
+    unaudited_alike: both route, nobody audited."""
+    groups = [("gained", gained, (0.8, "bicycle"), (0.99, "bicycle"), True),
+              ("lost", lost, (0.99, "bicycle"), (0.8, "bicycle"), True),
+              ("alike", alike, (0.99, "bicycle"), (0.99, "bicycle"), True),
+              ("unchecked-lost", unchecked_lost, (0.99, "bicycle"), (0.8, "bicycle"), False),
+              ("wrong", wrong_routes, (0.8, "bicycle"), (0.99, "motorcycle"), True),
+              ("unaudited", unaudited_alike, (0.99, "bicycle"), (0.99, "bicycle"), False)]
+    pairs, labels = [], {}
+    for group, count, champion, challenger, checked in groups:
+        for index in range(count):
+            inference_id = f"{group}-{index}"
+            pairs.append(compare.Pair(inference_id, answer(*champion), answer(*challenger), inference_id))
+            if checked:
+                labels[inference_id] = "bicycle"
+    return pairs, labels
+
+
+@pytest.mark.parametrize("gained, lost, verdict", [(20, 2, compare.PROMOTE), (2, 20, compare.KEEP),
+                                                   (3, 2, compare.UNDECIDED)],
+                         ids=["challenger-routes-more-right", "champion-routes-more-right", "too-close-to-call"])
+def test_verdict_on_pairs_with_a_known_answer(gained, lost, verdict):
+    pairs, labels = routing_pairs(gained=gained, lost=lost, alike=30)
 
     result = compare.compare(pairs, labels)
 
-    assert (result["challenger_better"], result["champion_better"]) == (b, c)
+    assert (result["routed_right_gained"], result["routed_right_lost"]) == (gained, lost)
     assert result["verdict"] == verdict
 
 
+def test_a_challenger_that_only_names_classes_better_is_not_promoted_for_it():
+    # Where the champion asks a person, the challenger names the class right but is as unsure: a
+    # person decides those drivers either way.
+    pairs = [compare.Pair(f"d-{n}", answer(0.7, "motorcycle"), answer(0.8, "bicycle"), f"d-{n}") for n in range(30)]
+    labels = {pair.inference_id: "bicycle" for pair in pairs}
+
+    result = compare.compare(pairs, labels)
+
+    assert result["challenger_better"] == 30 and result["mcnemar_p_value"] < 1e-6
+    assert result["routed_right_gained"] == 0 and result["verdict"] == compare.UNDECIDED
+
+
+def test_drivers_nobody_audited_count_against_the_challenger():
+    pairs, labels = routing_pairs(gained=10, alike=10)
+    audited_away = routing_pairs(gained=10, alike=10, unchecked_lost=10)
+
+    assert compare.compare(pairs, labels)["verdict"] == compare.PROMOTE
+    result = compare.compare(*audited_away)
+    assert result["unchecked_champion_routes"] == 10 and result["verdict"] == compare.UNDECIDED
+
+
+def test_a_challenger_whose_routing_precision_is_unknown_waits_for_audits():
+    pairs, labels = routing_pairs(gained=20, unaudited_alike=30)
+
+    result = compare.compare(pairs, labels)
+
+    assert result["variants"]["challenger"]["precision_accepted"] is None
+    assert result["verdict"] == compare.UNDECIDED and "audit" in result["reason"]
+
+
 def test_not_enough_evidence_says_how_many_more_checked_drivers_would_decide():
-    pairs, labels = pairs_with(champion_right=1, challenger_right=4, both_right=20, both_wrong=0)
+    pairs, labels = routing_pairs(gained=4, lost=1, alike=20)
 
     result = compare.compare(pairs, labels)
 
     assert result["verdict"] == compare.UNDECIDED
-    # 5 disagreements in 25 checked, 4:1: at that split 10 disagreements (8:2) are not yet enough, 12 (10:2) are.
-    assert result["more_labels_to_decide"] == pytest.approx(35, abs=15)
+    # 4 gained against 1 lost (p = 0.19); at twice as many 8:2 (p = 0.055) is not yet enough, 12:3 (p = 0.018) is.
+    assert result["more_labels_to_decide"] == 2 * 25
 
 
-def test_a_better_labeller_that_routes_wrongly_is_kept_out():
-    pairs, labels = pairs_with(champion_right=0, challenger_right=30, both_right=10, both_wrong=0)
-    # The challenger routes 10 drivers (0.99) that are wrong; the champion routes none of them.
-    for index in range(10):
-        labels[f"bad-{index}"] = "motorcycle"
-        pairs.append(compare.Pair(f"bad-{index}", answer(0.7, "motorcycle"), answer(0.99, "bicycle"), f"bad-{index}"))
+def test_a_better_router_that_routes_wrongly_is_kept_out():
+    pairs, labels = routing_pairs(gained=30, wrong_routes=10, alike=10)
 
     result = compare.compare(pairs, labels)
 
-    assert result["challenger_better"] == 30 and result["champion_better"] == 10 and result["mcnemar_p_value"] < 0.01
+    assert result["challenger_routes_better_p_value"] < 1e-6
     assert result["variants"]["challenger"]["precision_accepted"] == pytest.approx(40 / 50)
-    assert result["verdict"] == compare.KEEP
+    assert result["verdict"] == compare.KEEP and "less precisely" in result["reason"]
 
 
 def test_photos_the_challenger_was_trained_on_never_count():
-    pairs, labels = pairs_with(champion_right=0, challenger_right=20, both_right=5, both_wrong=0)
+    pairs, labels = routing_pairs(gained=20, alike=5)
 
-    result = compare.compare(pairs, labels, trained_on={f"challenger-{index}" for index in range(20)})
+    result = compare.compare(pairs, labels, trained_on={f"gained-{index}" for index in range(20)})
 
-    assert result["pairs"] == 5 and result["challenger_better"] == 0 and result["verdict"] == compare.UNDECIDED
+    assert result["pairs"] == 5 and result["left_out_trained_on"] == 20
+    assert result["routed_right_gained"] == 0 and result["verdict"] == compare.UNDECIDED
 
 
 def test_coverage_is_counted_over_every_pair_and_precision_estimated_by_the_champions_strata():
@@ -140,3 +193,34 @@ def test_a_training_manifest_missing_from_s3_raises_manifest_not_found():
             compare.trained_photo_hashes("s3://datasets/one/manifest.jsonl", s3)
         with pytest.raises(s3.exceptions.NoSuchBucket):   # anything else is not a missing manifest
             compare.trained_photo_hashes("s3://no-such-bucket/one/manifest.jsonl", s3)
+
+
+@pytest.mark.parametrize("loss_part, loss_right, audit_rate", [(0.1, 0.9, 0.1), (0.1, 0.9, 0.5), (0.3, 0.3, 0.1)],
+                         ids=["few-audits", "half-audited", "champion-often-wrong-where-it-alone-routes"])
+def test_neither_side_is_declared_better_more_often_than_its_error_rate_when_they_route_alike(
+        loss_part, loss_right, audit_rate):
+    """Both route right equally often (gain share x rate = loss share x rate), whatever share of the
+    champion's routed drivers is audited: 1,000 windows of 300 drivers."""
+    rng = random.Random(20261202)
+    gain_part, gain_right = 0.1, loss_part * loss_right / 0.1
+    declared = {"challenger": 0, "champion": 0}
+    for _ in range(1000):
+        pairs, labels = simulated_window(rng, 300, gain_part, gain_right, loss_part, loss_right, audit_rate)
+        challenger_p, champion_p = compare.routing_p_values(compare.routing_tally(pairs, labels, 0.95))
+        declared["challenger"] += challenger_p < compare.SIGNIFICANCE / 2
+        declared["champion"] += champion_p < compare.SIGNIFICANCE / 2
+
+    # Each one-sided test is at 2.5%; 1,000 windows put 3 standard errors at about 1.5 points.
+    assert declared["challenger"] / 1000 <= 0.04 and declared["champion"] / 1000 <= 0.04
+
+
+def test_a_challenger_that_routes_clearly_more_right_is_found_at_a_tenth_audited():
+    rng = random.Random(7)
+    found = 0
+    for _ in range(200):
+        pairs, labels = simulated_window(rng, 300, gain_part=0.2, gain_right=0.95, loss_part=0.05, loss_right=0.95,
+                                         audit_rate=0.1)
+        challenger_p, _ = compare.routing_p_values(compare.routing_tally(pairs, labels, 0.95))
+        found += challenger_p < compare.SIGNIFICANCE / 2
+
+    assert found / 200 >= 0.9

@@ -75,11 +75,13 @@ def test_a_captured_shadow_makes_the_report_the_champions_with_a_side_by_side_se
     comparison = summary["comparison"]
     assert comparison["pairs"] == 12 and comparison["checked"] == 4
     assert (comparison["challenger_better"], comparison["champion_better"]) == (4, 0)
+    assert (comparison["routed_right_gained"], comparison["routed_right_lost"]) == (4, 0)
     assert [row["inference_id"] for row in comparison["checked_disagreements"]] == [f"driver-{n:02d}" for n in range(4)]
     page = result.html_path.read_text()
     assert "Champion and challenger" in page
     assert page.count('class="case"') == 4
     assert "person: bicycle<br>champion: motorcycle 0.60, to a person (wrong)" in page
+    assert f"<strong>{comparison['verdict']}" in page and f"</strong>: {comparison['reason']}." in page
     assert json.loads(result.summary_path.read_text())["comparison"]["verdict"] == comparison["verdict"]
 
 
@@ -113,7 +115,8 @@ def test_main_compares_and_prints_the_table(shadowed, tmp_path, capsys):
     assert report.main(["--captures", str(captures), "--ground-truth", str(truth), "--compare",
                         "--output-dir", str(tmp_path / "report"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "Checked drivers the two label differently: challenger right 4, champion right 0" in out
+    assert "the challenger gains 4 checked drivers and loses 0" in out
+    assert "Class named right where the two differ: challenger 4, champion 0" in out
     assert report.main(["--captures", str(captures), "--compare", "--challenger", "Nobody",
                         "--output-dir", str(tmp_path / "other"), "--no-progress"]) == 2
     assert "answered by both AllTraffic and Nobody" in capsys.readouterr().err
