@@ -313,8 +313,9 @@ def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = se
     precision = challenger["precision_accepted"]
     better = challenger_p < SIGNIFICANCE / 2
     if better and precision is None:
-        verdict, reason = UNDECIDED, ("the challenger routes more drivers right, but none of the drivers it routes was "
-                                      "checked: its precision is unknown until people audit some")
+        verdict, reason = UNDECIDED, ("the challenger routes more drivers right, but its precision is unknown: among "
+                                      "the drivers it routes, those the champion routes too were never audited (or "
+                                      "those it alone routes never reviewed)")
     elif better and precision >= bar - 1e-12:
         verdict, reason = PROMOTE, (f"the challenger routes more drivers right, at a precision of {percent(precision)} "
                                     f"against {percent(bar)}")
