@@ -24,6 +24,10 @@ def _png_uri(png: bytes) -> str:
     return f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _decision_text(decision: dict, label: str) -> str:
     verdict = "right" if decision["predicted"] == label else "wrong"
     action = "routed" if decision["routed"] else ("to a person, unusable" if not decision["usable"] else "to a person")
@@ -63,7 +67,7 @@ def render_comparison(comparison) -> str:
                "<p>On the checked drivers, the two models decide alike.</p>")
     return f"""<h2>Champion and challenger</h2>
 <p class="verdict">Verdict: <strong>{verdict}</strong>: {html.escape(result['reason'])}.
-{html.escape(compare.VERDICT_MEANINGS[result['verdict']])}.</p>
+{html.escape(_sentence(compare.VERDICT_MEANINGS[result['verdict']]))}.</p>
 <p>{result['pairs']} drivers were answered by both; they decide alike for {percent(result['agreement'])}, and people
 checked {result['checked']} of them. Where the two decide differently, the challenger routes right
 {result['routed_right_gained']} checked drivers the champion does not, and the champion
