@@ -121,13 +121,10 @@ def trained_photo_hashes(manifest: Optional[storage.Location], s3_client=None) -
     (its reviewed channel; the held-back photos may count)."""
     if not manifest:
         return set()
+    folder, _, name = str(manifest).rpartition("/")
     try:
-        text = storage.read_bytes(str(manifest), s3_client).decode("utf-8")
-    except Exception as error:
-        missing = isinstance(error, FileNotFoundError) or (
-            storage.is_aws_error(error) and getattr(error, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"))
-        if not missing:
-            raise
+        text = storage.read_text(folder, name, s3_client)
+    except storage.LocationNotFound as error:
         # Without it the challenger's own training photos would count in its favour: no comparison.
         raise ManifestNotFound(f"the challenger's dataset manifest {manifest} is not there, so the photos it was "
                                f"trained on cannot be left out") from error
