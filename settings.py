@@ -100,6 +100,9 @@ DEFAULT_ENDPOINT_NAME = "vehicle-classifier"
 # --- Local run ----------------------------------------------------------------------------------
 # The real CIFAR-100 images of the two classes, official split; read-only, never written to.
 DEFAULT_DATA_SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "cifar100-vehicles"
+# Real photos of bicycles, motorcycles and other things (local/real_photos.py reads them): evaluation
+# and rehearsal only, never training data for the shipped defaults; read-only, never copied.
+REAL_WORLD_DIR = PROJECT_ROOT.parent / "shared" / "data" / "real-world"
 # Everything produced locally (staged data, model, captures, results, reports) goes below this.
 ARTIFACTS_DIR = Path(os.environ.get("VEHICLE_ARTIFACTS_DIR", PROJECT_ROOT / "artifacts"))
 STATE_MACHINE_FILE = PROJECT_ROOT / "statemachine" / "classify_vehicle.asl.json"

@@ -11,6 +11,10 @@
    and the monitoring report (monitoring/), runs the deterioration monitor over the run's
    capture, and shuts everything down.
 
+Beside the 200 CIFAR test thumbnails, the run routes the real photos of ../shared/data/real-world
+(second collection: local/real_photos.py) when that folder is there, and sums each set up apart:
+the model reads photos at 160 px, and a 32-px thumbnail, upsampled, shows the backbone's ImageNet
+head too little of a two-wheeler, so most thumbnails go to a person as "not a two-wheeler".
 `--image PATH [PATH ...]` instead sends your own photos (files, or the images in folders) through
 the same workflow.
 Nothing reaches AWS: the stand-in answers every AWS call, and the classify handler reaches the
@@ -37,6 +41,7 @@ from typing import Iterator, Optional, Sequence
 
 import settings
 from local import loop as operations_loop
+from local import real_photos
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,10 @@ EXECUTION_TIMEOUT_SECONDS = 120
 # Logger the handlers write their JSON decision lines to; the table says the same, once.
 HANDLER_DECISION_LOGGER = settings.DECISION_LOGGER
 MOTO_STEPFUNCTIONS_LOGGER = "moto.stepfunctions"
+# The sets of photos the main command routes, summed up apart.
+CIFAR_SET = "CIFAR-100 test thumbnails"
+REAL_SET = "real photos, second collection"
+OWN_SET = "your photos"
 # The stage the offline run deploys (its stack, functions and state machine are named after it).
 OFFLINE_STAGE = "offline"
 
@@ -80,10 +89,12 @@ class Routing:
     error: Optional[str] = None
     error_message: Optional[str] = None
     seconds: float = 0.0
+    photo_set: str = ""
 
     @property
     def correct(self) -> Optional[bool]:
-        if self.true_class is None or self.label is None:
+        """Whether the model named a vehicle's class right (None for pictures of other things)."""
+        if self.true_class not in settings.CLASS_NAMES or self.label is None:
             return None
         return self.label == self.true_class
 
@@ -296,7 +307,9 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
     classified = [r for r in routings if r.label is not None]
     labelled = [r for r in classified if r.correct is not None]
     accepted = [r for r in routings if r.accepted]
-    accepted_labelled = [r for r in accepted if r.correct is not None]
+    others = [r for r in routings if r.true_class == settings.NOT_A_VEHICLE]
+    # A routed picture of something else is a wrong routing, whatever class it was given.
+    accepted_labelled = [r for r in accepted if r.correct is not None or r.true_class == settings.NOT_A_VEHICLE]
     low_confidence = [r for r in routings if r.error == LOW_CONFIDENCE_ERROR]
     unusable = [r for r in routings if r.error == UNUSABLE_ERROR]
     errors = [r for r in routings if r.error and r.error not in TO_A_PERSON]
@@ -313,6 +326,8 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
         "low_confidence_share": share(low_confidence, routings),
         "unusable_share": share(unusable, routings),
         "error_share": share(errors, routings),
+        "others": len(others),
+        "others_routed": sum(r.accepted for r in others),
         "errors": sorted({r.error for r in errors}),
         "routes": {route: sum(r.route == route for r in accepted)
                    for route in sorted(set(settings.ROUTE_BY_LABEL.values()))},
@@ -356,8 +371,8 @@ def percent(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def print_summary(summary: dict) -> None:
-    print(f"\n{summary['images']} images, threshold {summary['threshold']}:")
+def print_summary(summary: dict, title: str = "images") -> None:
+    print(f"\n{summary['images']} {title}, threshold {summary['threshold']}:")
     print(f"  accuracy of the model           {percent(summary['accuracy'])}")
     print(f"  routed automatically            {percent(summary['routed_share'])} "
           f"(correct among routed: {percent(summary['routed_accuracy'])}; "
@@ -366,6 +381,9 @@ def print_summary(summary: dict) -> None:
     print(f"  sent to a person (unusable)     {percent(summary['unusable_share'])}")
     errors = f" ({', '.join(summary['errors'])})" if summary["errors"] else ""
     print(f"  failed with an error            {percent(summary['error_share'])}{errors}")
+    if summary.get("others"):
+        print(f"  other things routed             {summary['others_routed']} of {summary['others']} "
+              f"(cars, people, streets, scooters: must stay with a person)")
     loop = summary.get("loop")
     if loop:
         print(f"  events published                {loop['driver_routed_events']} {settings.DRIVER_ROUTED}, "
@@ -455,6 +473,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "fails as NotAnImage) or folders (their photos by suffix; other files are skipped)")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="route a reproducible random sample of N test images (default: all)")
+    parser.add_argument("--real-photos", type=Path, metavar="DIR", default=settings.REAL_WORLD_DIR,
+                        help="also route the second collection of the real photos in this folder, answered by "
+                             "their folders (skipped when it does not exist; default: %(default)s)")
+    parser.add_argument("--no-real-photos", action="store_true", help="route the CIFAR test images only")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-source", type=Path, default=None,
                         help="image folder laid out {train,test}/{class}/*.png (default: "
@@ -488,6 +510,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not path.exists():
             parser.error(f"--image {path}: no such file or folder")
     return args
+
+
+def real_photo_images(folder: Path) -> list[tuple[Path, str]]:
+    """(photo, reviewer's answer) of the real photos' second collection, [] when the folder is absent."""
+    try:
+        photos = real_photos.read(folder, collection=2)
+    except FileNotFoundError:
+        return []
+    return [(photo.path, photo.answer) for photo in photos]
 
 
 def photos_to_route(paths: Sequence[Path]) -> list[tuple[Path, None]]:
@@ -537,7 +568,16 @@ def run_quietly(args: argparse.Namespace) -> int:
 
     from local import deployment
 
-    images = photos_to_route(args.image) if args.image is not None else test_images(data_dir, args.sample, args.seed)
+    photo_sets = {}
+    if args.image is not None:
+        images = photos_to_route(args.image)
+        photo_sets.update((str(path), OWN_SET) for path, _ in images)
+    else:
+        images = test_images(data_dir, args.sample, args.seed)
+        photo_sets.update((str(path), CIFAR_SET) for path, _ in images)
+        real = real_photo_images(args.real_photos) if not args.no_real_photos else []
+        photo_sets.update((str(path), REAL_SET) for path, _ in real)
+        images += real
     ground_truth_dir = settings.LOCAL_GROUND_TRUTH_DIR / run_id
     with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
         print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, service deployed as stack "
@@ -545,6 +585,8 @@ def run_quietly(args: argparse.Namespace) -> int:
               f"s3://{product.workflow.images_bucket}/{operations_loop.UPLOAD_PREFIX}/ ...", flush=True)
         routings = route_all(product, images, run_id, progress=not args.no_progress)
         loop = close_the_loop(product, routings, ground_truth_dir)
+    for routing in routings:
+        routing.photo_set = photo_sets.get(routing.image, OWN_SET)
 
     print_table(routings)
     if len(routings) == 1:
@@ -552,7 +594,16 @@ def run_quietly(args: argparse.Namespace) -> int:
     summary = summarise(routings, args.threshold)
     summary.update(run_id=run_id, model_dir=str(model_dir), endpoint_name=args.endpoint_name,
                    captures=str(capture_dir), ground_truth=str(ground_truth_dir), loop=loop)
-    print_summary(summary)
+    sets = sorted({r.photo_set for r in routings}, key=[CIFAR_SET, REAL_SET, OWN_SET].index)
+    if len(sets) > 1:
+        summary["sets"] = {name: summarise([r for r in routings if r.photo_set == name], args.threshold)
+                           for name in sets}
+        for name, part in summary["sets"].items():
+            print_summary(part, name)
+            if name == CIFAR_SET:
+                print(f"  (a 32-px thumbnail is not a driver's photo: upsampled to the model's input, most show "
+                      f"the backbone's ImageNet head too little of a two-wheeler, and go to a person)")
+    print_summary(summary, "photos in all" if len(sets) > 1 else sets[0] if sets else "images")
     json_path, csv_path = write_results(routings, summary, settings.LOCAL_RESULTS_DIR)
     print(f"\nResults: {json_path} and {csv_path}")
     result = write_monitoring(capture_dir, ground_truth_dir if loop["requests_answered"] else None,

@@ -4,7 +4,7 @@ Plain Python (no numpy), so the monitor Lambda, the report's reader and training
 one definition. The endpoint's assessment answer (training/inference.py) carries everything:
 
   numerical    confidence (top probability), probability_<last class> (p(motorcycle)),
-               feature_distance (to the training photos), and the model input's brightness,
+               two_wheeler_mass (the ImageNet head's two-wheeler probability), and the model input's brightness,
                contrast, sharpness and colourfulness
   categorical  predicted_class, usable ("true"/"false"), unusable_reason (the first reason's code,
                "none" when usable)
@@ -72,7 +72,7 @@ def feature_names(class_names: Sequence[str]) -> dict:
     return {
         "confidence": NUMERICAL,
         f"probability_{class_names[-1]}": NUMERICAL,
-        "feature_distance": NUMERICAL,
+        "two_wheeler_mass": NUMERICAL,
         **{name: NUMERICAL for name in INPUT_STATISTICS},
         "predicted_class": CATEGORICAL,
         "usable": CATEGORICAL,
@@ -104,7 +104,7 @@ def features_of(body: bytes, content_type: Optional[str], class_names: Sequence[
     return {
         "confidence": probabilities[top],
         f"probability_{class_names[-1]}": probabilities[-1],
-        "feature_distance": _number(answer.get("feature_distance")),
+        "two_wheeler_mass": _number(answer.get("two_wheeler_mass")),
         **{name: _number(statistics.get(name)) for name in INPUT_STATISTICS},
         "predicted_class": class_names[top],
         "usable": None if not isinstance(usable, bool) else ("true" if usable else "false"),

@@ -24,30 +24,46 @@ def class_order(folder_names, preferred_order=None) -> list:
     return folder_names
 
 
-def _read_images(files) -> list:
-    images = []
-    for path in files:
-        with Image.open(path) as image:
-            images.append(np.asarray(model_artifacts.to_model_image(image), dtype=np.uint8))
-    return images
+def open_for_model(path, size: int) -> Image.Image:
+    """A photo file decoded just large enough for the model: JPEGs at a reduced scale (draft mode)."""
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (size, size))
+        image.load()
+        return image.copy()
 
 
-def load_channel(channel_dir, class_names=None, preferred_order=None):
-    """Read a channel laid out as <class>/<image>; return (uint8 NHWC pixels, int labels, class names)."""
+def _read_images(files, size: int) -> list:
+    return [np.asarray(model_artifacts.to_model_image(open_for_model(path, size), size), dtype=np.uint8)
+            for path in files]
+
+
+def class_names_of(channel_dir, preferred_order=None) -> list:
+    """The classes of a channel laid out as <class>/<image>, in preferred_order when they are those."""
     channel_dir = Path(channel_dir)
     if not channel_dir.is_dir():
         raise FileNotFoundError(f"no channel directory {channel_dir}")
-    if class_names is None:
-        class_names = class_order((p.name for p in channel_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                                  preferred_order)
+    class_names = class_order((p.name for p in channel_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                              preferred_order)
     if not class_names:
         raise FileNotFoundError(f"no class sub-directories in {channel_dir}")
+    return class_names
+
+
+def load_channel(channel_dir, class_names=None, preferred_order=None, size: int = model_artifacts.DEFAULT_INPUT_SIZE):
+    """Read a channel laid out as <class>/<image>; return (uint8 NHWC pixels at size x size, int labels,
+    class names)."""
+    channel_dir = Path(channel_dir)
+    if class_names is None:
+        class_names = class_names_of(channel_dir, preferred_order)
+    if not channel_dir.is_dir():
+        raise FileNotFoundError(f"no channel directory {channel_dir}")
     images, labels = [], []
     for label, name in enumerate(class_names):
         files = sorted(p for p in (channel_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise FileNotFoundError(f"no images in {channel_dir / name}")
-        images.extend(_read_images(files))
+        images.extend(_read_images(files, size))
         labels.extend([label] * len(files))
     return np.stack(images), np.asarray(labels, dtype=np.int64), list(class_names)
 
@@ -72,9 +88,9 @@ def load_photo_images(channel_dir, folders) -> dict:
     return found
 
 
-def load_labelled_photos(channel_dir, folders) -> dict:
+def load_labelled_photos(channel_dir, folders, size: int = model_artifacts.DEFAULT_INPUT_SIZE) -> dict:
     """{folder: uint8 NHWC pixels at the model's input size}, as load_photo_images finds them."""
-    return {name: np.stack([np.asarray(model_artifacts.to_model_image(image), dtype=np.uint8) for image in images])
+    return {name: np.stack([np.asarray(model_artifacts.to_model_image(image, size), dtype=np.uint8) for image in images])
             for name, images in load_photo_images(channel_dir, folders).items()}
 
 

@@ -57,7 +57,7 @@ JSON_CONTENT_TYPE = "application/json"
 ASSESSMENT_CONTENT_TYPE = "application/vnd.vehicle-routing.assessment+json"
 PROBABILITY_ACCEPT_TYPES = (JSON_CONTENT_TYPE, "application/*", "*/*", "")
 BATCH_SIZE = 256
-# Statistics of the model's 32x32 input the assessment reports, so the monitor can watch what the
+# Statistics of the model's input (reduced to 32x32) the assessment reports, so the monitor can watch what the
 # traffic looks like without decoding a photo (training/usability.image_statistics defines them).
 MONITORED_INPUT_STATISTICS = ("brightness", "contrast", "sharpness", "colourfulness")
 
@@ -69,17 +69,18 @@ class InferenceRequestError(_ToolkitError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    network: object          # mxnet.gluon.SymbolBlock: NCHW 0..255 pixels -> (logits, feature distance)
+    network: object          # mxnet.gluon.SymbolBlock: NCHW 0..255 pixels -> (logits, two-wheeler mass)
     class_names: tuple
     temperature: float
-    feature_distance_limit: float
+    two_wheeler_limit: float
+    input_size: int = model_artifacts.DEFAULT_INPUT_SIZE
 
 
 @dataclass(frozen=True)
 class Assessment:
     """What the model makes of one picture."""
     probabilities: list
-    feature_distance: float
+    two_wheeler_mass: float         # the ImageNet head's probability of a two-wheeler class
     unusable_reasons: list          # usability.Reason: sentences, each with its .code
     input_statistics: dict = None   # MONITORED_INPUT_STATISTICS of the model's input
 
@@ -89,7 +90,7 @@ class Assessment:
 
 
 def model_fn(model_dir) -> LoadedModel:
-    """Load the exported graph, class names, softmax temperature and usability limit of a model directory."""
+    """Load the exported graph, input size, class names, softmax temperature and usability limit of a model directory."""
     import mxnet as mx
 
     model_dir = Path(model_dir)
@@ -97,7 +98,8 @@ def model_fn(model_dir) -> LoadedModel:
     temperature = float(model_artifacts.read_json(model_dir, model_artifacts.CALIBRATION_FILE)["temperature"])
     if temperature <= 0:
         raise ValueError(f"{model_dir / model_artifacts.CALIBRATION_FILE}: temperature must be positive")
-    limit = float(model_artifacts.read_json(model_dir, model_artifacts.USABILITY_FILE)["feature_distance_limit"])
+    limit = float(model_artifacts.read_json(model_dir, model_artifacts.USABILITY_FILE)["two_wheeler_limit"])
+    input_size = int(model_artifacts.read_json(model_dir, model_artifacts.ARCHITECTURE_FILE)["input_size"])
     with warnings.catch_warnings():  # SymbolBlock.imports warns about the unnamed input; harmless
         warnings.simplefilter("ignore")
         network = mx.gluon.SymbolBlock.imports(
@@ -105,41 +107,43 @@ def model_fn(model_dir) -> LoadedModel:
             str(model_dir / model_artifacts.PARAMS_FILE), ctx=mx.cpu())
     network.hybridize(static_alloc=True)
     return LoadedModel(network=network, class_names=class_names, temperature=temperature,
-                       feature_distance_limit=limit)
+                       two_wheeler_limit=limit, input_size=input_size)
 
 
 def _forward(model: LoadedModel, images):
-    """(calibrated probabilities N x classes, feature distances N) for Pillow images."""
+    """(calibrated probabilities N x classes, two-wheeler masses N) for Pillow model-input images."""
     import mxnet as mx
 
     images = list(images)
     if not images:
         return np.zeros((0, len(model.class_names))), np.zeros(0)
-    logits, distances = [], []
+    logits, masses = [], []
     for start in range(0, len(images), BATCH_SIZE):
-        outputs = model.network(mx.nd.array(model_artifacts.to_batch_array(images[start:start + BATCH_SIZE])))
+        outputs = model.network(mx.nd.array(model_artifacts.to_batch_array(images[start:start + BATCH_SIZE],
+                                                                           model.input_size)))
         logits.append(outputs[0].asnumpy())
-        distances.append(outputs[1].asnumpy())
-    return model_artifacts.softmax(np.concatenate(logits), model.temperature), np.concatenate(distances)
+        masses.append(outputs[1].asnumpy())
+    return model_artifacts.softmax(np.concatenate(logits), model.temperature), np.concatenate(masses)
 
 
 def predict_probabilities(model: LoadedModel, images) -> np.ndarray:
     """Calibrated class probabilities (N x classes, class order of the model) for Pillow images."""
-    return _forward(model, images)[0]
+    return _forward(model, [model_artifacts.to_model_image(image, model.input_size) for image in images])[0]
 
 
 def assess(model: LoadedModel, images) -> list:
     """An Assessment per Pillow image: probabilities, and whether it is a usable vehicle photo."""
     images = list(images)
-    probabilities, distances = _forward(model, images)
+    model_images = [model_artifacts.to_model_image(image, model.input_size) for image in images]
+    probabilities, masses = _forward(model, model_images)
     assessments = []
-    for image, row, distance in zip(images, probabilities, distances):
-        pixels = np.asarray(model_artifacts.to_model_image(image))
+    for image, model_image, row, mass in zip(images, model_images, probabilities, masses):
+        pixels = usability.statistics_pixels(model_image)
         stats = usability.image_statistics(pixels)
         reasons = usability.image_reasons(pixels, image.size, stats)
-        reasons += usability.distance_reason(float(distance), model.feature_distance_limit)
+        reasons += usability.two_wheeler_reason(float(mass), model.two_wheeler_limit)
         monitored = {name: stats[name] for name in MONITORED_INPUT_STATISTICS}
-        assessments.append(Assessment([float(p) for p in row], float(distance), reasons, monitored))
+        assessments.append(Assessment([float(p) for p in row], float(mass), reasons, monitored))
     return assessments
 
 
@@ -184,7 +188,7 @@ def transform_fn(model: LoadedModel, request_body, content_type, accept):
 
 def assessment_answer(model: LoadedModel, assessment: Assessment) -> dict:
     """The ASSESSMENT_CONTENT_TYPE answer (also what training's monitoring baseline is made of)."""
-    distance = assessment.feature_distance
+    mass = assessment.two_wheeler_mass
     return {
         "probabilities": assessment.probabilities,
         "classes": list(model.class_names),
@@ -192,6 +196,6 @@ def assessment_answer(model: LoadedModel, assessment: Assessment) -> dict:
         "unusable_reasons": assessment.unusable_reasons,
         "unusable_codes": [reason.code for reason in assessment.unusable_reasons],
         "input_statistics": {name: round(value, 3) for name, value in assessment.input_statistics.items()},
-        "feature_distance": round(distance, 3) if math.isfinite(distance) else None,
-        "feature_distance_limit": round(model.feature_distance_limit, 3),
+        "two_wheeler_mass": round(mass, 4) if math.isfinite(mass) else None,
+        "two_wheeler_limit": round(model.two_wheeler_limit, 4),
     }

@@ -28,7 +28,7 @@ from typing import Optional
 from tqdm import tqdm
 
 import settings
-from training import model_artifacts, rollout, stage_data
+from training import model_artifacts, pretrained, rollout, stage_data
 from training.train import METRIC_DEFINITIONS, parse_args as parse_train_args
 
 TRAINING_DIR = Path(__file__).resolve().parent
@@ -118,12 +118,14 @@ def train_locally(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperp
     options = [arg for name, value in hyperparameters.items() for arg in (f"--{name}", str(value))]
     parsed = parse_train_args(options)
     model_dir.mkdir(parents=True, exist_ok=True)
+    weights = pretrained.stage(data_dir / pretrained.CHANNEL)   # staged data from before the backbone lacks it
     env = dict(os.environ, SM_CHANNEL_TRAIN=str(data_dir / "train"), SM_CHANNEL_TEST=str(data_dir / "test"),
-               SM_MODEL_DIR=str(model_dir), SM_NUM_CPUS=str(os.cpu_count() or 1))
+               SM_CHANNEL_PRETRAINED=str(weights.parent), SM_MODEL_DIR=str(model_dir),
+               SM_NUM_CPUS=str(os.cpu_count() or 1))
     command = [sys.executable, str(TRAINING_DIR / TRAIN_ENTRY_POINT), *options]
     lines = []
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process, \
-            tqdm(total=parsed.epochs * parsed.ensemble_size, desc="training", unit="epoch",
+            tqdm(total=parsed.epochs, desc="training", unit="epoch",
                  disable=not show_progress) as progress:
         for line in process.stdout:
             lines.append(line)
@@ -240,9 +242,11 @@ def run_cloud(args, sagemaker_session=None):
         data_dir = Path(args.data_dir)
         if not (data_dir / "train").is_dir():
             stage_data.stage("folder", settings.DEFAULT_DATA_SOURCE, data_dir)
+        pretrained.stage(data_dir / pretrained.CHANNEL)
         stage_data.upload_directory(data_dir, f"{base_uri}/data", s3_client=sagemaker_session.boto_session.client("s3"))
     capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
-    channels = {"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test"}
+    channels = {"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test",
+                pretrained.CHANNEL: f"{base_uri}/data/{pretrained.CHANNEL}"}
     if args.with_reviews:
         channels.update(reviewed_channels(args, base_uri, capture_uri, sagemaker_session.boto_session.client("s3")))
     estimator = build_estimator(args.role, sagemaker_session, parse_hyperparameters(args.hyperparameter),

@@ -27,12 +27,13 @@ from monitoring import features as monitoring_features  # noqa: E402
 OUTLIER = -1
 
 
-def write_monitoring_baseline(serving_net, pixels, class_names, temperature: float, limit: float, model_dir) -> dict:
+def write_monitoring_baseline(serving_net, pixels, class_names, temperature: float, limit: float, model_dir,
+                              input_size: int) -> dict:
     """baseline/statistics.json and constraints.json (Model Monitor's formats) of what the endpoint
     sees and says for these photos (the validation split: never trained on, never the test images),
     built from the very answers the endpoint gives (inference.assessment_answer)."""
     model = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
-                                  feature_distance_limit=limit)
+                                  two_wheeler_limit=limit, input_size=input_size)
     images = [Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in pixels]
     rows = []
     for assessment in inference.assess(model, images):
@@ -50,9 +51,8 @@ def write_monitoring_baseline(serving_net, pixels, class_names, temperature: flo
     return {"items": len(rows), "directory": str(directory)}
 
 
-def reviewed_arrays(reviewed: dict, class_names):
+def reviewed_arrays(reviewed: dict, class_names, size: int):
     """((pixels, labels) of the reviewed vehicle photos, pixels of the not-a-vehicle ones)."""
-    size = model_artifacts.INPUT_SIZE
     empty = np.zeros((0, size, size, 3), dtype=np.uint8)
     vehicle_pixels = [reviewed[name] for name in class_names if name in reviewed]
     vehicle_labels = [np.full(len(reviewed[name]), index) for index, name in enumerate(class_names) if name in reviewed]
@@ -83,7 +83,7 @@ def judge_against_parent(args, serving_net, class_names, temperature: float, lim
     """Routing figures of this model and of its parent on the held-back newest labelled photos and
     on the test images, at the workflow's threshold (training/evaluation.py)."""
     challenger = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
-                                       feature_distance_limit=limit)
+                                       two_wheeler_limit=limit, input_size=args.input_size)
     photo_sets = {"holdout": channels.load_photo_images(args.holdout, class_names + [evaluation.NOT_A_VEHICLE])}
     if args.test and Path(args.test).is_dir():
         photo_sets["test"] = channels.load_photo_images(args.test, class_names)

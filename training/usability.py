@@ -1,38 +1,43 @@
-"""Is a picture a usable photo of a vehicle? Reasons it is not, for the endpoint to answer with.
+"""Is a picture a usable photo of a two-wheeler? Reasons it is not, for the endpoint to answer with.
 
 Two signals, each catching what the other misses (measured by bench/unusable_images.py):
-  image statistics  of the model's 32x32 input: too small, nearly uniform (blank, dark, blown out,
-                    and noise, which a shrink to 32x32 averages to a flat grey), too dark or too
-                    bright, pixels unlike their neighbours (noise kept at small sizes), too few
-                    colours (text, drawings, test patterns); fixed limits, none of which rejects
-                    any of the 1000 CIFAR-100 training photos (their 0.1% quantiles are quoted
-                    beside each limit)
-  feature distance  how far the model's own penultimate features lie from those of the training
-                    photos (Mahalanobis distance to the nearest class mean, shared covariance),
-                    computed inside the exported graph; its limit is fitted per model on the
-                    validation split (training/train.py) and kept in usability.json
-Softmax confidence is no such signal: an all-black picture gets 0.99 "bicycle".
+  image statistics  of a 32x32 reduction of the model's input: too small, nearly uniform (blank,
+                    dark, blown out, and noise, which a shrink to 32x32 averages to a flat grey), too
+                    dark or too bright, pixels unlike their neighbours (noise kept at small sizes), too
+                    few colours (text, drawings, test patterns); fixed limits, none of which rejects
+                    any of the 1000 CIFAR-100 training photos (their 0.1% quantiles are quoted beside
+                    each limit). The reduction keeps those limits, set on 32x32 thumbnails, valid
+                    whatever the network's input size.
+  two-wheeler mass  the backbone's own, untouched ImageNet head: its probability summed over the
+                    two-wheeler classes (training/pretrained.TWO_WHEELER_CLASSES). A car, a person or
+                    a street gets almost none. The limit was set before looking at any photo and
+                    checked on the first collection of real photos only (README, model card); it
+                    cannot be fitted on CIFAR thumbnails, which upsampled get almost no such mass.
+Softmax confidence is no such signal: a car gets 0.99 "motorcycle" as easily as a motorcycle does.
 
-Shipped to the SageMaker container with training/: numpy and the standard library only.
+Shipped to the SageMaker container with training/: numpy, Pillow and the standard library only.
 """
 import math
-import statistics
 
 import numpy as np
+from PIL import Image
 
 try:
     from training import model_artifacts
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
     import model_artifacts
 
-MIN_SIDE = model_artifacts.INPUT_SIZE
+# Statistics are computed on the model's input reduced to this side (the CIFAR thumbnails' own).
+STATISTICS_SIDE = 32
+MIN_SIDE = STATISTICS_SIDE
 MIN_CONTRAST = 10.0                # luminance standard deviation; training photos: >= 16.6 (0.1% quantile)
 MIN_BRIGHTNESS = 18.0              # mean luminance; training photos: >= 27.6
 MAX_BRIGHTNESS = 240.0             # training photos: <= 223.6 (99.9% quantile)
 MIN_NEIGHBOUR_CORRELATION = 0.35   # of horizontally and vertically adjacent pixels; training photos: >= 0.56
 MIN_COLOURS = 5                    # distinct colours with 8 levels per channel; training photos: >= 6
-# The distance limit's target: the share of photos like the validation ones it would call unusable.
-DEFAULT_FALSE_UNUSABLE_RATE = 0.005
+# Below this two-wheeler mass the ImageNet head does not see a two-wheeler: set at one half (more
+# of the head's belief on two-wheelers than on everything else) before any photo was looked at.
+DEFAULT_TWO_WHEELER_LIMIT = 0.5
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -48,8 +53,8 @@ class Reason(str):
         return reason
 
 
-# The codes, in the order image_reasons and distance_reason check them.
-REASON_CODES = ("too_small", "nearly_uniform", "too_dark", "blown_out", "noise", "few_colours", "unfamiliar")
+# The codes, in the order image_reasons and two_wheeler_reason check them.
+REASON_CODES = ("too_small", "nearly_uniform", "too_dark", "blown_out", "noise", "few_colours", "not_two_wheeler")
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,8 +63,15 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / scale) if scale > 0 else 1.0
 
 
+def statistics_pixels(model_image: Image.Image) -> np.ndarray:
+    """The 32x32 uint8 pixels the statistics are computed on, from the model's input image."""
+    if model_image.size != (STATISTICS_SIDE, STATISTICS_SIDE):
+        model_image = model_image.resize((STATISTICS_SIDE, STATISTICS_SIDE), model_artifacts.RESAMPLING)
+    return np.asarray(model_image, dtype=np.uint8)
+
+
 def image_statistics(pixels: np.ndarray) -> dict:
-    """Statistics of an H x W x 3 uint8 image (the model's input).
+    """Statistics of an H x W x 3 uint8 image (statistics_pixels of the model's input).
 
     brightness and contrast are the mean and standard deviation of the luminance; sharpness is the
     standard deviation of its 4-neighbour Laplacian (blur lowers it, noise raises it);
@@ -106,42 +118,9 @@ def image_reasons(pixels: np.ndarray, original_size, stats: dict = None) -> list
     return reasons
 
 
-def distance_reason(distance: float, limit: float) -> list:
-    """The feature-distance reason, or [] when the picture is close enough to the training photos."""
-    if math.isfinite(distance) and distance <= limit:
+def two_wheeler_reason(mass: float, limit: float) -> list:
+    """The not-a-two-wheeler reason, or [] when the ImageNet head puts enough probability on two-wheelers."""
+    if math.isfinite(mass) and mass >= limit:
         return []
-    return [Reason("unfamiliar", f"unlike the training photos of bicycles and motorcycles (feature distance "
-                                 f"{distance:.0f} > {limit:.0f})")]
-
-
-# --- fitting the feature distance (training/train.py) ---------------------------------------------
-
-def fit_feature_distribution(features: np.ndarray, labels: np.ndarray, num_classes: int, shrinkage: float = 0.1):
-    """(class means C x D, whitening D x D) of class-conditional Gaussians with one shared covariance.
-
-    The covariance is shrunk towards its mean variance (a few hundred photos per class do not
-    determine a D x D matrix); ||(f - mean) @ whitening||^2 is the Mahalanobis distance.
-    """
-    features = np.asarray(features, dtype=np.float64)
-    means = np.stack([features[labels == c].mean(axis=0) for c in range(num_classes)])
-    centred = features - means[labels]
-    covariance = centred.T @ centred / len(features)
-    dimension = covariance.shape[0]
-    covariance = (1 - shrinkage) * covariance + shrinkage * np.trace(covariance) / dimension * np.eye(dimension)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    whitening = eigenvectors / np.sqrt(np.maximum(eigenvalues, 1e-12))
-    return means.astype(np.float32), whitening.astype(np.float32)
-
-
-def mahalanobis_distances(features: np.ndarray, means: np.ndarray, whitening: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distance of each row to the nearest class mean (what the graph computes)."""
-    projected = (np.asarray(features, dtype=np.float64)[:, None, :] - means[None]) @ whitening
-    return (projected ** 2).sum(axis=2).min(axis=1)
-
-
-def distance_limit(validation_distances: np.ndarray, false_unusable_rate: float = DEFAULT_FALSE_UNUSABLE_RATE) -> float:
-    """The distance above which a photo counts as unusable: the (1 - rate) quantile of a log-normal
-    fitted to the validation photos' distances, smoother than their few largest values."""
-    logs = np.log(np.maximum(np.asarray(validation_distances, dtype=np.float64), 1e-12))
-    z = statistics.NormalDist().inv_cdf(1.0 - false_unusable_rate)
-    return float(math.exp(logs.mean() + z * logs.std(ddof=1)))
+    return [Reason("not_two_wheeler", f"not a bicycle or motorcycle to the backbone's ImageNet head (two-wheeler "
+                                      f"probability {mass:.2f} < {limit:.2f})")]
