@@ -118,7 +118,10 @@ def train_locally(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperp
     options = [arg for name, value in hyperparameters.items() for arg in (f"--{name}", str(value))]
     parsed = parse_train_args(options)
     model_dir.mkdir(parents=True, exist_ok=True)
-    weights = pretrained.stage(data_dir / pretrained.CHANNEL)   # staged data from before the backbone lacks it
+    # Data staged before the backbone, or a read-only image folder, has no pretrained channel: stage it apart.
+    channel = data_dir / pretrained.CHANNEL
+    weights = pretrained.stage(channel if (channel / pretrained.PARAMS_FILE).is_file()
+                               else DEFAULT_DATA_DIR / pretrained.CHANNEL)
     env = dict(os.environ, SM_CHANNEL_TRAIN=str(data_dir / "train"), SM_CHANNEL_TEST=str(data_dir / "test"),
                SM_CHANNEL_PRETRAINED=str(weights.parent), SM_MODEL_DIR=str(model_dir),
                SM_NUM_CPUS=str(os.cpu_count() or 1))
