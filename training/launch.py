@@ -60,7 +60,7 @@ CAPTURE_SUBPREFIX = settings.CAPTURE_PREFIX
 MONITORING_SUBPREFIX = settings.MONITORING_PREFIX
 GROUND_TRUTH_SUBPREFIX = "ground-truth"
 CAPTURE_OPTIONS = ["REQUEST", "RESPONSE"]
-_EPOCH_PATTERN = re.compile(r"^epoch=\d+ member=\d+ ")
+_EPOCH_PATTERN = re.compile(r"^epoch=\d+ train_loss=")
 # SageMaker's endpoint name pattern, lower case only: SageMaker lower-cases the endpoint's ARN, so a
 # name with capitals would never match the classify function's sagemaker:InvokeEndpoint policy.
 ENDPOINT_NAME_PATTERN = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")

@@ -170,12 +170,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 negative_log_likelihood = finetune.negative_log_likelihood
 
 
+# The prior on log(temperature): centred on the network's own softmax (T = 1), one standard deviation a
+# factor e either way. Without it a validation split the model gets entirely right has no best
+# temperature (its NLL keeps falling as T -> 0) and the fit would make every answer certain.
+TEMPERATURE_PRIOR_SIGMA = 1.0
+
+
 def fit_temperature(logits, labels) -> float:
-    """The temperature minimising validation NLL (coarse log grid, then a finer one around it)."""
+    """The most probable temperature given the validation split (its summed NLL) and the prior on
+    log T: a coarse log grid, then a finer one around its best."""
+    count = len(labels)
+
+    def cost(t):
+        return count * negative_log_likelihood(logits, labels, t) + 0.5 * (np.log(t) / TEMPERATURE_PRIOR_SIGMA) ** 2
+
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
-    best = min(grid, key=lambda t: negative_log_likelihood(logits, labels, t))
+    best = min(grid, key=cost)
     fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
-    return float(min(fine, key=lambda t: negative_log_likelihood(logits, labels, t)))
+    return float(min(fine, key=cost))
 
 
 def classification_report(probabilities, labels, class_names, threshold: float = CONFIDENCE_THRESHOLD) -> dict:
