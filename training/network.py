@@ -78,15 +78,19 @@ def _define_blocks():
         def hybrid_forward(self, F, x, two_wheeler_mask):
             # The photos and their mirror images go through as one batch (faster than two), photos first.
             low = self.lower(F.concat(x, F.flip(x, axis=3), dim=0))
-            low_photos = F.slice_like(low, x, axes=(0,))
-            both_views = self.imagenet(low) if self.tuned is None else self.tuned(low)
-            features = F.mean(F.reshape(both_views, shape=(2, -1, efficientnet.HEAD_CHANNELS)), axis=0)
-            imagenet_features = (F.slice_like(both_views, x, axes=(0,)) if self.tuned is None
-                                 else self.imagenet(low_photos))
-            logits = self.classifier(features)
-            imagenet_probabilities = F.softmax(self.imagenet_fc(imagenet_features), axis=1)
-            two_wheeler_mass = F.sum(F.broadcast_mul(imagenet_probabilities, two_wheeler_mask), axis=1)
+            imagenet_views = self.imagenet(low)
+            tuned_views = imagenet_views if self.tuned is None else self.tuned(low)
+            logits = self.classifier(self.mean_of_views(F, tuned_views, efficientnet.HEAD_CHANNELS))
+            # The gate sees both views too: its probabilities are averaged like the classifier's features.
+            imagenet_probabilities = F.softmax(self.imagenet_fc(imagenet_views), axis=1)
+            mean_probabilities = self.mean_of_views(F, imagenet_probabilities, efficientnet.IMAGENET_CLASSES)
+            two_wheeler_mass = F.sum(F.broadcast_mul(mean_probabilities, two_wheeler_mask), axis=1)
             return logits, two_wheeler_mass
+
+        @staticmethod
+        def mean_of_views(F, rows, width):
+            """The mean of each photo's row and its mirror image's (the batch holds photos, then mirrors)."""
+            return F.mean(F.reshape(rows, shape=(2, -1, width)), axis=0)
 
     return {"VehicleNetwork": VehicleNetwork}
 
