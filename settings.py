@@ -115,6 +115,9 @@ CAPTURE_PREFIX = "data-capture"          # serverless.yml params capturePrefix, 
 MONITORING_PREFIX = "monitoring"
 DATA_PREFIX = "data"
 SOURCE_CODE_KEY = "code/sourcedir.tar.gz"
+# The staged data's channel of ImageNet weights (training/pretrained.CHANNEL repeats it for the
+# SageMaker container; a test ties them): below DATA_PREFIX beside train/ and test/.
+PRETRAINED_CHANNEL = "pretrained"
 CURRENT_MODEL_KEY = "models/current/model.tar.gz"
 
 # --- Local endpoint (local/endpoint.py) and the local run (local/run.py) ------------------------

@@ -74,7 +74,9 @@ def handler(event: dict, context) -> dict:
     # As the SageMaker SDK writes them: JSON-encoded strings, plus the script-mode entry point.
     hyperparameters = {key: json.dumps(str(value)) for key, value in {**HYPERPARAMETERS, **overrides}.items()}
     hyperparameters.update(sagemaker_program=json.dumps(ENTRY_POINT), sagemaker_submit_directory=json.dumps(SOURCE_CODE_URI))
+    # The ImageNet weights travel too: a parent of another architecture (or none) starts from them.
     channels = [channel("train", f"{BASE_DATA_URI}/train"), channel("test", f"{BASE_DATA_URI}/test"),
+                channel(settings.PRETRAINED_CHANNEL, f"{BASE_DATA_URI}/{settings.PRETRAINED_CHANNEL}"),
                 channel("reviewed", f"{channel_uri}/{dataset.REVIEWED_CHANNEL}"),
                 channel("holdout", f"{channel_uri}/{dataset.HOLDOUT_CHANNEL}")]
     # The model the endpoint serves now (the state machine looks it up), else the configured one.

@@ -171,7 +171,8 @@ class StandIn:
                           Body=archives.model_archive(Path(self.model_dir)))
             self._register_endpoint()
         if self.data_dir is not None and Path(self.data_dir, "train").is_dir():
-            for path in sorted(Path(self.data_dir).rglob("*.png")):
+            weights = sorted(Path(self.data_dir, settings.PRETRAINED_CHANNEL).glob("*.params"))
+            for path in sorted(Path(self.data_dir).rglob("*.png")) + weights:
                 s3.upload_file(str(path), self.monitoring_bucket,
                                f"{settings.DATA_PREFIX}/{path.relative_to(self.data_dir).as_posix()}")
 

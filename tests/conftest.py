@@ -13,6 +13,9 @@ import pytest
 
 import settings
 
+# The tiny model's input side: the smallest EfficientNet accepts (efficientnet.INPUT_SIDE_MULTIPLE).
+TINY_INPUT_SIZE = 32
+
 
 @pytest.fixture(autouse=True)
 def no_endpoint_overrides_from_the_shell(monkeypatch):
@@ -41,26 +44,39 @@ def tiny_model_dir(tmp_path_factory):
     import numpy as np
 
     import settings
-    from training import lineage, train
+    from training import lineage, network, pretrained, train
 
     mx.random.seed(0)
     class_names = settings.CLASS_NAMES
-    member = train.build_network(len(class_names), width=4, blocks_per_stage=1)
-    member.initialize(mx.init.Xavier())
-    ensemble = train.build_ensemble([member])
-    dimension = ensemble(mx.nd.zeros((1, 3, 32, 32)))[1].shape[1]
-    # Distances are squared feature norms, all far below the limit 1e9: pictures are judged by
-    # their image statistics alone, which tests control.
-    serving_net = train.build_serving_network(ensemble, len(class_names), np.zeros((len(class_names), dimension)),
-                                              np.eye(dimension))
+    # The real structure, randomly initialised: no ImageNet weights to read, and only the classifier
+    # beside the shared backbone (tune_from=HEAD_ONLY), the smallest graph the serving code accepts.
+    # He initialisation (fan-in, gaussian): Xavier's fan average starves the depthwise convolutions and the
+    # signal dies out over 16 blocks, leaving every picture the same logits; these differ from picture to picture.
+    serving_net = network.build_network(len(class_names), network.HEAD_ONLY, pretrained.TWO_WHEELER_CLASSES)
+    serving_net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    network.settle_shapes(serving_net)
     model_dir = tmp_path_factory.mktemp("tiny_model")
-    train.save(serving_net, class_names, temperature=1.5, usability_document={"feature_distance_limit": 1e9},
-               metrics={"note": "untrained tiny network for tests"}, model_dir=model_dir)
+    # Two-wheeler limit 0: every picture passes the gate, so pictures are judged by their image
+    # statistics alone, which tests control.
+    architecture = {"network": "efficientnet-lite0", "input_size": TINY_INPUT_SIZE, "tune_from": network.HEAD_ONLY}
+    train.save(serving_net, class_names, temperature=1.5, usability_document={"two_wheeler_limit": 0.0},
+               metrics={"note": "untrained tiny network for tests"}, model_dir=model_dir, architecture=architecture)
     # Its monitoring baseline, from noisy mid-grey photos, as train.py makes it from the validation split.
     rng = np.random.default_rng(0)
     pixels = np.clip(rng.normal(128, 40, size=(120, 32, 32, 3)), 0, 255).astype(np.uint8)
-    lineage.write_monitoring_baseline(serving_net, pixels, class_names, 1.5, 1e9, model_dir)
+    lineage.write_monitoring_baseline(serving_net, pixels, class_names, 1.5, 0.0, model_dir, TINY_INPUT_SIZE)
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def pretrained_channel(tmp_path_factory):
+    """The training job's pretrained channel, converted once per session from the pinned package's
+    weights (training/pretrained.py), as stage_data.py stages it."""
+    from training import pretrained
+
+    channel = tmp_path_factory.mktemp(pretrained.CHANNEL)
+    pretrained.convert(channel)
+    return channel
 
 
 @dataclass

@@ -103,11 +103,12 @@ def answer_s3_with_error(client, operation: str, status: int, code: str, message
     return answered
 
 
-def assessment(*probabilities, reasons=()) -> str:
-    """The endpoint's assessment of a picture, as training/inference.py answers it."""
+def assessment(*probabilities, reasons=(), codes=()) -> str:
+    """The endpoint's assessment of a picture, as training/inference.py answers it (codes: the reasons'
+    codes; a picture called not_two_wheeler has little two-wheeler mass)."""
     return json.dumps({"probabilities": list(probabilities), "classes": list(settings.CLASS_NAMES),
-                       "usable": not reasons, "unusable_reasons": list(reasons),
-                       "feature_distance": 100.0, "feature_distance_limit": 500.0})
+                       "usable": not reasons, "unusable_reasons": list(reasons), "unusable_codes": list(codes),
+                       "two_wheeler_mass": 0.1 if "not_two_wheeler" in codes else 0.9, "two_wheeler_limit": 0.5})
 
 
 def b64(data: bytes) -> str:

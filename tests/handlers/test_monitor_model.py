@@ -49,7 +49,7 @@ def test_handler_writes_reports_by_hour_and_puts_model_deteriorated_on_the_bus(l
     for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
         s3.upload_file(str(tiny_model_dir / baseline.BASELINE_DIR / name), BUCKET, f"monitoring/baseline/{ENDPOINT}/{name}")
     when = datetime(2026, 12, 1, 13, 20, tzinfo=timezone.utc)
-    body = json.dumps({"probabilities": [0.99, 0.01], "usable": True, "unusable_codes": [], "feature_distance": 1.0,
+    body = json.dumps({"probabilities": [0.99, 0.01], "usable": True, "unusable_codes": [], "two_wheeler_mass": 0.9,
                        "input_statistics": {"brightness": 5.0, "contrast": 1.0, "sharpness": 1.0,
                                             "colourfulness": 0.0}}).encode()
     lines = "".join(capture_format.to_jsonl_line(capture_format.build_capture_record(

@@ -105,7 +105,7 @@ def drifted_capture_lines(count: int) -> str:
     lines = []
     for number in range(count):
         body = {"probabilities": [0.99, 0.01], "classes": list(settings.CLASS_NAMES), "usable": True,
-                "unusable_reasons": [], "unusable_codes": [], "feature_distance": 1.0,
+                "unusable_reasons": [], "unusable_codes": [], "two_wheeler_mass": 0.9,
                 "input_statistics": {"brightness": 8.0 + number % 3, "contrast": 3.0, "sharpness": 1.0,
                                      "colourfulness": 0.5}}
         lines.append(capture_format.to_jsonl_line(capture_format.build_capture_record(
@@ -164,7 +164,7 @@ def tiny_png(shade: int, channel: int) -> bytes:
 
 
 def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pending_approval(
-        stand_in, rehearsal, tiny_model_dir):
+        stand_in, rehearsal, tiny_model_dir, pretrained_channel):
     from datetime import datetime, timedelta, timezone
 
     from training import archives
@@ -182,6 +182,8 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
             for channel, name in enumerate(settings.CLASS_NAMES):
                 s3.put_object(Bucket=bucket, Key=f"{settings.DATA_PREFIX}/{split}/{name}/{split}{index}.png",
                               Body=tiny_png(100 + index, 2 * channel))
+    for weights in pretrained_channel.iterdir():
+        s3.upload_file(str(weights), bucket, f"{settings.DATA_PREFIX}/{settings.PRETRAINED_CHANNEL}/{weights.name}")
     # What the loop leaves: 8 captured drivers' photos and people's answers (one not a vehicle).
     start = datetime.now(timezone.utc) - timedelta(minutes=10)
     answers = {f"driver-{n}": settings.REVIEW_LABELS[n % 3] for n in range(8)}
@@ -194,8 +196,7 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
                                     class_names=settings.REVIEW_LABELS)
     redeployed = sls(stand_in, "deploy", "--param=retrainPollSeconds=1", "--param=minNewLabels=4")
     assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
-    tiny = {"epochs": 1, "width": 4, "blocks-per-stage": 1, "batch-size": 4, "validation-fraction": 0.25,
-            "warmup-epochs": 1}
+    tiny = {"epochs": 1, "input-size": 32, "batch-size": 4, "validation-fraction": 0.25}
     # The endpoint serves this stage's current model: the pipeline takes what it serves as the parent.
     sagemaker = boto3.client("sagemaker", endpoint_url=stand_in.url, region_name="us-east-1",
                              aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -215,7 +216,9 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
     package = sagemaker.describe_model_package(ModelPackageName=output["model_package_arn"])
     [job] = sagemaker.list_training_jobs()["TrainingJobSummaries"]
     channels = sagemaker.describe_training_job(TrainingJobName=job["TrainingJobName"])["InputDataConfig"]
-    assert {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels}["parent"] == parent
+    uris = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels}
+    assert uris["parent"] == parent
+    assert uris[settings.PRETRAINED_CHANNEL] == f"s3://{bucket}/{settings.DATA_PREFIX}/{settings.PRETRAINED_CHANNEL}"
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == output["model_data"]
     evaluation = json.loads(s3.get_object(Bucket=bucket, Key=storage_key(output["evaluation"]))["Body"].read())
@@ -270,13 +273,27 @@ def test_stand_in_stops_cleanly_on_sigterm():
 
 def test_stand_in_refuses_a_model_trained_before_usability_with_a_message(tmp_path, capsys):
     (tmp_path / "classes.json").write_text(json.dumps(list(settings.CLASS_NAMES)))
-    for name in ("model-symbol.json", "model-0000.params", "calibration.json"):
+    for name in ("model-symbol.json", "model-0000.params", "calibration.json", "architecture.json"):
         (tmp_path / name).write_text("{}")
 
     status = aws.main(["--port", "0", "--model-dir", str(tmp_path)])
 
     assert status == 1
     assert "--retrain" in capsys.readouterr().err
+
+
+def test_stand_in_refuses_a_model_trained_before_the_pretrained_backbone_naming_what_it_lacks(tmp_path, capsys):
+    # The small CNN's model directory: everything but architecture.json, its usability.json another gate's.
+    (tmp_path / "classes.json").write_text(json.dumps(list(settings.CLASS_NAMES)))
+    (tmp_path / "usability.json").write_text(json.dumps({"feature_distance_limit": 150.0}))
+    for name in ("model-symbol.json", "model-0000.params", "calibration.json"):
+        (tmp_path / name).write_text("{}")
+
+    status = aws.main(["--port", "0", "--model-dir", str(tmp_path)])
+
+    error = capsys.readouterr().err
+    assert status == 1
+    assert "architecture.json" in error and "python -m local.run" in error and "Traceback" not in error
 
 
 def test_stand_in_console_leaves_out_workflow_outcomes_moto_logs_as_errors(caplog):

@@ -44,8 +44,7 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model_dir)
     said = []
-    tiny = {"epochs": 1, "width": 4, "blocks-per-stage": 1, "batch-size": 8, "validation-fraction": 0.1,
-            "warmup-epochs": 1}
+    tiny = {"epochs": 1, "input-size": 32, "batch-size": 8, "validation-fraction": 0.1}
 
     outcome = learn.learn([photos], model_dir, later_share=0.4, hyperparameters=tiny, progress=False,
                           say=said.append, data_dir=tmp_path / "data", report_dir=tmp_path / "report")

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 
 import settings
 from local import run
-from monitoring import storage
+from monitoring import capture_format, storage
 from tests.imaging import photos
 from training import stage_data
 
@@ -43,16 +44,23 @@ def artifacts(tmp_path, monkeypatch):
     root = tmp_path / "artifacts"
     default_root = settings.ARTIFACTS_DIR
     for name in ("LOCAL_CAPTURE_DIR", "LOCAL_RESULTS_DIR", "LOCAL_GROUND_TRUTH_DIR", "LOCAL_REPORT_DIR",
-                 "ARTIFACTS_DIR"):
+                 "LOCAL_MONITORING_DIR", "ARTIFACTS_DIR"):
         monkeypatch.setattr(settings, name, root / getattr(settings, name).relative_to(default_root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def no_real_photos(tmp_path, monkeypatch):
+    """A machine without ../shared/data/real-world: the runs route the tests' own images only (the
+    real photos' second collection is some 230 photos; a test that wants real photos writes its own)."""
+    monkeypatch.setattr(settings, "REAL_WORLD_DIR", tmp_path / "no-real-photos")
 
 
 @pytest.mark.slow
 def test_run_main_command_routes_every_test_image_and_writes_results(tiny_model_dir, image_folder, tmp_path):
     environment = {**os.environ, "VEHICLE_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     command = [sys.executable, "-m", "local.run", "--data-source", str(image_folder),
-               "--model-dir", str(tiny_model_dir), "--threshold", "0.5", "--no-progress"]
+               "--model-dir", str(tiny_model_dir), "--threshold", "0.5", "--no-progress", "--no-real-photos"]
 
     completed = subprocess.run(command, cwd=settings.PROJECT_ROOT, env=environment, capture_output=True,
                                text=True, timeout=300)
@@ -94,7 +102,9 @@ def test_run_low_confidence_image_is_reported_with_its_prediction(tiny_model_dir
 def test_run_routes_own_photos_given_as_files_and_folders(tiny_model_dir, image_folder, artifacts, tmp_path, capsys):
     folder = tmp_path / "phone"
     folder.mkdir()
-    (folder / "portrait.jpg").write_bytes(photos.phone_jpeg(2000, 1500, orientation=6))
+    # Stored on its side with an EXIF orientation; upright it is a landscape photo, whose centre square
+    # (the model's input) keeps the scene's contrast.
+    (folder / "rotated.jpg").write_bytes(photos.phone_jpeg(1500, 2000, orientation=6))
     (folder / "scooter.webp").write_bytes(photos.encoded(photos.scene(640, 480, noise=8), "WEBP"))
     (folder / "black.png").write_bytes(photos.encoded(photos.uniform_image(), "PNG"))
     (folder / "notes.txt").write_text("not a photo")
@@ -110,13 +120,86 @@ def test_run_routes_own_photos_given_as_files_and_folders(tiny_model_dir, image_
     assert f"Skipping {folder / 'notes.txt'}" in output
     rows = {Path(row["image"]).name: row for row in
             json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())["images"]}
-    assert sorted(rows) == ["black.png", "portrait.jpg", "scooter.webp", "single.png"]
+    assert sorted(rows) == ["black.png", "rotated.jpg", "scooter.webp", "single.png"]
     assert all(row["true_class"] is None for row in rows.values())
     assert rows["black.png"]["error"] == "UnusableImage" and "nearly uniform" in rows["black.png"]["unusable_reasons"]
-    assert all(rows[name]["accepted"] for name in ("portrait.jpg", "scooter.webp", "single.png"))
+    assert all(rows[name]["accepted"] for name in ("rotated.jpg", "scooter.webp", "single.png"))
     assert "to a person: unusable photo (nearly uniform" in output
     assert (settings.LOCAL_RESULTS_DIR / run.RESULTS_CSV).is_file()
     assert len(list(storage.iter_jsonl_lines(settings.LOCAL_CAPTURE_DIR))) == 4
+
+
+@pytest.fixture
+def gated_model_dir(tiny_model_dir, tmp_path):
+    """The tiny model with a two-wheeler gate no picture passes (a mass of 1 exactly is never reached)."""
+    model_dir = tmp_path / "gated-model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / "usability.json").write_text(json.dumps({"two_wheeler_limit": 1.0}))
+    return model_dir
+
+
+def test_run_sends_a_photo_that_is_not_a_two_wheeler_to_a_person_and_the_monitor_counts_it(
+        gated_model_dir, image_folder, artifacts, capsys):
+    status = run.main(["--model-dir", str(gated_model_dir), "--data-source", str(image_folder), "--threshold", "0.5",
+                       "--no-progress"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    results = json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())
+    rows, summary = results["images"], results["summary"]
+    assert len(rows) == 2 * IMAGES_PER_CLASS
+    assert all(row["error"] == "UnusableImage" and not row["accepted"] for row in rows)
+    assert all("not a bicycle or motorcycle" in row["unusable_reasons"] for row in rows)
+    assert "to a person: unusable photo (not a bicycle or motorcycle" in output
+    assert summary["loop"]["reviews_queued"] == 2 * IMAGES_PER_CLASS and summary["routed_share"] == 0.0
+    # The endpoint's answers, as captured, carry the code; the deterioration monitor counts it.
+    captured = [json.loads(capture_format.parse_capture_line(line, decode_input=False).output_body)
+                for _, line in storage.iter_jsonl_lines(settings.LOCAL_CAPTURE_DIR)]
+    assert [answer["unusable_codes"] for answer in captured] == [["not_two_wheeler"]] * (2 * IMAGES_PER_CLASS)
+    statistics = json.loads((settings.LOCAL_MONITORING_DIR / summary["run_id"] / "statistics.json").read_text())
+    [reason] = [feature for feature in statistics["features"] if feature["name"] == "unusable_reason"]
+    buckets = {bucket["value"]: bucket["count"]
+               for bucket in reason["string_statistics"]["distribution"]["categorical"]["buckets"]}
+    assert buckets == {"not_two_wheeler": 2 * IMAGES_PER_CLASS}
+
+
+def real_photo_folder(root: Path) -> Path:
+    """A folder laid out like ../shared/data/real-world: a manifest whose first 73 rows are the first
+    collection (never routed, so no files), then a few photos of the second, ImageNet's own among them."""
+    rows = [("bicycle", f"first__{number}.jpg", f"bikes/{number}.jpg") for number in range(73)]
+    second = [("bicycle", "shop__a.jpg", "bikes/a.jpg"), ("motorcycle", "moto__b.jpg", "motorcycles/b.jpg"),
+              ("other", "street__c.jpg", "motorbikes/c.jpg"), ("other", "cars__d.jpg", "cars/d.jpg"),
+              ("other", "inet__n03100240_convertible.jpg", "imagenet/convertible.jpg")]
+    for number, (folder, name, _) in enumerate(second):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / name).write_bytes(photos.encoded(photos.scene(320, 240, noise=8, seed=number), "JPEG"))
+    lines = ["class\tfilename\tsource_path"] + ["\t".join(row) for row in rows + second]
+    (root / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_run_routes_the_real_photos_beside_the_thumbnails_and_sums_each_set_up_apart(
+        tiny_model_dir, image_folder, artifacts, tmp_path, capsys):
+    real = real_photo_folder(tmp_path / "real-world")
+
+    status = run.main(["--model-dir", str(tiny_model_dir), "--data-source", str(image_folder), "--real-photos",
+                       str(real), "--sample", "2", "--threshold", "0.5", "--no-progress"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    results = json.loads((settings.LOCAL_RESULTS_DIR / run.RESULTS_JSON).read_text())
+    by_name = {Path(row["image"]).name: row for row in results["images"]}
+    assert len(by_name) == 2 + 4 and "inet__n03100240_convertible.jpg" not in by_name  # ImageNet's own left out
+    assert {name: row["true_class"] for name, row in by_name.items() if row["photo_set"] == run.REAL_SET} == {
+        "shop__a.jpg": "bicycle", "moto__b.jpg": "motorcycle", "street__c.jpg": settings.NOT_A_VEHICLE,
+        "cars__d.jpg": settings.NOT_A_VEHICLE}
+    sets = results["summary"]["sets"]
+    assert sets[run.CIFAR_SET]["images"] == 2 and sets[run.REAL_SET]["images"] == 4
+    # The gate is open (limit 0) and the threshold 0.5: everything is routed, the moped and the car too.
+    assert (sets[run.REAL_SET]["mopeds"], sets[run.REAL_SET]["mopeds_routed"]) == (1, 1)
+    assert (sets[run.REAL_SET]["others"], sets[run.REAL_SET]["others_routed"]) == (1, 1)
+    assert f"4 {run.REAL_SET}, threshold 0.5:" in output and f"2 {run.CIFAR_SET}, threshold 0.5:" in output
+    assert "other things routed             1 of 1" in output
 
 
 def test_run_own_photo_that_is_not_an_image_fails_the_command(tiny_model_dir, image_folder, artifacts, tmp_path,

@@ -12,7 +12,7 @@ from PIL import Image
 
 import settings
 from local import moto_gaps
-from training import archives
+from training import archives, pretrained
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-training:1.9.0-cpu-py38"
@@ -114,7 +114,7 @@ def test_a_job_without_its_code_or_data_fails_with_a_client_error(aws):
 
 
 @pytest.mark.slow
-def test_the_projects_own_train_py_trains_in_a_job(aws, tmp_path):
+def test_the_projects_own_train_py_trains_in_a_job(aws, tmp_path, pretrained_channel):
     s3, sagemaker = aws
     rng = np.random.RandomState(0)
     for label, name in enumerate(settings.CLASS_NAMES):
@@ -125,16 +125,18 @@ def test_the_projects_own_train_py_trains_in_a_job(aws, tmp_path):
             Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
             s3.put_object(Bucket="jobs", Key=f"data/train/{name}/{index}.png", Body=buffer.getvalue())
     s3.put_object(Bucket="jobs", Key="code/sourcedir.tar.gz", Body=archives.source_archive(settings.PROJECT_ROOT))
+    weights = pretrained_channel / pretrained.PARAMS_FILE
+    s3.put_object(Bucket="jobs", Key=f"data/pretrained/{weights.name}", Body=weights.read_bytes())
     hyperparameters = {name: json.dumps(value) for name, value in {
-        "epochs": "1", "width": "4", "blocks-per-stage": "1", "batch-size": "4", "validation-fraction": "0.25",
-        "warmup-epochs": "1"}.items()}
+        "epochs": "1", "input-size": "32", "batch-size": "4", "validation-fraction": "0.25"}.items()}
 
-    start(sagemaker, "real", "s3://jobs/code/sourcedir.tar.gz", hyperparameters, {"train": "s3://jobs/data/train"})
+    start(sagemaker, "real", "s3://jobs/code/sourcedir.tar.gz", hyperparameters,
+          {"train": "s3://jobs/data/train", "pretrained": "s3://jobs/data/pretrained"})
     described = finished(sagemaker, "real")
 
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     archive = s3.get_object(Bucket="jobs", Key="models/real/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as handle:
         names = set(handle.getnames())
-    assert {"classes.json", "model-symbol.json", "model-0000.params", "metrics.json",
+    assert {"classes.json", "model-symbol.json", "model-0000.params", "architecture.json", "metrics.json",
             "baseline/statistics.json"} <= names

@@ -14,6 +14,8 @@ from tests.imaging import photos
 
 ASL = json.loads(settings.STATE_MACHINE_FILE.read_text())
 THROTTLED = SageMakerRuntimeError("ThrottlingException", "Rate exceeded")
+# The endpoint's sentence for a photo its ImageNet head does not see a two-wheeler in (training/usability.py).
+NOT_A_TWO_WHEELER = "not a bicycle or motorcycle to the backbone's ImageNet head (two-wheeler probability 0.10 < 0.50)"
 
 
 def upload(workflow, key: str, body: bytes) -> dict:
@@ -103,14 +105,18 @@ def test_classify_vehicle_routes_a_phone_photo_normalised_for_the_endpoint(workf
     assert result.output["original"]["location"] == f"s3://{workflow.images_bucket}/drivers/phone-photo"
 
 
+@pytest.mark.parametrize("reason, code", [
+    ("nearly uniform: blank (contrast 0.0 < 10)", "nearly_uniform"), (NOT_A_TWO_WHEELER, "not_two_wheeler"),
+], ids=["nearly-uniform", "not-a-two-wheeler"])
 @pytest.mark.parametrize("confidence", [0.999, 0.6], ids=["confident", "unsure"])
-def test_classify_vehicle_never_routes_an_unusable_picture(workflow, endpoint, confidence):
-    endpoint.answer(assessment(confidence, 1 - confidence, reasons=["nearly uniform: blank (contrast 0.0 < 10)"]))
+def test_classify_vehicle_never_routes_an_unusable_picture(workflow, endpoint, confidence, reason, code):
+    endpoint.answer(assessment(confidence, 1 - confidence, reasons=[reason], codes=[code]))
 
     result = workflow.run(upload(workflow, "drivers/black.jpg", photos.encoded(photos.uniform_image(), "JPEG")))
 
     assert (result.status, result.error) == ("FAILED", "UnusableImage")
-    assert "nearly uniform" in result.error_message and "a person should check" in result.error_message
+    assert reason.split(":")[0].split(" (")[0] in result.error_message
+    assert "a person should check" in result.error_message
 
 
 def test_classify_vehicle_retries_a_throttled_endpoint_with_backoff_then_succeeds(workflow, endpoint, retry_waits):
@@ -218,12 +224,15 @@ def test_classify_vehicle_publishes_the_routing_decision_for_dispatch(workflow, 
     assert review_requests() == []
 
 
-@pytest.mark.parametrize("answer, error", [
-    (assessment(0.6, 0.4), "ConfidenceBelowThreshold"),
-    (assessment(0.99, 0.01, reasons=["nearly uniform: blank (contrast 0.0 < 10)"]), "UnusableImage"),
-], ids=["low-confidence", "unusable-photo"])
+@pytest.mark.parametrize("answer, error, said", [
+    (assessment(0.6, 0.4), "ConfidenceBelowThreshold", "0.6000"),
+    (assessment(0.99, 0.01, reasons=["nearly uniform: blank (contrast 0.0 < 10)"], codes=["nearly_uniform"]),
+     "UnusableImage", "nearly uniform"),
+    (assessment(0.99, 0.01, reasons=[NOT_A_TWO_WHEELER], codes=["not_two_wheeler"]), "UnusableImage",
+     "not a bicycle or motorcycle"),
+], ids=["low-confidence", "unusable-photo", "not-a-two-wheeler"])
 def test_classify_vehicle_asks_a_person_and_still_fails_under_the_error(workflow, endpoint, dispatch, review_requests,
-                                                                      answer, error):
+                                                                      answer, error, said):
     endpoint.answer(answer)
 
     result = workflow.run(upload(workflow, "drivers/unsure.png", image_bytes("PNG")))
@@ -236,7 +245,8 @@ def test_classify_vehicle_asks_a_person_and_still_fails_under_the_error(workflow
         "kind": settings.REVIEW_REQUEST, "reason": error, "s3_key": "drivers/unsure.png", "label": "bicycle",
         "inference_id": endpoint.requests[0].inference_id, "execution": result.arn}
     assert request["image"] == f"s3://{workflow.images_bucket}/drivers/unsure.png"
-    assert json.loads(request["cause"])["errorType"] == error
+    assert json.loads(request["cause"])["errorType"] == error and said in json.loads(request["cause"])["errorMessage"]
+    assert said in result.error_message
     assert (event["detail-type"], event["detail"]["reason"]) == (settings.DRIVER_NEEDS_REVIEW, error)
 
 

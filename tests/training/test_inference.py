@@ -22,9 +22,11 @@ def model(tiny_model_dir):
     return inference.model_fn(tiny_model_dir)
 
 
-def test_model_fn_loads_classes_and_temperature(model):
+def test_model_fn_loads_classes_temperature_gate_and_input_size(model):
     assert model.class_names == ("bicycle", "motorcycle")
     assert model.temperature == 1.5
+    assert model.two_wheeler_limit == 0.0
+    assert model.input_size == 32
 
 
 @pytest.mark.parametrize("body, content_type", [
@@ -57,7 +59,7 @@ def test_transform_fn_matches_batch_prediction(model):
 def test_predict_probabilities_applies_temperature(model):
     images = [Image.fromarray(np.random.RandomState(seed).randint(0, 256, (32, 32, 3), dtype=np.uint8))
               for seed in range(3)]
-    logits = model.network(mx.nd.array(model_artifacts.to_batch_array(images)))[0].asnumpy()
+    logits = model.network(mx.nd.array(model_artifacts.to_batch_array(images, model.input_size)))[0].asnumpy()
 
     probabilities = inference.predict_probabilities(model, images)
 
@@ -65,15 +67,28 @@ def test_predict_probabilities_applies_temperature(model):
     assert probabilities == pytest.approx(scaled / scaled.sum(axis=1, keepdims=True), rel=1e-5)
 
 
-def test_large_image_is_resized_with_antialiasing(model):
+@pytest.mark.parametrize("size", [32, 160])
+def test_large_image_is_resized_with_antialiasing(size):
     # A fine checkerboard averages to grey; resizing without a low-pass filter would alias it.
     checker = (np.indices((640, 640)).sum(axis=0) % 2 * 255).astype(np.uint8)
     image = Image.fromarray(np.stack([checker] * 3, axis=-1))
 
-    pixels = model_artifacts.to_batch_array([image])
+    pixels = model_artifacts.to_batch_array([image], size)
 
-    assert pixels.shape == (1, 3, 32, 32)
+    assert pixels.shape == (1, 3, size, size)
     assert abs(pixels.mean() - 127.5) < 3 and pixels.std() < 10
+
+
+def test_model_image_keeps_the_aspect_and_crops_the_centre():
+    # A 3:1 picture whose left and right thirds are red and middle third blue: the centre crop is all blue.
+    wide = np.zeros((100, 300, 3), dtype=np.uint8)
+    wide[:, :100] = wide[:, 200:] = (255, 0, 0)
+    wide[:, 100:200] = (0, 0, 255)
+
+    pixels = np.asarray(model_artifacts.to_model_image(Image.fromarray(wide), 64))
+
+    assert pixels.shape == (64, 64, 3)
+    assert (pixels[:, :, 2] > 200).all() and (pixels[:, :, 0] < 40).all()
 
 
 @pytest.mark.parametrize("body, content_type, status", [
@@ -113,7 +128,8 @@ def test_transform_fn_answers_the_assessment_when_asked(model):
     assert answer["probabilities"] == json.loads(plain)
     assert answer["classes"] == ["bicycle", "motorcycle"]
     assert (answer["usable"], answer["unusable_reasons"]) == (True, [])
-    assert answer["feature_distance"] >= 0 and answer["feature_distance_limit"] == 1e9
+    assert 0.0 <= answer["two_wheeler_mass"] <= 1.0 and answer["two_wheeler_limit"] == 0.0
+    assert answer["unusable_codes"] == []
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -131,13 +147,17 @@ def test_transform_fn_says_why_a_picture_is_unusable(model, body, reason):
     assert any(reason in text for text in answer["unusable_reasons"]), answer["unusable_reasons"]
 
 
-def test_transform_fn_calls_a_picture_unlike_the_training_photos_unusable(model):
-    far = inference.LoadedModel(model.network, model.class_names, model.temperature, feature_distance_limit=0.0)
+def test_transform_fn_calls_a_picture_without_two_wheeler_mass_unusable(model):
+    # No picture reaches a mass of 1 exactly, so this gate refuses every one of them.
+    strict = inference.LoadedModel(model.network, model.class_names, model.temperature, two_wheeler_limit=1.0,
+                                   input_size=model.input_size)
 
-    answer = assessment(far, photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+    answer = assessment(strict, photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
 
     assert answer["usable"] is False
-    assert answer["unusable_reasons"][0].startswith("unlike the training photos")
+    assert answer["unusable_codes"] == ["not_two_wheeler"]
+    assert answer["unusable_reasons"][0].startswith("not a bicycle or motorcycle")
+    assert answer["two_wheeler_mass"] < 1.0 and answer["two_wheeler_limit"] == 1.0
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])

@@ -1,4 +1,5 @@
 """The launcher against the real SageMaker SDK, with moto standing in for AWS (no real calls)."""
+import hashlib
 import importlib.metadata
 import io
 import json
@@ -16,7 +17,7 @@ from PIL import Image
 
 import settings
 from tests.imaging import photos
-from training import launch, train
+from training import launch, pretrained, train
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 BUCKET = "vehicles"
@@ -47,7 +48,14 @@ def launched(tiny_model_dir, tmp_path_factory):
     from sagemaker.estimator import EstimatorBase
 
     endpoint_file = tmp_path_factory.mktemp("launch") / "endpoint.json"
+    # Data staged before the backbone came: train/ and test/, no pretrained/ (run_cloud converts it).
+    data_dir = tmp_path_factory.mktemp("staged")
+    for split in ("train", "test"):
+        for value, class_name in enumerate(settings.CLASS_NAMES):
+            (data_dir / split / class_name).mkdir(parents=True)
+            Image.new("RGB", (32, 32), (200 * value, 40, 90)).save(data_dir / split / class_name / "0.png")
     args = launch.parse_args(["cloud", "--role", ROLE, "--s3-prefix", BASE_URI, "--no-logs",
+                              "--upload-data", "--data-dir", str(data_dir),
                               "--hyperparameter", "epochs=2", "--endpoint-name", "vehicle-classifier-test",
                               "--endpoint-name-file", str(endpoint_file)])
     calls, telemetry = [], []
@@ -97,8 +105,17 @@ def test_run_cloud_creates_training_job_with_mxnet_script_mode(launched):
     assert json.loads(job["HyperParameters"]["sagemaker_program"]) == "train.py"
     assert json.loads(job["HyperParameters"]["epochs"]) == "2"
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
-    assert channels == {"train": f"{BASE_URI}/data/train", "test": f"{BASE_URI}/data/test"}
+    assert channels == {"train": f"{BASE_URI}/data/train", "test": f"{BASE_URI}/data/test",
+                        "pretrained": f"{BASE_URI}/data/pretrained"}
     assert job["OutputDataConfig"]["S3OutputPath"] == f"{BASE_URI}/models"
+
+
+@pytest.mark.slow
+def test_run_cloud_uploads_the_staged_data_and_the_pinned_pretrained_weights(launched):
+    weights = launched["s3_objects"][f"{BASE_URI}/data/pretrained/{pretrained.PARAMS_FILE}"]
+
+    assert hashlib.sha256(weights).hexdigest() == pretrained.PARAMS_SHA256
+    assert f"{BASE_URI}/data/train/bicycle/0.png" in launched["s3_objects"]
 
 
 @pytest.mark.slow
@@ -125,7 +142,8 @@ def test_run_cloud_repacks_model_with_serving_code(launched):
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
         names = set(archive.getnames())
 
-    assert {"model-symbol.json", "model-0000.params", "classes.json", "calibration.json", "usability.json"} <= names
+    assert {"model-symbol.json", "model-0000.params", "architecture.json", "classes.json", "calibration.json",
+            "usability.json"} <= names
     assert {"code/inference.py", "code/model_artifacts.py", "code/usability.py"} <= names
     # the photo decoder the Lambda ships too (the SDK puts dependencies in code/lib), and the
     # container's pinned Pillow
@@ -141,8 +159,9 @@ def test_run_cloud_training_source_ships_the_training_modules(launched):
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
         names = set(archive.getnames())
 
-    assert {"train.py", "augmentation.py", "model_artifacts.py", "usability.py", "requirements.txt",
-            "imaging/photo.py"} <= names
+    assert {"train.py", "efficientnet.py", "network.py", "finetune.py", "pretrained.py", "torch_legacy.py",
+            "model_artifacts.py", "usability.py", "requirements.txt", "imaging/photo.py"} <= names
+    assert "augmentation.py" not in names
 
 
 @pytest.mark.slow
@@ -155,7 +174,7 @@ def test_inference_runs_as_the_serving_container_lays_it_out(tiny_model_dir, tmp
               "body = open(sys.argv[2], 'rb').read(); "
               "print(inference.transform_fn(model, body, 'image/jpeg', inference.ASSESSMENT_CONTENT_TYPE)[0])")
     photo_file = tmp_path / "photo.jpg"
-    photo_file.write_bytes(photos.phone_jpeg(1600, 1200, orientation=6))
+    photo_file.write_bytes(photos.phone_jpeg(1200, 1600, orientation=6))  # a landscape photo, upright
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
 
     completed = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), str(photo_file)], cwd=code,
@@ -239,10 +258,10 @@ def test_parse_hyperparameters_normalises_names():
 
 @pytest.mark.parametrize("pattern_name, line, value", [
     ("validation:accuracy", train.EPOCH_LINE.format(
-        epoch=3, member=0, train_loss=0.5, train_accuracy=0.75, validation_loss=0.4, validation_accuracy=0.8125,
+        epoch=3, train_loss=0.5, train_accuracy=0.75, validation_loss=0.4, validation_accuracy=0.8125,
         learning_rate=0.05), "0.8125"),
     ("train:loss", train.EPOCH_LINE.format(
-        epoch=3, member=1, train_loss=0.5, train_accuracy=0.75, validation_loss=0.4, validation_accuracy=0.8,
+        epoch=3, train_loss=0.5, train_accuracy=0.75, validation_loss=0.4, validation_accuracy=0.8,
         learning_rate=0.05), "0.5000"),
     ("final:test_accuracy", train.FINAL_LINE.format(
         validation_accuracy=0.9, validation_ece=0.03, test_accuracy=0.935, test_ece=0.02, temperature=1.2), "0.9350"),
@@ -285,11 +304,13 @@ def test_ensure_local_model_stages_and_trains_when_missing(tmp_path):
 
     model_dir = launch.ensure_local_model(
         tmp_path / "model", tmp_path / "data", data_source=source, show_progress=False,
-        hyperparameters={"epochs": "1", "ensemble-size": "1", "width": "4", "blocks-per-stage": "1",
-                         "batch-size": "4", "validation-fraction": "0.25", "warmup-epochs": "1"})
+        hyperparameters={"epochs": "1", "input-size": "32", "batch-size": "4", "validation-fraction": "0.25"})
 
     assert launch.is_complete_model_dir(model_dir)
     assert (tmp_path / "data" / "train.lst").is_file()
+    weights = tmp_path / "data" / pretrained.CHANNEL / pretrained.PARAMS_FILE
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == pretrained.PARAMS_SHA256
+    assert json.loads((model_dir / "architecture.json").read_text())["input_size"] == 32
     assert json.loads((model_dir / "metrics.json").read_text())["test"]["count"] == 4
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from training import model_artifacts
 
@@ -65,3 +66,19 @@ def test_precision_coverage_curve_of_nothing_is_empty():
     thresholds, coverage, precision = model_artifacts.precision_coverage_curve(np.array([]), np.array([]))
 
     assert thresholds.size == coverage.size == precision.size == 0
+
+
+@pytest.mark.parametrize("size, side", [((1000, 33), 32), ((33, 1000), 32), ((161, 160), 160), ((20, 30), 64),
+                                        ((160, 160), 160)],
+                         ids=["wide", "tall", "almost-square", "upsampled", "already-the-input"])
+def test_to_model_image_is_a_square_of_the_side_whatever_the_aspect(size, side):
+    image = Image.new("P", size, 3)
+
+    square = model_artifacts.to_model_image(image, side)
+
+    assert square.size == (side, side) and square.mode == "RGB"
+
+
+def test_required_files_include_the_architecture():
+    assert model_artifacts.ARCHITECTURE_FILE == "architecture.json"
+    assert model_artifacts.ARCHITECTURE_FILE in model_artifacts.REQUIRED_FILES

@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
-from training import stage_data
+from training import pretrained, stage_data
 
 BICYCLE, MOTORCYCLE, OTHER = 8, 48, 3
 
@@ -65,7 +65,8 @@ def test_stage_archive_selects_classes_by_fine_label_not_filename(cifar_archive,
 
     document = stage_data.stage("archive", cifar_archive, out, show_progress=False)
 
-    assert _tree(out) == ["STAGED.json", "test.lst", "test/bicycle/bike_s_000005.png",
+    assert _tree(out) == ["STAGED.json", "pretrained/efficientnet-lite0.params", "test.lst",
+                          "test/bicycle/bike_s_000005.png",
                           "test/motorcycle/motorbike_s_000006.png", "train.lst",
                           "train/bicycle/bicycle_s_000001.png", "train/motorcycle/bike_s_000002.png",
                           "train/motorcycle/motorcycle_s_000004.png"]
@@ -94,6 +95,27 @@ def test_stage_is_idempotent_and_reports_already_staged(cifar_archive, tmp_path)
 
     assert document["already_staged"] is True
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == before
+
+
+def test_stage_writes_the_pinned_pretrained_weights_beside_the_images(cifar_archive, tmp_path):
+    out = tmp_path / "data"
+
+    stage_data.stage("archive", cifar_archive, out, show_progress=False)
+
+    weights = out / pretrained.CHANNEL / pretrained.PARAMS_FILE
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == pretrained.PARAMS_SHA256
+
+
+def test_stage_adds_the_pretrained_weights_to_data_staged_before_them(cifar_archive, tmp_path):
+    out = tmp_path / "data"
+    stage_data.stage("archive", cifar_archive, out, show_progress=False)
+    weights = out / pretrained.CHANNEL / pretrained.PARAMS_FILE
+    weights.unlink()
+
+    document = stage_data.stage("archive", cifar_archive, out, show_progress=False)
+
+    assert document["already_staged"] is True
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == pretrained.PARAMS_SHA256
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not_gzip", "missing_test_pickle"],

@@ -6,8 +6,9 @@ from tests.imaging import photos
 from training import model_artifacts, usability
 
 
-def model_input(image: Image.Image) -> np.ndarray:
-    return np.asarray(model_artifacts.to_model_image(image))
+def model_input(image: Image.Image, size: int = model_artifacts.DEFAULT_INPUT_SIZE) -> np.ndarray:
+    """What the endpoint judges: the statistics reduction of the model's input (inference.assess)."""
+    return usability.statistics_pixels(model_artifacts.to_model_image(image, size))
 
 
 @pytest.mark.parametrize("image, reason", [
@@ -58,30 +59,34 @@ def test_image_statistics_of_a_known_picture():
     assert stats["colours"] == 2
 
 
-def test_fit_feature_distribution_whitens_the_shared_covariance():
-    rng = np.random.RandomState(0)
-    covariance = np.array([[4.0, 1.0], [1.0, 2.0]])
-    labels = np.repeat([0, 1], 5000)
-    features = rng.multivariate_normal([0, 0], covariance, 10000) + np.where(labels[:, None] == 1, [10.0, 0.0], 0.0)
+@pytest.mark.parametrize("size", [32, 160, 224])
+def test_statistics_pixels_reduce_any_model_input_to_the_thumbnail_side(size):
+    image = model_artifacts.to_model_image(photos.scene(320, 240, noise=8), size)
 
-    means, whitening = usability.fit_feature_distribution(features, labels, 2, shrinkage=0.0)
+    pixels = usability.statistics_pixels(image)
 
-    assert means == pytest.approx(np.array([[0, 0], [10, 0]]), abs=0.1)
-    point = np.array([[2.0, 1.0]])
-    expected = float(point @ np.linalg.inv(covariance) @ point.T)
-    assert usability.mahalanobis_distances(point, means, whitening)[0] == pytest.approx(expected, rel=0.05)
+    assert pixels.shape == (usability.STATISTICS_SIDE, usability.STATISTICS_SIDE, 3) and pixels.dtype == np.uint8
 
 
-def test_distance_limit_is_a_high_quantile_of_the_validation_distances():
-    distances = np.exp(np.random.RandomState(0).normal(5.0, 0.5, 100000))
+def test_statistics_pixels_keep_the_limits_whatever_the_input_size():
+    # Statistics of the same photo at two input sizes are close, since both are reduced to 32x32.
+    photo = photos.scene(320, 240, noise=8)
 
-    limit = usability.distance_limit(distances, 0.005)
+    small, large = (usability.image_statistics(model_input(photo, size)) for size in (32, 224))
 
-    assert np.mean(distances > limit) == pytest.approx(0.005, abs=0.001)
+    assert small["brightness"] == pytest.approx(large["brightness"], abs=3)
+    assert small["contrast"] == pytest.approx(large["contrast"], rel=0.1)
 
 
-@pytest.mark.parametrize("distance, limit, usable", [(10.0, 20.0, True), (20.0, 20.0, True), (21.0, 20.0, False),
-                                                     (float("nan"), 20.0, False)],
-                         ids=["below", "at-the-limit", "above", "not-a-number"])
-def test_distance_reason(distance, limit, usable):
-    assert (usability.distance_reason(distance, limit) == []) == usable
+@pytest.mark.parametrize("mass, limit, usable", [(0.9, 0.5, True), (0.5, 0.5, True), (0.49, 0.5, False),
+                                                 (float("nan"), 0.5, False), (0.0, 0.0, True)],
+                         ids=["above", "at-the-limit", "below", "not-a-number", "no-gate"])
+def test_two_wheeler_reason(mass, limit, usable):
+    assert (usability.two_wheeler_reason(mass, limit) == []) == usable
+
+
+def test_two_wheeler_reason_is_coded_and_says_the_mass_and_the_limit():
+    (reason,) = usability.two_wheeler_reason(0.12, 0.5)
+
+    assert reason.code == "not_two_wheeler" and reason.code in usability.REASON_CODES
+    assert "0.12 < 0.50" in reason
