@@ -9,6 +9,8 @@ padding is fixed and the graph stays hybridizable.
 
 MXNet is imported on first use. Shipped to SageMaker with training/ (Python 3.8, MXNet 1.9).
 """
+import functools
+
 
 # (repeats, kernel, stride, expansion, output channels) of each stage: EfficientNet-B0's, which Lite0 keeps.
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
@@ -39,18 +41,9 @@ def same_padding(kernel: int, stride: int):
     return total // 2, total - total // 2
 
 
-class _Blocks:
-    """Block classes, defined on first use so importing this module does not import MXNet."""
-    _cache = None
-
-    @classmethod
-    def get(cls):
-        if cls._cache is None:
-            cls._cache = _define_blocks()
-        return cls._cache
-
-
-def _define_blocks():
+@functools.lru_cache(maxsize=None)
+def block_classes() -> dict:
+    """The Gluon block classes, defined on first use so importing this module does not import MXNet."""
     from mxnet.gluon import nn
 
     def batch_norm(frozen):
@@ -134,7 +127,7 @@ def check_input_side(side: int) -> int:
 def build_imagenet_network():
     """The whole ImageNet classifier: raw pixels in, 1000 logits out (for checks and conversion)."""
     from mxnet.gluon import nn
-    parts = _Blocks.get()
+    parts = block_classes()
     net = nn.HybridSequential(prefix="efficientnetlite0_")
     with net.name_scope():
         net.add(parts["stem"](), parts["blocks"](0, BLOCK_COUNT), parts["head"](),

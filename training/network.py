@@ -13,6 +13,8 @@ the same structure: a challenger fine-tunes from its parent's weights (train.py 
 MXNet is imported on first use, so importing this module (or train.py) stays cheap. Shipped to
 SageMaker with training/.
 """
+import functools
+
 try:
     from training import efficientnet
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
@@ -22,19 +24,11 @@ except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
 HEAD_ONLY = efficientnet.BLOCK_COUNT + 1
 
 
-class _Blocks:
-    _cache = None
-
-    @classmethod
-    def get(cls):
-        if cls._cache is None:
-            cls._cache = _define_blocks()
-        return cls._cache
-
-
-def _define_blocks():
+@functools.lru_cache(maxsize=None)
+def block_classes() -> dict:
+    """The Gluon block classes, defined on first use so importing this module does not import MXNet."""
     from mxnet.gluon import nn
-    parts = efficientnet._Blocks.get()
+    parts = efficientnet.block_classes()
 
     class Tower(nn.HybridBlock):
         """Blocks tune_from.. and the head: the upper part of the backbone, pooled 1280 features out."""
@@ -99,7 +93,7 @@ def build_network(num_classes: int, tune_from: int, two_wheeler_classes):
     """The untrained structure (load_pretrained or load_exported fills it)."""
     if not 0 <= tune_from <= HEAD_ONLY:
         raise ValueError(f"tune_from must be between 0 and {HEAD_ONLY} (got {tune_from})")
-    return _Blocks.get()["VehicleNetwork"](num_classes, tune_from, set(two_wheeler_classes), prefix="vehicle_")
+    return block_classes()["VehicleNetwork"](num_classes, tune_from, set(two_wheeler_classes), prefix="vehicle_")
 
 
 def settle_shapes(net) -> None:

@@ -71,7 +71,7 @@ def test_same_padding_puts_tensorflows_extra_row_after(kernel, stride, padding):
 def test_a_stride_2_convolution_gives_tensorflows_output_side(side):
     import mxnet as mx
 
-    conv = efficientnet._Blocks.get()["PaddedConv"](4, 3, 2)
+    conv = efficientnet.block_classes()["PaddedConv"](4, 3, 2)
     conv.initialize()
 
     assert conv(mx.nd.zeros((1, 3, side, side))).shape == (1, 4, side // 2, side // 2)
