@@ -609,8 +609,8 @@ def run_quietly(args: argparse.Namespace) -> int:
         for name, part in summary["sets"].items():
             print_summary(part, name)
             if name == CIFAR_SET:
-                print(f"  (a 32-px thumbnail is not a driver's photo: upsampled to the model's input, most show "
-                      f"the backbone's ImageNet head too little of a two-wheeler, and go to a person)")
+                print("  (a 32-px thumbnail is not a driver's photo: upsampled to the model's input, many show "
+                      "the backbone's ImageNet head too little of a two-wheeler, and go to a person)")
     print_summary(summary, "photos in all" if len(sets) > 1 else sets[0] if sets else "images")
     json_path, csv_path = write_results(routings, summary, settings.LOCAL_RESULTS_DIR)
     print(f"\nResults: {json_path} and {csv_path}")
