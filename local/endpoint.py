@@ -472,10 +472,11 @@ def main(argv=None) -> int:
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
         return 2
-    # Before MXNet loads: one OpenMP thread per core, spinning while idle. For EfficientNet at 128 px
-    # this halves a photo's latency and raises 8 clients' throughput (measured 2026-12-06 on 2 cores:
-    # p50 23.6 ms and 47 photos/s, against 39.3 ms and 30 with MXNet's default of one thread and
-    # 43.4 ms and 37 with sleeping threads, which only paid off for the small CNN before it).
+    # Before MXNet loads: one OpenMP thread per core, spinning while idle. For EfficientNet this
+    # nearly halves a photo's latency and raises 8 clients' throughput (measured 2026-12-06 on 2 cores
+    # at 128 px: p50 23.6 ms and 47 photos/s, against 39.3 ms and 30 with MXNet's default of one
+    # thread and 43.4 ms and 37 with sleeping threads, which only paid off for the small CNN before
+    # it; at 160 px, the default input, p50 33.5 ms). Spinning threads need the cores to themselves.
     os.environ.setdefault(OMP_THREADS_VARIABLE, str(os.cpu_count() or 1))
     os.environ.setdefault(OMP_WAIT_POLICY_VARIABLE, "ACTIVE")
     try:

@@ -13,7 +13,7 @@
 
 Beside the 200 CIFAR test thumbnails, the run routes the real photos of ../shared/data/real-world
 (second collection: local/real_photos.py) when that folder is there, and sums each set up apart:
-the model reads photos at 128 px, and a 32-px thumbnail, upsampled, shows the backbone's ImageNet
+the model reads photos at 160 px, and a 32-px thumbnail, upsampled, shows the backbone's ImageNet
 head too little of a two-wheeler, so a third of the thumbnails go to a person as "not a two-wheeler".
 `--image PATH [PATH ...]` instead sends your own photos (files, or the images in folders) through
 the same workflow.

@@ -36,7 +36,7 @@ INPUT_NAME = "data"
 
 # The network's input side by default (chosen on the CIFAR validation split, training/train.py):
 # a photo's short side is resized to it, then the centre square is cropped.
-DEFAULT_INPUT_SIZE = 128
+DEFAULT_INPUT_SIZE = 160
 # LANCZOS low-pass filters when shrinking, so a 224-px camera JPEG shrinks without aliasing.
 # (Image.Resampling exists from Pillow 9.1; the SageMaker py38 containers may ship an older Pillow.)
 RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
