@@ -309,7 +309,7 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
     labelled = [r for r in classified if r.correct is not None]
     accepted = [r for r in routings if r.accepted]
     mopeds = [r for r in routings if r.kind == "moped_or_scooter"]
-    others = [r for r in routings if r.true_class == settings.NOT_A_VEHICLE and r not in mopeds]
+    others = [r for r in routings if r.true_class == settings.NOT_A_VEHICLE and r.kind != "moped_or_scooter"]
     # A routed picture of something else is a wrong routing, whatever class it was given.
     accepted_labelled = [r for r in accepted if r.correct is not None or r.true_class == settings.NOT_A_VEHICLE]
     low_confidence = [r for r in routings if r.error == LOW_CONFIDENCE_ERROR]

