@@ -20,6 +20,8 @@ try:
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
     import efficientnet
 
+# What architecture.json names this structure (a parent of another network is not fine-tuned from).
+NETWORK_NAME = "efficientnet-lite0"
 # tune_from = BLOCK_COUNT tunes the 1x1 head conv and the classifier; HEAD_ONLY only the classifier.
 HEAD_ONLY = efficientnet.BLOCK_COUNT + 1
 

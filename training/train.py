@@ -270,7 +270,7 @@ def save(serving_net, class_names, temperature: float, usability_document: dict,
 
 
 def architecture_of(args) -> dict:
-    return {"network": "efficientnet-lite0", "input_size": args.input_size, "tune_from": args.tune_from,
+    return {"network": network.NETWORK_NAME, "input_size": args.input_size, "tune_from": args.tune_from,
             "pretrained": {"package": f"{pretrained.PACKAGE}=={pretrained.PACKAGE_VERSION}",
                            "licence": pretrained.PACKAGE_LICENCE, "source_sha256": pretrained.SOURCE_SHA256,
                            "params_sha256": pretrained.PARAMS_SHA256},
@@ -283,7 +283,7 @@ def starting_network(args, num_classes: int, log=print):
     parent_dir = lineage.parent_model_dir(args.parent)
     if parent_dir is not None and (parent_dir / model_artifacts.ARCHITECTURE_FILE).is_file():
         parent = model_artifacts.read_json(parent_dir, model_artifacts.ARCHITECTURE_FILE)
-        if parent.get("network") == "efficientnet-lite0":
+        if parent.get("network") == network.NETWORK_NAME:
             args.input_size, args.tune_from = int(parent["input_size"]), int(parent["tune_from"])
             net = network.build_network(num_classes, args.tune_from, pretrained.TWO_WHEELER_CLASSES)
             network.load_exported(net, parent_dir / model_artifacts.PARAMS_FILE)
