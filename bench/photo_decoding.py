@@ -32,10 +32,10 @@ TIME_GOAL_SECONDS = {"jpeg-12mp": 0.1}   # "tens of milliseconds" for a phone ph
 
 def make_photo(case: str) -> bytes:
     """The photo each case measures: noisy like a phone sensor, in the size phones write."""
-    from tests.imaging import photos  # the same photo makers the tests use
+    from imaging import samples  # the same photo makers the tests use
     if case == "jpeg-12mp":
-        return photos.phone_jpeg(4032, 3024, noise=4.0)
-    picture = photos.scene(8160, 6120, noise=0)
+        return samples.phone_jpeg(4032, 3024, noise=4.0)
+    picture = samples.scene(8160, 6120, noise=0)
     if case == "png-50mp-alpha":
         picture = picture.convert("RGBA")
     buffer = io.BytesIO()
@@ -72,10 +72,10 @@ def measure(case: str, directory: Path, repeats: int) -> dict:
 def as_phone_photo(image: Image.Image, rng) -> bytes:
     """The picture as a phone would send it: 4032x3024, sensor noise, stored sideways with EXIF
     orientation 6, JPEG at quality 92."""
-    from tests.imaging import photos
+    from imaging import samples
     big = np.asarray(image.convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC), dtype=np.float32)
     big += rng.normal(0, 4, big.shape)
-    return photos.with_orientation(Image.fromarray(big.clip(0, 255).astype(np.uint8)), 6)
+    return samples.with_orientation(Image.fromarray(big.clip(0, 255).astype(np.uint8)), 6)
 
 
 def phone_photos_route_like_pngs(model_dir: Path, data_dir: Path, limit: int) -> None:

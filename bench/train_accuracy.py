@@ -28,7 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import settings
-from tests.imaging import photos  # the same photo makers the tests use
+from imaging import samples  # the same photo makers the tests use
 from training import inference, launch, model_artifacts, train
 
 GOALS = {"accuracy": 0.95, "coverage_at_target": 0.65, "worst_coverage_at_target": 0.55, "ece": 0.05,
@@ -66,7 +66,7 @@ def measure(model_dir: Path, images, training_seconds: Optional[float], name: st
     usable = np.array([assessment.usable for assessment in assessments])
     jpeg_predictions = []
     for image in tqdm(images, desc=f"{name}: 224-px JPEGs through transform_fn", unit="img", leave=False):
-        body, _ = inference.transform_fn(model, photos.camera_jpeg(image), "image/jpeg", "application/json")
+        body, _ = inference.transform_fn(model, samples.camera_jpeg(image), "image/jpeg", "application/json")
         jpeg_predictions.append(int(np.argmax(json.loads(body))))
     metrics = model_artifacts.read_json(model_dir, model_artifacts.METRICS_FILE)
     return SeedResult(name, training_seconds, probabilities, np.array(jpeg_predictions),

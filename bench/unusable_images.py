@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import settings
-from tests.imaging import photos  # the same photo makers the tests use
+from imaging import samples  # the same photo makers the tests use
 from local import real_photos
 from training import inference, model_artifacts, usability
 
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     print(f"model {args.model_dir}: two-wheeler limit {model.two_wheeler_limit:.2f}")
     print(f"{'kind':<20}{'statistics':>12}{'gate':>10}{'both':>8}   (share called unusable; goal: all)")
     for kind, make in KINDS.items():
-        statistics_says, gate_says = verdicts(model, [photos.encoded(make(rng), "PNG") for _ in range(args.per_kind)])
+        statistics_says, gate_says = verdicts(model, [samples.encoded(make(rng), "PNG") for _ in range(args.per_kind)])
         both = statistics_says | gate_says
         print(f"{kind:<20}{100 * statistics_says.mean():>11.0f}%{100 * gate_says.mean():>9.0f}%"
               f"{100 * both.mean():>7.0f}%")
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         return 0
     for name, bodies, content_type in (
             ("PNG", [path.read_bytes() for path in test_files], "image/png"),
-            (f"{photos.CAMERA_JPEG_SIDE}-px JPEG", [_camera_jpeg(path) for path in test_files], "image/jpeg")):
+            (f"{samples.CAMERA_JPEG_SIDE}-px JPEG", [_camera_jpeg(path) for path in test_files], "image/jpeg")):
         statistics_says, gate_says = verdicts(model, bodies, content_type)
         usable = ~(statistics_says | gate_says)
         print(f"[info] official test thumbnails as {name}: {100 * usable.mean():.1f}% usable "
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
 
 def _camera_jpeg(path: Path) -> bytes:
     with Image.open(path) as image:
-        return photos.camera_jpeg(image)
+        return samples.camera_jpeg(image)
 
 
 if __name__ == "__main__":

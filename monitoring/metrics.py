@@ -11,9 +11,10 @@ from typing import Optional
 
 import numpy as np
 
-from training import model_artifacts
+import settings
+from monitoring.calibration import CALIBRATION_BINS, calibration_bins, expected_calibration_error
 
-DEFAULT_TARGET_PRECISION = model_artifacts.TARGET_PRECISION
+DEFAULT_TARGET_PRECISION = settings.TARGET_PRECISION
 
 
 def share(mask: np.ndarray) -> Optional[float]:
@@ -47,15 +48,15 @@ class Calibration:
 
 
 def calibration(confidences: np.ndarray, correct: np.ndarray, class_count: int,
-                bins: int = model_artifacts.CALIBRATION_BINS) -> Calibration:
+                bins: int = CALIBRATION_BINS) -> Calibration:
     """Reliability diagram data with the one ECE definition the training metrics and the
-    benchmark use too (training/model_artifacts.py), so the figures agree for the same predictions."""
-    edges, counts, confidence_sums, correct_sums = model_artifacts.calibration_bins(
+    benchmark use too (monitoring/calibration.py), so the figures agree for the same predictions."""
+    edges, counts, confidence_sums, correct_sums = calibration_bins(
         confidences, correct, class_count, bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_confidence = np.where(counts > 0, confidence_sums / counts, np.nan)
         accuracy = np.where(counts > 0, correct_sums / counts, np.nan)
-    ece = model_artifacts.expected_calibration_error(confidences, correct, class_count, bins)
+    ece = expected_calibration_error(confidences, correct, class_count, bins)
     return Calibration(edges, mean_confidence, accuracy, counts, ece)
 
 

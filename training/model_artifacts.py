@@ -42,8 +42,6 @@ DEFAULT_INPUT_SIZE = 160
 RESAMPLING = getattr(Image, "Resampling", Image).LANCZOS
 # Every file a complete model directory holds (classes.json, written last, marks it complete).
 REQUIRED_FILES = (SYMBOL_FILE, PARAMS_FILE, ARCHITECTURE_FILE, CALIBRATION_FILE, USABILITY_FILE, CLASSES_FILE)
-# Confidence bins of the expected calibration error (the monitoring report uses the same).
-CALIBRATION_BINS = 10
 # The precision automatic routing must keep: coverage at this precision is the model's headline figure.
 TARGET_PRECISION = 0.99
 
@@ -74,33 +72,6 @@ def softmax(logits, temperature: float = 1.0) -> np.ndarray:
     scaled = scaled - scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=1, keepdims=True)
-
-
-def calibration_bins(confidences, correct, num_classes: int, bins: int = CALIBRATION_BINS):
-    """Per-bin (edges, counts, confidence sums, correct sums) of top-label confidences.
-
-    Equal-width bins over [1/num_classes, 1], since the top probability can never be lower
-    (over [0.5, 1] for two classes); bin i holds edges[i] <= c < edges[i+1], the last bin also 1.
-    """
-    confidences = np.asarray(confidences, dtype=np.float64).ravel()
-    correct = np.asarray(correct, dtype=np.float64).ravel()
-    edges = np.linspace(1.0 / num_classes, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, confidences, side="right") - 1, 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    confidence_sums = np.bincount(which, weights=confidences, minlength=bins)
-    correct_sums = np.bincount(which, weights=correct, minlength=bins)
-    return edges, counts, confidence_sums, correct_sums
-
-
-def expected_calibration_error(confidences, correct, num_classes: int, bins: int = CALIBRATION_BINS) -> float:
-    """Top-label ECE: sum over calibration_bins of (bin size / n) * |accuracy - mean confidence|.
-
-    NaN when there are no predictions. The training metrics, the benchmark and the monitoring
-    report all call this, so their figures agree for the same predictions.
-    """
-    _, counts, confidence_sums, correct_sums = calibration_bins(confidences, correct, num_classes, bins)
-    total = int(counts.sum())
-    return float(np.abs(correct_sums - confidence_sums).sum() / total) if total else float("nan")
 
 
 def precision_coverage_curve(confidences, correct, weights=None):

@@ -48,6 +48,8 @@ except ImportError:  # SageMaker copies training/ alone into /opt/ml/code and ru
     from finetune import TrainingDiverged
     from lineage import OUTLIER, model_version
 
+from monitoring.calibration import expected_calibration_error  # noqa: E402 - shipped beside training/
+
 try:
     import settings
 except ImportError:  # SageMaker copies training/ alone into /opt/ml/code
@@ -202,7 +204,7 @@ def classification_report(probabilities, labels, class_names, threshold: float =
     report = {
         "count": int(len(labels)),
         "accuracy": float(np.mean(predictions == labels)),
-        "ece": model_artifacts.expected_calibration_error(
+        "ece": expected_calibration_error(
             probabilities.max(axis=1), predictions == labels, probabilities.shape[1]),
         "nll": float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))),
         "threshold": threshold,

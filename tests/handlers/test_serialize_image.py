@@ -10,7 +10,7 @@ import settings
 from handlers.errors import (ImageAccessDenied, ImageNotFound, ImageStoreUnavailable, ImageTooLarge,
                              ImageTooManyPixels, InvalidEvent, NotAnImage)
 from tests.handlers.doubles import answer_s3_with_error, image_bytes
-from tests.imaging import photos
+from imaging import samples
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def decoded(result: dict) -> Image.Image:
 @pytest.mark.parametrize("orientation", [1, 6], ids=["landscape", "portrait-stored-sideways"])
 def test_serialize_image_normalises_a_12_megapixel_phone_photo_into_a_small_payload(
         serialize_image, images_bucket, orientation):
-    original = photos.phone_jpeg(orientation=orientation)
+    original = samples.phone_jpeg(orientation=orientation)
     put(images_bucket, "drivers/phone.jpg", original)
 
     result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "drivers/phone.jpg"}, None)
@@ -61,7 +61,7 @@ def test_serialize_image_normalises_a_12_megapixel_phone_photo_into_a_small_payl
     with decoded(result) as image:
         assert image.format == "JPEG" and result["content_type"] == "image/jpeg"
         assert image.size == ((384, 288) if orientation == 1 else (288, 384))
-        assert photos.mean_color(image.convert("RGB"), (0.05, 0.05, 0.45, 0.45))[0] > 180  # red block top-left
+        assert samples.mean_color(image.convert("RGB"), (0.05, 0.05, 0.45, 0.45))[0] > 180  # red block top-left
     assert result["original"] == {
         "location": f"s3://{images_bucket}/drivers/phone.jpg", "format": "JPEG", "bytes": len(original),
         "width": 4032 if orientation == 1 else 3024, "height": 3024 if orientation == 1 else 4032,
@@ -70,8 +70,8 @@ def test_serialize_image_normalises_a_12_megapixel_phone_photo_into_a_small_payl
 
 
 @pytest.mark.parametrize("body, expected_format", [
-    (photos.sixteen_bit_png(), "PNG"), (photos.encoded(photos.scene(320, 240), "WEBP"), "WEBP"),
-    (photos.cmyk_jpeg(), "JPEG"), (photos.palette_png(transparent=True), "PNG"),
+    (samples.sixteen_bit_png(), "PNG"), (samples.encoded(samples.scene(320, 240), "WEBP"), "WEBP"),
+    (samples.cmyk_jpeg(), "JPEG"), (samples.palette_png(transparent=True), "PNG"),
 ], ids=["16-bit-png", "webp", "cmyk-jpeg", "palette-png-with-transparency"])
 def test_serialize_image_normalises_every_accepted_kind_to_rgb(serialize_image, images_bucket, body, expected_format):
     put(images_bucket, "upload", body)
@@ -136,9 +136,9 @@ def test_serialize_image_names_the_key_as_sent_when_neither_it_nor_its_decoding_
 
 
 @pytest.mark.parametrize("body, found", [
-    (b"", "an empty file"), (b"\x89", "an unknown format"), (photos.encoded(Image.new("RGB", (8, 8)), "GIF"), "GIF"),
+    (b"", "an empty file"), (b"\x89", "an unknown format"), (samples.encoded(Image.new("RGB", (8, 8)), "GIF"), "GIF"),
     (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"), (b"just some text, not pixels", "an unknown format"),
-    (photos.truncated(photos.phone_jpeg(800, 600)), "truncated or corrupt"),
+    (samples.truncated(samples.phone_jpeg(800, 600)), "truncated or corrupt"),
 ], ids=["empty", "one-byte", "gif", "heic", "text", "truncated-jpeg"])
 def test_serialize_image_rejects_what_is_not_an_accepted_image(serialize_image, images_bucket, body, found):
     put(images_bucket, "upload.png", body)
@@ -160,7 +160,7 @@ def test_serialize_image_rejects_a_photo_over_the_byte_limit(load_handler, image
 
 
 def test_serialize_image_accepts_a_real_photo_far_above_the_old_payload_limit(serialize_image, images_bucket):
-    original = photos.phone_jpeg(1920, 1080)
+    original = samples.phone_jpeg(1920, 1080)
     put(images_bucket, "1080p.jpg", original)
 
     result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "1080p.jpg"}, None)
@@ -173,7 +173,7 @@ def test_serialize_image_accepts_a_real_photo_far_above_the_old_payload_limit(se
 def test_serialize_image_rejects_a_decompression_bomb(load_handler, images_bucket, limit, expected):
     environment = {settings.ENV_MAX_IMAGE_MEGAPIXELS: limit} if limit else {}
     serialize_image = load_handler("serialize_image", **environment)
-    put(images_bucket, "bomb.png", photos.decompression_bomb_png(1200 if limit else 100_000, 1000 if limit else 100_000))
+    put(images_bucket, "bomb.png", samples.decompression_bomb_png(1200 if limit else 100_000, 1000 if limit else 100_000))
 
     with pytest.raises(ImageTooManyPixels, match=expected):
         serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "bomb.png"}, None)
@@ -181,7 +181,7 @@ def test_serialize_image_rejects_a_decompression_bomb(load_handler, images_bucke
 
 def test_serialize_image_honours_a_configured_longest_side(load_handler, images_bucket):
     serialize_image = load_handler("serialize_image", **{settings.ENV_MAX_IMAGE_SIDE: 128})
-    put(images_bucket, "phone.jpg", photos.phone_jpeg(1600, 1200))
+    put(images_bucket, "phone.jpg", samples.phone_jpeg(1600, 1200))
 
     result = serialize_image.handler({"s3_bucket": images_bucket, "s3_key": "phone.jpg"}, None)
 

@@ -14,7 +14,7 @@ import pytest
 
 import settings
 from local import aws, deployment
-from tests.imaging import photos
+from imaging import samples
 
 STAGE = "rehearsal"
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def rehearsal(stand_in):
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     bucket = f"vehicle-routing-{STAGE}-images"
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="drivers/bicycle.png", Body=photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+    s3.put_object(Bucket=bucket, Key="drivers/bicycle.png", Body=samples.encoded(samples.scene(320, 240, noise=8), "PNG"))
     yield deployed
     if cloudformation(stand_in).list_stacks(StackStatusFilter=["UPDATE_COMPLETE", "CREATE_COMPLETE"])["StackSummaries"]:
         sls(stand_in, "remove")  # a failed test before the removal test
@@ -334,7 +334,7 @@ def test_the_sagemaker_api_deploys_a_shadow_variant_to_the_local_endpoint(stand_
     assert client["sagemaker"].describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"] == "InService"
 
     client["sagemaker"].update_endpoint(EndpointName=endpoint_name, EndpointConfigName="shadowed")
-    answered = runtime.invoke_endpoint(EndpointName=endpoint_name, Body=photos.encoded(photos.scene(64, 48), "PNG"),
+    answered = runtime.invoke_endpoint(EndpointName=endpoint_name, Body=samples.encoded(samples.scene(64, 48), "PNG"),
                                        ContentType="image/png", InferenceId="shadowed-driver")
     time.sleep(2.5)  # the capture writer flushes every second; the shadow answers on its own threads
     client["sagemaker"].update_endpoint(EndpointName=endpoint_name, EndpointConfigName="plain")

@@ -17,7 +17,7 @@ import pytest
 import settings
 from local import run
 from monitoring import capture_format, storage
-from tests.imaging import photos
+from imaging import samples
 from training import stage_data
 
 IMAGES_PER_CLASS = 3
@@ -32,7 +32,7 @@ def image_folder(tmp_path):
             folder = root / split / class_name
             folder.mkdir(parents=True)
             for number in range(IMAGES_PER_CLASS):
-                photo = photos.scene(32, 32, noise=6, seed=number)
+                photo = samples.scene(32, 32, noise=6, seed=number)
                 photo.paste((40 * number, 200 * class_index, 90), (16, 0, 32, 16))
                 photo.save(folder / f"{class_name}_{number}.png")
     return root
@@ -104,12 +104,12 @@ def test_run_routes_own_photos_given_as_files_and_folders(tiny_model_dir, image_
     folder.mkdir()
     # Stored on its side with an EXIF orientation; upright it is a landscape photo, whose centre square
     # (the model's input) keeps the scene's contrast.
-    (folder / "rotated.jpg").write_bytes(photos.phone_jpeg(1500, 2000, orientation=6))
-    (folder / "scooter.webp").write_bytes(photos.encoded(photos.scene(640, 480, noise=8), "WEBP"))
-    (folder / "black.png").write_bytes(photos.encoded(photos.uniform_image(), "PNG"))
+    (folder / "rotated.jpg").write_bytes(samples.phone_jpeg(1500, 2000, orientation=6))
+    (folder / "scooter.webp").write_bytes(samples.encoded(samples.scene(640, 480, noise=8), "WEBP"))
+    (folder / "black.png").write_bytes(samples.encoded(samples.uniform_image(), "PNG"))
     (folder / "notes.txt").write_text("not a photo")
     single = tmp_path / "single.png"
-    single.write_bytes(photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+    single.write_bytes(samples.encoded(samples.scene(320, 240, noise=8), "PNG"))
 
     status = run.main(["--image", str(folder), str(single), "--model-dir", str(tiny_model_dir), "--data-source",
                        str(image_folder), "--threshold", "0.5", "--no-progress"])
@@ -172,7 +172,7 @@ def real_photo_folder(root: Path) -> Path:
               ("other", "inet__n03100240_convertible.jpg", "imagenet/convertible.jpg")]
     for number, (folder, name, _) in enumerate(second):
         (root / folder).mkdir(parents=True, exist_ok=True)
-        (root / folder / name).write_bytes(photos.encoded(photos.scene(320, 240, noise=8, seed=number), "JPEG"))
+        (root / folder / name).write_bytes(samples.encoded(samples.scene(320, 240, noise=8, seed=number), "JPEG"))
     lines = ["class\tfilename\tsource_path"] + ["\t".join(row) for row in rows + second]
     (root / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
     return root

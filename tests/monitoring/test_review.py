@@ -8,7 +8,7 @@ from moto import mock_aws
 import settings
 from monitoring import review, storage
 from monitoring.ground_truth import parse_ground_truth_line
-from tests.imaging import photos
+from imaging import samples
 
 BUCKET = "vehicle-routing-test-images"
 
@@ -37,7 +37,7 @@ def review_queue(name: str, messages, visibility_seconds: int = 300) -> str:
     for message in messages:
         if isinstance(message, dict) and "s3_key" in message:
             s3.put_object(Bucket=BUCKET, Key=message["s3_key"],
-                          Body=photos.encoded(photos.scene(640, 480, noise=5), "JPEG"))
+                          Body=samples.encoded(samples.scene(640, 480, noise=5), "JPEG"))
         sqs.send_message(QueueUrl=url, MessageBody=message if isinstance(message, str) else json.dumps(message))
     return url
 

@@ -10,7 +10,7 @@ import settings
 from handlers import errors
 from imaging import photo
 from tests.handlers.doubles import SageMakerRuntimeError, assessment, image_bytes
-from tests.imaging import photos
+from imaging import samples
 
 ASL = json.loads(settings.STATE_MACHINE_FILE.read_text())
 THROTTLED = SageMakerRuntimeError("ThrottlingException", "Rate exceeded")
@@ -71,9 +71,9 @@ def test_classify_vehicle_fails_with_the_threshold_error_when_unsure(workflow, e
 @pytest.mark.parametrize("event, body, error", [
     ({"s3_key": "missing.png"}, None, "ImageNotFound"),
     ({"s3_key": "one-byte.png"}, b"\x89", "NotAnImage"),
-    ({"s3_key": "truncated.jpg"}, photos.truncated(photos.phone_jpeg(800, 600)), "NotAnImage"),
+    ({"s3_key": "truncated.jpg"}, samples.truncated(samples.phone_jpeg(800, 600)), "NotAnImage"),
     ({"s3_key": "huge.jpg"}, b"\xff\xd8\xff" + bytes(photo.DEFAULT_MAX_BYTES), "ImageTooLarge"),
-    ({"s3_key": "bomb.png"}, photos.decompression_bomb_png(), "ImageTooManyPixels"),
+    ({"s3_key": "bomb.png"}, samples.decompression_bomb_png(), "ImageTooManyPixels"),
     ({"image_data": "", "inferences": []}, None, "InvalidEvent"),
 ], ids=["missing-key", "one-byte-file", "truncated-jpeg", "over-25-mb", "decompression-bomb", "no-location"])
 def test_classify_vehicle_fails_with_a_named_error_on_bad_input(workflow, endpoint, retry_waits, event, body, error):
@@ -89,8 +89,8 @@ def test_classify_vehicle_fails_with_a_named_error_on_bad_input(workflow, endpoi
 
 
 @pytest.mark.parametrize("body, size", [
-    (photos.phone_jpeg(), (384, 288)), (photos.phone_jpeg(orientation=6), (288, 384)),
-    (photos.encoded(photos.scene(1024, 768), "WEBP"), (384, 288)), (photos.sixteen_bit_png(), (64, 48)),
+    (samples.phone_jpeg(), (384, 288)), (samples.phone_jpeg(orientation=6), (288, 384)),
+    (samples.encoded(samples.scene(1024, 768), "WEBP"), (384, 288)), (samples.sixteen_bit_png(), (64, 48)),
 ], ids=["12-megapixel-jpeg", "portrait-rotated-by-exif", "webp", "16-bit-png"])
 def test_classify_vehicle_routes_a_phone_photo_normalised_for_the_endpoint(workflow, endpoint, body, size):
     endpoint.answer(assessment(0.99, 0.01))
@@ -112,7 +112,7 @@ def test_classify_vehicle_routes_a_phone_photo_normalised_for_the_endpoint(workf
 def test_classify_vehicle_never_routes_an_unusable_picture(workflow, endpoint, confidence, reason, code):
     endpoint.answer(assessment(confidence, 1 - confidence, reasons=[reason], codes=[code]))
 
-    result = workflow.run(upload(workflow, "drivers/black.jpg", photos.encoded(photos.uniform_image(), "JPEG")))
+    result = workflow.run(upload(workflow, "drivers/black.jpg", samples.encoded(samples.uniform_image(), "JPEG")))
 
     assert (result.status, result.error) == ("FAILED", "UnusableImage")
     assert reason.split(":")[0].split(" (")[0] in result.error_message

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.imaging import photos
+from imaging import samples
 from training import inference, model_artifacts
 
 
@@ -120,7 +120,7 @@ def assessment(model, body: bytes, content_type: str = "image/png") -> dict:
 
 
 def test_transform_fn_answers_the_assessment_when_asked(model):
-    body = photos.encoded(photos.scene(320, 240, noise=8), "JPEG")
+    body = samples.encoded(samples.scene(320, 240, noise=8), "JPEG")
 
     answer = assessment(model, body, "image/jpeg")
 
@@ -133,12 +133,12 @@ def test_transform_fn_answers_the_assessment_when_asked(model):
 
 
 @pytest.mark.parametrize("body, reason", [
-    (photos.encoded(photos.uniform_image((0, 0, 0)), "JPEG"), "nearly uniform"),
-    (photos.encoded(photos.uniform_image((255, 255, 255)), "PNG"), "nearly uniform"),
-    (photos.encoded(photos.noise_image(), "PNG"), "nearly uniform"),
-    (photos.encoded(photos.noise_image(48, 40), "PNG"), "neighbouring pixels unrelated"),
-    (photos.encoded(photos.text_document(), "PNG"), "too few colours"),
-    (photos.encoded(Image.new("RGB", (4, 4), (200, 10, 10)), "PNG"), "smaller than the model's 32x32 input (4x4"),
+    (samples.encoded(samples.uniform_image((0, 0, 0)), "JPEG"), "nearly uniform"),
+    (samples.encoded(samples.uniform_image((255, 255, 255)), "PNG"), "nearly uniform"),
+    (samples.encoded(samples.noise_image(), "PNG"), "nearly uniform"),
+    (samples.encoded(samples.noise_image(48, 40), "PNG"), "neighbouring pixels unrelated"),
+    (samples.encoded(samples.text_document(), "PNG"), "too few colours"),
+    (samples.encoded(Image.new("RGB", (4, 4), (200, 10, 10)), "PNG"), "smaller than the model's 32x32 input (4x4"),
 ], ids=["black-jpeg", "white-png", "large-noise", "small-noise", "text-document", "4x4-image"])
 def test_transform_fn_says_why_a_picture_is_unusable(model, body, reason):
     answer = assessment(model, body)
@@ -152,7 +152,7 @@ def test_transform_fn_calls_a_picture_without_two_wheeler_mass_unusable(model):
     strict = inference.LoadedModel(model.network, model.class_names, model.temperature, two_wheeler_limit=1.0,
                                    input_size=model.input_size)
 
-    answer = assessment(strict, photos.encoded(photos.scene(320, 240, noise=8), "PNG"))
+    answer = assessment(strict, samples.encoded(samples.scene(320, 240, noise=8), "PNG"))
 
     assert answer["usable"] is False
     assert answer["unusable_codes"] == ["not_two_wheeler"]
@@ -162,18 +162,18 @@ def test_transform_fn_calls_a_picture_without_two_wheeler_mass_unusable(model):
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_transform_fn_decodes_a_rotated_photo_as_its_upright_self(model, orientation):
-    upright = photos.scene(320, 240, noise=5)
+    upright = samples.scene(320, 240, noise=5)
 
-    rotated, _ = inference.transform_fn(model, photos.with_orientation(upright, orientation), "image/jpeg", "*/*")
-    reference, _ = inference.transform_fn(model, photos.encoded(upright, "JPEG", quality=95), "image/jpeg", "*/*")
+    rotated, _ = inference.transform_fn(model, samples.with_orientation(upright, orientation), "image/jpeg", "*/*")
+    reference, _ = inference.transform_fn(model, samples.encoded(upright, "JPEG", quality=95), "image/jpeg", "*/*")
 
     assert json.loads(rotated) == pytest.approx(json.loads(reference), abs=0.02)
 
 
 @pytest.mark.parametrize("body, content_type", [
-    (photos.encoded(photos.scene(320, 240), "WEBP"), "image/webp"),
-    (photos.sixteen_bit_png(), "image/png"),
-    (photos.cmyk_jpeg(), "image/jpeg"),
+    (samples.encoded(samples.scene(320, 240), "WEBP"), "image/webp"),
+    (samples.sixteen_bit_png(), "image/png"),
+    (samples.cmyk_jpeg(), "image/jpeg"),
 ], ids=["webp", "16-bit-png", "cmyk-jpeg"])
 def test_transform_fn_decodes_what_the_workflow_decodes(model, body, content_type):
     text, _ = inference.transform_fn(model, body, content_type, "application/json")
@@ -183,6 +183,6 @@ def test_transform_fn_decodes_what_the_workflow_decodes(model, body, content_typ
 
 def test_transform_fn_refuses_a_decompression_bomb_as_payload_too_large(model):
     with pytest.raises(inference.InferenceRequestError) as error:
-        inference.transform_fn(model, photos.decompression_bomb_png(), "image/png", "application/json")
+        inference.transform_fn(model, samples.decompression_bomb_png(), "image/png", "application/json")
 
     assert error.value.status_code == 413 and "megapixels" in error.value.message

@@ -16,7 +16,7 @@ from moto import mock_aws
 from PIL import Image
 
 import settings
-from tests.imaging import photos
+from imaging import samples
 from training import launch, pretrained, train
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -174,7 +174,7 @@ def test_inference_runs_as_the_serving_container_lays_it_out(tiny_model_dir, tmp
               "body = open(sys.argv[2], 'rb').read(); "
               "print(inference.transform_fn(model, body, 'image/jpeg', inference.ASSESSMENT_CONTENT_TYPE)[0])")
     photo_file = tmp_path / "photo.jpg"
-    photo_file.write_bytes(photos.phone_jpeg(1200, 1600, orientation=6))  # a landscape photo, upright
+    photo_file.write_bytes(samples.phone_jpeg(1200, 1600, orientation=6))  # a landscape photo, upright
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
 
     completed = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir), str(photo_file)], cwd=code,

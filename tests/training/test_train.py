@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import settings
+from monitoring import calibration
 from training import (channels, efficientnet, finetune, inference, lineage, model_artifacts, network, pretrained, train,
                       usability)
 
@@ -187,7 +188,7 @@ def test_classification_report_ece_is_the_shared_definition():
 
     report = train.classification_report(probabilities, labels, ["bicycle", "motorcycle"])
 
-    assert report["ece"] == pytest.approx(model_artifacts.expected_calibration_error(
+    assert report["ece"] == pytest.approx(calibration.expected_calibration_error(
         np.array([0.52, 0.58, 0.97]), np.array([True, False, True]), 2))
 
 

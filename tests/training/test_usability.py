@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.imaging import photos
+from imaging import samples
 from training import model_artifacts, usability
 
 
@@ -12,13 +12,13 @@ def model_input(image: Image.Image, size: int = model_artifacts.DEFAULT_INPUT_SI
 
 
 @pytest.mark.parametrize("image, reason", [
-    (photos.uniform_image((0, 0, 0)), "nearly uniform"),
-    (photos.uniform_image((255, 255, 255)), "nearly uniform"),
-    (photos.uniform_image((40, 90, 200)), "nearly uniform"),
+    (samples.uniform_image((0, 0, 0)), "nearly uniform"),
+    (samples.uniform_image((255, 255, 255)), "nearly uniform"),
+    (samples.uniform_image((40, 90, 200)), "nearly uniform"),
     (Image.new("RGB", (64, 64), (6, 6, 6)), "too dark"),
-    (photos.noise_image(640, 480), "nearly uniform"),
-    (photos.noise_image(40, 40), "neighbouring pixels unrelated"),
-    (photos.text_document(), "too few colours"),
+    (samples.noise_image(640, 480), "nearly uniform"),
+    (samples.noise_image(40, 40), "neighbouring pixels unrelated"),
+    (samples.text_document(), "too few colours"),
 ], ids=["black", "white", "one-colour", "dark", "large-noise", "small-noise", "text-document"])
 def test_image_reasons_name_what_makes_a_picture_unusable(image, reason):
     reasons = usability.image_reasons(model_input(image), image.size)
@@ -27,7 +27,7 @@ def test_image_reasons_name_what_makes_a_picture_unusable(image, reason):
 
 
 def test_image_reasons_call_a_blown_out_photo_unusable():
-    scene = np.asarray(photos.scene(320, 240), dtype=np.float64)
+    scene = np.asarray(samples.scene(320, 240), dtype=np.float64)
     blown_out = Image.fromarray((255 - (255 - scene) * 0.05).astype(np.uint8))
 
     reasons = usability.image_reasons(model_input(blown_out), blown_out.size)
@@ -42,7 +42,7 @@ def test_image_reasons_refuse_pictures_smaller_than_the_model_input(size):
     assert reasons == [f"smaller than the model's 32x32 input ({size[0]}x{size[1]} pixels)"]
 
 
-@pytest.mark.parametrize("image", [photos.scene(320, 240, noise=8), photos.scene(32, 32, noise=12)],
+@pytest.mark.parametrize("image", [samples.scene(320, 240, noise=8), samples.scene(32, 32, noise=12)],
                          ids=["photo", "cifar-sized"])
 def test_image_reasons_accept_a_photo(image):
     assert usability.image_reasons(model_input(image), image.size) == []
@@ -61,7 +61,7 @@ def test_image_statistics_of_a_known_picture():
 
 @pytest.mark.parametrize("size", [32, 160, 224])
 def test_statistics_pixels_reduce_any_model_input_to_the_thumbnail_side(size):
-    image = model_artifacts.to_model_image(photos.scene(320, 240, noise=8), size)
+    image = model_artifacts.to_model_image(samples.scene(320, 240, noise=8), size)
 
     pixels = usability.statistics_pixels(image)
 
@@ -70,7 +70,7 @@ def test_statistics_pixels_reduce_any_model_input_to_the_thumbnail_side(size):
 
 def test_statistics_pixels_keep_the_limits_whatever_the_input_size():
     # Statistics of the same photo at two input sizes are close, since both are reduced to 32x32.
-    photo = photos.scene(320, 240, noise=8)
+    photo = samples.scene(320, 240, noise=8)
 
     small, large = (usability.image_statistics(model_input(photo, size)) for size in (32, 224))
 

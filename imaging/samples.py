@@ -1,4 +1,4 @@
-"""Photos made the way phones and other programs make them, for the imaging, handler and workflow tests.
+"""Photos made the way phones and other programs make them: the tests and the benchmarks share them.
 
 Each picture has a recognisable layout (a red block in its top-left quarter on a blue-green
 background, a yellow bar at the bottom) so a test can tell upright from rotated or mirrored.
