@@ -146,7 +146,7 @@ def measure_execution(model_dir: Path, body: bytes, executions: int) -> list:
     AWS stand-in in this process, the template `sls package` generates, the model behind it)."""
     from local import deployment
     from local.aws import StandIn
-    from local.run import OFFLINE_STAGE, quiet_expected_noise
+    from local.product import OFFLINE_STAGE, quiet_expected_noise
 
     timings = []
     with quiet_expected_noise(), StandIn(port=0, model_dir=model_dir, endpoint_name=ENDPOINT_NAME) as stand_in:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 import settings
-from local import run as local_run
+from local import product as offline
 from local.workflow import message_of
 
 STAGE = "learn"
@@ -60,7 +60,7 @@ def photos_in(folders: Sequence[Path]) -> List[tuple]:
             raise LearnError(f"{folder} is not a folder")
         for path in sorted(folder.rglob("*")):
             answer = settings.FOLDER_ANSWERS.get(path.parent.name)
-            if path.is_file() and path.suffix.lower() in local_run.PHOTO_SUFFIXES and answer:
+            if path.is_file() and path.suffix.lower() in offline.PHOTO_SUFFIXES and answer:
                 found.append((path, answer))
     if not found:
         raise LearnError(f"no photos in folders named {', '.join(settings.FOLDER_ANSWERS)} below "
@@ -71,7 +71,7 @@ def photos_in(folders: Sequence[Path]) -> List[tuple]:
 def route_and_answer(product, photos, run_id: str, ground_truth_uri: str, progress: bool) -> dict:
     """Upload the photos as drivers' photos, then answer the review queue from their folders."""
     from local import loop
-    routings = local_run.route_all(product, [(path, answer if answer in settings.CLASS_NAMES else None)
+    routings = offline.route_all(product, [(path, answer if answer in settings.CLASS_NAMES else None)
                                              for path, answer in photos], run_id, progress)
     labels = {routing.inference_id: answer for routing, (_, answer) in zip(routings, photos) if routing.inference_id}
     counts = loop.answer_reviews(product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url,
@@ -170,13 +170,13 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     data_dir = Path(data_dir or settings.ARTIFACTS_DIR / "data")
     report_dir = Path(report_dir or settings.ARTIFACTS_DIR / "report-learn")
-    local_run.stage_images(data_dir)
-    if not local_run.model_is_complete(model_dir):
+    offline.stage_images(data_dir)
+    if not offline.model_is_complete(model_dir):
         raise LearnError(f"no trained model in {model_dir}: run `python -m local.run` first")
     params = {"monitoringBucket": bucket, "retrainPollSeconds": "2", "minNewLabels": "4",
               "shadowShare": format(shadow_share, "g"), **ROLLOUT_PARAMS}
     options = {"monitoring_bucket": bucket, "data_dir": data_dir}
-    with local_run.quiet_expected_noise(), local_run.running_product(
+    with offline.quiet_expected_noise(), offline.running_product(
             model_dir, settings.DEFAULT_ENDPOINT_NAME, 0, capture_uri, settings.DEFAULT_THRESHOLD, STAGE,
             options, params) as product:
         endpoint, clients = settings.DEFAULT_ENDPOINT_NAME, product.clients
@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     try:
         learn(args.folders, args.model_dir, args.later_share, args.shadow_share, hyperparameters, args.seed,
               progress=not args.no_progress)
-    except (LearnError, local_run.RunError) as error:
+    except (LearnError, offline.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"Done in {time.perf_counter() - started:.0f} s.")

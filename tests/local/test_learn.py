@@ -68,9 +68,9 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
 
 
 def test_learn_on_the_cifar_test_images_says_they_never_train_a_challenger(tmp_path, tiny_model_dir):
-    from local import run as local_run
+    from local import product
     data = tmp_path / "data"
-    local_run.stage_images(data)
+    product.stage_images(data)
     for name in settings.CLASS_NAMES:   # a few of the staged test images, as drivers' photos
         (tmp_path / "photos" / name).mkdir(parents=True)
         for path in sorted((data / "test" / name).iterdir())[:5]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import settings
-from local import run
+from local import product, run
 from monitoring import capture_format, storage
 from imaging import samples
 from training import stage_data
@@ -273,13 +273,13 @@ def test_run_bad_arguments_exit_with_usage_message(arguments, message, capsys):
 
 
 def test_run_leaves_the_handler_and_moto_loggers_as_it_found_them(tmp_path, artifacts):
-    decisions = logging.getLogger(run.HANDLER_DECISION_LOGGER)
-    moto_level = logging.getLogger(run.MOTO_STEPFUNCTIONS_LOGGER).level
+    decisions = logging.getLogger(product.HANDLER_DECISION_LOGGER)
+    moto_level = logging.getLogger(product.MOTO_STEPFUNCTIONS_LOGGER).level
 
     run.main(["--data-source", str(tmp_path / "nowhere"), "--no-progress"])
 
     assert not decisions.disabled
-    assert logging.getLogger(run.MOTO_STEPFUNCTIONS_LOGGER).level == moto_level
+    assert logging.getLogger(product.MOTO_STEPFUNCTIONS_LOGGER).level == moto_level
 
 
 @pytest.fixture
