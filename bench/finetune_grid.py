@@ -8,7 +8,7 @@ higher learning rate than the last epoch of a k-epoch one). Prints one row per (
 over seeds of the validation NLL (selection's criterion), accuracy and coverage at 99% precision.
 The test images and the real photos are never read.
 
-  .venv/bin/python -m bench.finetune_grid                        # the grid in the README (about 30 min)
+  .venv/bin/python -m bench.finetune_grid                        # the grid in docs/model-card.md (about 30 min)
   .venv/bin/python -m bench.finetune_grid --sizes 128 --tune-from 11 --learning-rates 1e-4 --seeds 1
 """
 import argparse

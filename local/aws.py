@@ -287,7 +287,7 @@ def _not_an_expected_evaluation_error(record: logging.LogRecord) -> bool:
 
 def quiet_expected_warnings() -> None:
     """werkzeug logs every request; moto warns of every resource type its CloudFormation skips (the
-    alarms and the bucket policy: the README lists what the rehearsal does not prove), and logs
+    alarms and the bucket policy: docs/offline.md lists what the rehearsal does not prove), and logs
     workflow outcomes the execution history already tells (see above)."""
     import warnings
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

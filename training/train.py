@@ -100,7 +100,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     #   classifier alone (3e-4)            0.268   (underfits)
     # The rule: the lowest validation NLL whose endpoint meets the latency goal (p50 <= 40 ms). With
     # MXNet on one thread 160 px served at about 43 ms and 128 px was kept; on both cores (the local
-    # endpoint's setting now) 160 px serves at 33.5 ms, so it is the default. The README's model card
+    # endpoint's setting now) 160 px serves at 33.5 ms, so it is the default. docs/model-card.md
     # has the whole grid.
     hyper = parser.add_argument_group("hyperparameters")
     hyper.add_argument("--input-size", type=int, default=model_artifacts.DEFAULT_INPUT_SIZE,

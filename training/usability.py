@@ -12,7 +12,7 @@ Two signals, each catching what the other misses (measured by bench/unusable_ima
                     two-wheeler classes (training/pretrained.TWO_WHEELER_CLASSES), averaged over the
                     photo and its mirror image. A car, a person or a street gets almost none. The
                     limit was set before looking and checked on the first collection of real photos
-                    only (README, model card); it cannot be fitted on CIFAR thumbnails, which
+                    only (docs/model-card.md); it cannot be fitted on CIFAR thumbnails, which
                     upsampled get little mass.
 Softmax confidence is no such signal: a car gets 0.99 "motorcycle" as easily as a motorcycle does.
 
@@ -38,7 +38,7 @@ MIN_NEIGHBOUR_CORRELATION = 0.35   # of horizontally and vertically adjacent pix
 MIN_COLOURS = 5                    # distinct colours with 8 levels per channel; training photos: >= 6
 # Below this two-wheeler mass the ImageNet head does not see a two-wheeler: one half (more of the
 # head's belief on two-wheelers than on everything else), set before any photo was looked at and
-# checked on the first collection of real photos only (README, model card): at the 160-px input its
+# checked on the first collection of real photos only (docs/model-card.md): at the 160-px input its
 # two cars, street and kick scooter get at most 0.12, its 58 bicycles and motorcycles at least 0.59.
 DEFAULT_TWO_WHEELER_LIMIT = 0.5
 _LUMA = np.array([0.299, 0.587, 0.114])
