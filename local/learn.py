@@ -17,7 +17,9 @@
      rollback alarms. A promoted model is left in the model directory that local.run and
      local.endpoint serve by default, and the previous model is kept beside it.
 
-It prints the champion-versus-challenger table and the verdict, and what it did, and writes the
+It prints the monitor's findings on the first share (the audited precision of routing beside the
+label-free one), the champion-versus-challenger table (each model's precision audited and
+label-free) and the verdict with the counts it rests on, and what it did, and writes the
 monitoring report with its side-by-side section (thumbnails of the checked disagreements).
 """
 import argparse
@@ -184,10 +186,14 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
         before = route_and_answer(product, first, f"{run_id}-first", ground_truth_uri, progress)
         say(f"   routed {before['routed']} without a person; people answered {before['answered']} requests")
         product.stand_in.capture.flush()
+        # With the answers so far: the audited precision of routing beside the label-free one.
         verdict = monitor.run(f"{capture_uri}/{endpoint}", product.stand_in.baseline_uri(),
                               f"s3://{bucket}/{settings.MONITORING_PREFIX}/reports/learn/{run_id}",
-                              s3_client=clients["s3"], variant=settings.DEFAULT_VARIANT_NAME)
-        say("2. The deterioration monitor: " + " ".join(verdict.lines[1:-1]))
+                              ground_truth=ground_truth_uri, s3_client=clients["s3"],
+                              variant=settings.DEFAULT_VARIANT_NAME)
+        say("2. The deterioration monitor, on the capture and the answers so far:")
+        for line in verdict.lines[1:-1]:
+            say(f"   {line}")
         say("3. retrainModel trains a challenger on what people answered (a real training job) ...")
         retrained = retrain(product, hyperparameters or {})
         package = retrained["model_package_arn"]
@@ -221,9 +227,9 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
         elif failure:
             say(f"   Not promoted: {failure}; {model_dir} keeps the current model.")
         else:
-            say(f"   Not promoted: the verdict is {result['verdict']!r}, because {result['reason']} "
-                f"({compare.VERDICT_MEANINGS[result['verdict']]}); "
-                f"{model_dir} keeps the current model.")
+            # The verdict's reason, with the counts it rests on, is the table's last line above.
+            meaning = compare.VERDICT_MEANINGS[result["verdict"]]
+            say(f"   Not promoted: the verdict is {result['verdict']!r} ({meaning}); {model_dir} keeps the current model.")
         say(f"   Report with the side-by-side section: {report.html_path}")
     return {"comparison": result, "promoted": promoted, "package": package, "report": str(report.html_path)}
 

@@ -40,6 +40,7 @@ from typing import Optional, Sequence
 import settings
 from local import loop as operations_loop
 from local import real_photos
+from monitoring import label_free
 from local.product import (PHOTO_SUFFIXES, LOW_CONFIDENCE_ERROR, UNUSABLE_ERROR, TO_A_PERSON, OFFLINE_STAGE, RunError, Routing, stage_images, model_is_complete, train_model, test_images, running_product, route_all, close_the_loop, write_monitoring, run_monitor, quiet_expected_noise)
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,10 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
         "routes": {route: sum(r.route == route for r in accepted)
                    for route in sorted(set(settings.ROUTE_BY_LABEL.values()))},
         "median_execution_seconds": sorted(r.seconds for r in routings)[total // 2] if total else None,
+        # What the routed drivers' confidences alone say their precision is (monitoring/label_free.py),
+        # beside routed_accuracy, which this run knows from the photos' true classes.
+        "label_free_routed_accuracy": label_free.expected_share_right(
+            [r.confidence for r in accepted if r.confidence is not None]).as_dict(),
     }
 
 
@@ -131,6 +136,13 @@ def print_summary(summary: dict, title: str = "images") -> None:
     print(f"  routed automatically            {percent(summary['routed_share'])} "
           f"(correct among routed: {percent(summary['routed_accuracy'])}; "
           + ", ".join(f"{count} {route}" for route, count in summary["routes"].items()) + ")")
+    estimate = summary["label_free_routed_accuracy"]
+    if estimate["drivers"]:
+        low, high = estimate["interval"]
+        figure = (f"{percent(estimate['value'])} (95% interval {percent(low)} to {percent(high)}"
+                  if estimate["value"] is not None else f"between {percent(low)} and {percent(high)} (95% interval")
+        print(f"  right among routed, label-free  {figure} from the confidences of {estimate['drivers']} routed "
+              f"drivers, if calibration holds)")
     print(f"  sent to a person (low conf.)    {percent(summary['low_confidence_share'])}")
     print(f"  sent to a person (unusable)     {percent(summary['unusable_share'])}")
     errors = f" ({', '.join(summary['errors'])})" if summary["errors"] else ""

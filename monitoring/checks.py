@@ -9,6 +9,10 @@ Plain Python (no numpy). Each violation is {"feature_name", "constraint_check_ty
   completeness_check        more values missing than the baseline allows
   LessThanThreshold         (model quality, with ground truth) the audited precision of
                             automatic routing is below the target, its whole interval below it
+  calibration_check         (model quality, with ground truth) the audits contradict the
+                            label-free precision (monitoring/label_free.py): more (or fewer) of
+                            the audited routed drivers are wrong than their confidences allow at
+                            95%, so calibration no longer holds on this traffic
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -16,12 +20,17 @@ from typing import Dict, List, Optional
 from monitoring import baseline
 from monitoring import drift as drift_tests
 from monitoring.estimates import Estimate
+from monitoring.formatting import (audited_share, calibration_finding, calibration_meaning, calibration_verdict,
+                                   label_free_share)
+from monitoring.label_free import CalibrationCheck, LabelFreeEstimate
 
 DRIFT_CHECK = "baseline_drift_check"
 VALUES_CHECK = "categorical_values_check"
 COMPLETENESS_CHECK = "completeness_check"
 QUALITY_CHECK = "LessThanThreshold"
+CALIBRATION_CHECK = "calibration_check"
 PRECISION_METRIC = "precision_accepted"
+LABEL_FREE_PRECISION_METRIC = "expected_precision_accepted"
 
 
 @dataclass
@@ -60,6 +69,10 @@ def check_window(window_statistics: dict, baseline_statistics: dict, constraints
     if quality and quality.get("violated"):
         verdict.violations.append({"feature_name": PRECISION_METRIC, "metric_name": PRECISION_METRIC,
                                    "constraint_check_type": QUALITY_CHECK, "description": quality["description"]})
+    if quality and quality.get("calibration_violated"):
+        verdict.violations.append({"feature_name": PRECISION_METRIC, "metric_name": LABEL_FREE_PRECISION_METRIC,
+                                   "constraint_check_type": CALIBRATION_CHECK,
+                                   "description": quality["calibration_description"]})
     if not verdict.enough_data:
         return verdict
     window_features = baseline.features_by_name(window_statistics)
@@ -125,17 +138,31 @@ def _check_domain(verdict: WindowVerdict, name: str, window: dict, constraint: d
                            f"{', '.join(sorted(outside))}"})
 
 
-def model_quality(precision: Estimate, target_precision: float, threshold: float) -> dict:
-    """The model-quality check from the review loop's labels: violated only when the whole
-    interval of the precision of automatic routing lies below the target."""
+def model_quality(precision: Estimate, target_precision: float, threshold: float,
+                  label_free: LabelFreeEstimate, calibration: CalibrationCheck) -> dict:
+    """The model-quality checks from the review loop's labels and the model's own confidences.
+
+    LessThanThreshold is violated only when the whole interval of the audited precision of
+    automatic routing lies below the target; calibration_check when the audited routed drivers
+    contradict the label-free precision (more, or fewer, wrong than their confidences allow).
+    The point estimates are given only where they are informative (estimates.MINIMUM_CHECKS).
+    """
+    audited, expected = audited_share(precision), label_free_share(label_free, "routed drivers")
     result = {"metric_name": PRECISION_METRIC, "threshold": threshold, "target": target_precision,
-              "value": precision.value, "interval": precision.interval, "labelled": precision.labelled,
-              "accepted": precision.size}
+              "value": precision.shown_value, "interval": precision.interval, "labelled": precision.labelled,
+              "accepted": precision.size, "evidence": precision.evidence(), "label_free": label_free.as_dict(),
+              "calibration": calibration.as_dict(), "text": audited, "label_free_text": expected,
+              "calibration_text": calibration_verdict(calibration, "audited routed drivers")}
     violated = precision.high is not None and precision.high < target_precision
     result["violated"] = violated
     if violated:
         result["description"] = (
-            f"Metric {PRECISION_METRIC} with {precision.value:.4g} was {QUALITY_CHECK} '{target_precision:g}': "
-            f"people checked {precision.labelled} of the {precision.size} drivers routed at {threshold:g}, and "
-            f"the 95% interval {precision.low:.1%} to {precision.high:.1%} lies wholly below the target")
+            f"Metric {PRECISION_METRIC} with {audited} was {QUALITY_CHECK} '{target_precision:g}' at the threshold "
+            f"{threshold:g}: its whole 95% interval lies below the target")
+    result["calibration_violated"] = calibration.contradicted
+    if calibration.contradicted:
+        result["calibration_description"] = (
+            f"Metric {LABEL_FREE_PRECISION_METRIC} with {expected} is contradicted by the audits at the threshold "
+            f"{threshold:g}: {calibration_finding(calibration, 'audited routed drivers')}; "
+            f"{calibration_meaning(calibration)}")
     return result

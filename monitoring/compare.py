@@ -30,6 +30,12 @@ error rate by simulation). The verdict:
 Which model names the class right more often on the checked drivers (McNemar's exact test) is
 shown beside it; it decides nothing, since a person decides the drivers a model does not route.
 
+The verdict's reason names the counts it rests on (the sign test's), never a precision that no
+check supports. Beside each model's audited precision stands its label-free one (the mean
+confidence of the drivers it routes, monitoring/label_free.py), and whether the checked drivers it
+routes contradict it. Every share is shown as monitoring/formatting.py shows them: a point only
+when enough checks support it.
+
 Photos the challenger was trained on (its dataset manifest) never count: they are left out of
 every figure. Plain Python, like the monitor.
 """
@@ -46,8 +52,10 @@ from monitoring import storage
 from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, variant_of
 from monitoring.estimates import Inference, Stratum, ThresholdEstimates, correct_count_bounds
 from monitoring.features import UnusableOutput, features_of
-from monitoring.formatting import fraction, percent, percent_interval
+from monitoring.formatting import (audited_share, calibration_verdict, coverage_share, fraction, label_free_share,
+                                   percent)
 from monitoring.ground_truth import read_ground_truth
+from monitoring.label_free import check_calibration, expected_share_right
 
 SIGNIFICANCE = 0.05   # two-sided: each side's one-sided test at half of it
 PROMOTE, KEEP, UNDECIDED = "promote", "keep", "not enough evidence yet"
@@ -279,6 +287,50 @@ def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], thresho
     return ThresholdEstimates(inferences, threshold)
 
 
+def _variant_figures(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float,
+                     target_precision: float) -> dict:
+    """One model's figures: its precision of routing (audited, shown only where informative), the
+    label-free precision from its own confidences, and whether the checked drivers it routes
+    contradict that; {"figures": JSON-ready, "precision": the Estimate the verdict weighs}."""
+    estimates = _estimates(pairs, side, labels, threshold)
+    precision = estimates.precision(threshold)
+    _, coverage_at_target = estimates.coverage_at_target(target_precision)
+    routes = [pair for pair in pairs if _routed(getattr(pair, side), threshold)]
+    label_free = expected_share_right([getattr(pair, side).confidence for pair in routes])
+    checked = [(getattr(pair, side).confidence, labels[pair.inference_id] == getattr(pair, side).predicted)
+               for pair in routes if pair.inference_id in labels]
+    calibration = check_calibration(checked)
+    return {"precision": precision, "figures": {
+        "precision_accepted": precision.shown_value, "precision_interval": precision.interval,
+        "precision_evidence": precision.evidence(), "precision_text": audited_share(precision),
+        "checked_routed": len(checked), "checked_routed_right": sum(1 for _, right in checked if right),
+        "label_free_precision": label_free.as_dict(),
+        "label_free_text": label_free_share(label_free, "drivers it routes"),
+        "calibration": calibration.as_dict(),
+        "calibration_text": calibration_verdict(calibration, f"checked drivers the {side} routes"),
+        "coverage_at_target_precision": coverage_at_target.shown_value,
+        "coverage_at_target_precision_interval": coverage_at_target.interval,
+        "coverage_at_target_precision_evidence": coverage_at_target.evidence(),
+        "coverage_at_target_precision_text": coverage_share(coverage_at_target)}}
+
+
+def _routing_evidence(tally: RoutingTally, challenger_p: float, champion_p: float) -> str:
+    """The counts the sign test rests on, as the verdict's reason states them."""
+    return (f"the challenger routes right {tally.gained} checked drivers the champion does not, the champion "
+            f"{tally.lost} the challenger does not; of the drivers they decide differently about that nobody "
+            f"checked, the champion routes {tally.unchecked_champion_routes} and the challenger "
+            f"{tally.unchecked_challenger_routes}, counted against the side tested (sign test p = {challenger_p:.2g} "
+            f"for the challenger, {champion_p:.2g} for the champion; below {SIGNIFICANCE / 2:g} decides)")
+
+
+def _precision_evidence(checked_routes: Dict[str, tuple], champion_unknown: bool, target_precision: float) -> str:
+    """The checked drivers each routes, right of checked: the evidence behind 'as precisely'."""
+    checked, right = checked_routes["challenger"]
+    against = (f"the champion's precision is unknown, so the bar is the target {percent(target_precision)}"
+               if champion_unknown else "{1} of {0} for the champion".format(*checked_routes["champion"]))
+    return f"{right} of the {checked} checked drivers the challenger routes are right, against {against}"
+
+
 def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = settings.DEFAULT_THRESHOLD,
             target_precision: float = settings.TARGET_PRECISION, trained_on: set = frozenset()) -> dict:
     """Agreement, each model's figures, the paired test and the verdict."""
@@ -289,40 +341,40 @@ def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = se
                 if a == b and (not a or p.champion.predicted == p.challenger.predicted))
     result = {"pairs": len(pairs), "left_out_trained_on": answered - len(pairs), "agreement": agree / len(pairs) if pairs else None,
               "threshold": threshold, "target_precision": target_precision, "variants": {}}
+    estimated = {}
     for side in ("champion", "challenger"):
-        estimates = _estimates(pairs, side, labels, threshold)
-        precision = estimates.precision(threshold)
-        _, coverage_at_target = estimates.coverage_at_target(target_precision)
-        result["variants"][side] = {
-            "coverage": sum(routed[side]) / len(pairs) if pairs else None,
-            "precision_accepted": precision.value, "precision_interval": precision.interval,
-            "coverage_at_target_precision": coverage_at_target.value,
-            "coverage_at_target_precision_interval": coverage_at_target.interval}
+        estimated[side] = _variant_figures(pairs, side, labels, threshold, target_precision)
+        result["variants"][side] = {"coverage": sum(routed[side]) / len(pairs) if pairs else None,
+                                    **estimated[side]["figures"]}
     checked = [p for p in pairs if p.inference_id in labels]
     b = sum(1 for p in checked if p.challenger.predicted == labels[p.inference_id] != p.champion.predicted)
     c = sum(1 for p in checked if p.champion.predicted == labels[p.inference_id] != p.challenger.predicted)
     tally = routing_tally(pairs, labels, threshold)
     challenger_p, champion_p = routing_p_values(tally)
-    champion, challenger = result["variants"]["champion"], result["variants"]["challenger"]
     # More drivers routed right is a gain only at least as precisely as the champion routes (at the
-    # target when the champion's precision is unknown).
-    bar = champion["precision_accepted"] if champion["precision_accepted"] is not None else target_precision
-    precision = challenger["precision_accepted"]
+    # target when the champion's precision is unknown). The decision weighs the point estimates;
+    # the reason quotes only the counts of checked drivers behind them.
+    champion_precision = estimated["champion"]["precision"].value
+    bar = champion_precision if champion_precision is not None else target_precision
+    precision = estimated["challenger"]["precision"].value
     better = challenger_p < SIGNIFICANCE / 2
+    routing = _routing_evidence(tally, challenger_p, champion_p)
+    checked_routes = {side: (result["variants"][side]["checked_routed"], result["variants"][side]["checked_routed_right"])
+                      for side in ("champion", "challenger")}
     if better and precision is None:
-        verdict, reason = UNDECIDED, ("the challenger routes more drivers right, but its precision is unknown: among "
-                                      "the drivers it routes, those the champion routes too were never audited (or "
-                                      "those it alone routes never reviewed)")
+        verdict, reason = UNDECIDED, (f"the challenger routes more drivers right ({routing}), but its precision is "
+                                      "unknown: among the drivers it routes, those the champion routes too were never "
+                                      "audited (or those it alone routes never reviewed)")
     elif better and precision >= bar - 1e-12:
-        verdict, reason = PROMOTE, (f"the challenger routes more drivers right, at a precision of {percent(precision)} "
-                                    f"against {percent(bar)}")
+        verdict, reason = PROMOTE, (f"the challenger routes more drivers right: {routing}; and no less precisely: "
+                                    f"{_precision_evidence(checked_routes, champion_precision is None, target_precision)}")
     elif better:
-        verdict, reason = KEEP, (f"the challenger routes more drivers right, but less precisely: {percent(precision)} "
-                                 f"against {percent(bar)}")
+        verdict, reason = KEEP, (f"the challenger routes more drivers right: {routing}; but less precisely: "
+                                 f"{_precision_evidence(checked_routes, champion_precision is None, target_precision)}")
     elif champion_p < SIGNIFICANCE / 2:
-        verdict, reason = KEEP, "the champion routes more drivers right"
+        verdict, reason = KEEP, f"the champion routes more drivers right: {routing}"
     else:
-        verdict, reason = UNDECIDED, "the drivers checked so far do not tell which routes more drivers right"
+        verdict, reason = UNDECIDED, f"the drivers checked so far do not tell which routes more drivers right: {routing}"
     more = checked_to_decide(tally, len(checked)) if verdict == UNDECIDED and not better else 0
     result.update(checked=len(checked), routed_right_gained=tally.gained, routed_right_lost=tally.lost,
                   unchecked_champion_routes=tally.unchecked_champion_routes,
@@ -335,24 +387,20 @@ def compare(pairs: Sequence[Pair], labels: Dict[str, str], threshold: float = se
 
 
 def table(result: dict) -> List[str]:
+    """The comparison in lines for a terminal or a log: each model's figures, then the verdict and
+    the counts it rests on."""
     lines = [f"{result['pairs']} drivers answered by both; they agree on {percent(result['agreement'])}; "
-             f"{result['checked']} were checked by people.",
-             f"{'':<11} {'routed at ' + format(result['threshold'], 'g'):<14} {'precision (estimated)':<40} "
-             f"coverage at {percent(result['target_precision'])} precision"]
+             f"{result['checked']} were checked by people."]
     for side in ("champion", "challenger"):
         figures = result["variants"][side]
-        lines.append(f"{side:<11} {percent(figures['coverage']):<14} "
-                     f"{percent(figures['precision_accepted']) + ' (' + percent_interval(figures['precision_interval']) + ')':<40} "
-                     f"{percent(figures['coverage_at_target_precision'])} "
-                     f"({percent_interval(figures['coverage_at_target_precision_interval'])})")
-    lines.append(f"Routed right where the two decide differently: the challenger gains {result['routed_right_gained']} "
-                 f"checked drivers and loses {result['routed_right_lost']}; unchecked, the champion routes "
-                 f"{result['unchecked_champion_routes']} and the challenger {result['unchecked_challenger_routes']} "
-                 f"(sign test, unchecked drivers bounded against the side tested: challenger better p = "
-                 f"{result['challenger_routes_better_p_value']:.3g}, champion better p = "
-                 f"{result['champion_routes_better_p_value']:.3g}).")
+        lines += [f"{side.capitalize()}: routes {percent(figures['coverage'])} at {result['threshold']:g} (counted).",
+                  f"  precision among routed, audited: {figures['precision_text']}",
+                  f"  precision among routed, label-free: {figures['label_free_text']}",
+                  f"  {figures['calibration_text']}",
+                  f"  coverage at {percent(result['target_precision'])} precision: "
+                  f"{figures['coverage_at_target_precision_text']}"]
     lines.append(f"Class named right where the two differ: challenger {result['challenger_better']}, champion "
-                 f"{result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}).")
+                 f"{result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}; it decides nothing).")
     verdict = f"Verdict: {result['verdict']}: {result['reason']}"
     if result["verdict"] == UNDECIDED and result["more_labels_to_decide"]:
         verdict += f" (about {result['more_labels_to_decide']} more checked drivers would decide at this rate)"

@@ -16,14 +16,22 @@ bounded by inverting the hypergeometric distribution of the labelled ones, which
 count itself when the stratum is a census. Strata are combined by adding their bounds; when more
 than one stratum is sampled, each gets an equal share of the error rate (Bonferroni), so the sum
 holds at least at the stated level. With full labels every figure is exact.
+
+A point estimate is only worth printing when the checks behind it can pin the share down: below
+minimum_checks() in a sampled stratum, the interval is the message (Estimate.informative).
 """
 import bisect
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 DEFAULT_CONFIDENCE_LEVEL = 0.95
+# The widest 95% interval a share may have for its point estimate to be worth stating: ten points,
+# so the point says which tenth of the scale the share lies in (about 90% or about 80%), the
+# coarsest difference an operator acts on. Wider, a point reads as a fact it is not: 1 right of 2
+# checks prints "50.0%" for an interval from 1.7% to 98.3%.
+INFORMATIVE_WIDTH = 0.10
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Stratum:
     size: int
     labelled: int
     correct: int
+    # What its drivers are, for sentences ("routed drivers"); not part of its identity.
+    name: str = field(default="", compare=False)
 
     def __post_init__(self):
         if not 0 <= self.correct <= self.labelled <= self.size:
@@ -44,19 +54,71 @@ class Stratum:
         return self.labelled == self.size
 
 
+def minimum_checks(width: float = INFORMATIVE_WIDTH, level: float = DEFAULT_CONFIDENCE_LEVEL) -> int:
+    """The fewest checks whose exact interval can be narrower than `width`.
+
+    An exact (Clopper-Pearson) interval from n checks is narrowest when all n agree: it then runs
+    from ((1 - level) / 2) ** (1 / n) to 1. Fewer checks than this can never pin a share down to
+    `width`, whatever they show. The hypergeometric intervals here agree for a stratum far larger
+    than its checks (tests/monitoring/test_estimates.py checks it); a small stratum's interval is a
+    little narrower, so there the count errs on the side of caution.
+    """
+    tail = (1 - level) / 2
+    return math.ceil(math.log(tail) / math.log(1 - width) - 1e-9)
+
+
+MINIMUM_CHECKS = minimum_checks()
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """A share, its point estimate (None when some stratum has no label at all) and interval."""
+    """A share, its point estimate (None when some stratum has no label at all) and interval.
+
+    thinnest is the sampled stratum (not a census) with the fewest checks, None when every
+    stratum is a census and the figure is exact: the evidence the point rests on.
+    """
 
     value: Optional[float]
     low: Optional[float]
     high: Optional[float]
     labelled: int = 0
     size: int = 0
+    thinnest: Optional[Stratum] = field(default=None, compare=False)
 
     @property
     def interval(self) -> List[Optional[float]]:
         return [self.low, self.high]
+
+    @property
+    def informative(self) -> bool:
+        """Whether the point estimate may be stated: every sampled stratum has the minimum checks."""
+        return self.value is not None and (self.thinnest is None or self.thinnest.labelled >= MINIMUM_CHECKS)
+
+    @property
+    def shown_value(self) -> Optional[float]:
+        """The point estimate when it is informative, else None (the interval then says it all)."""
+        return self.value if self.informative else None
+
+    def more_checks(self) -> int:
+        """Checks the thinnest sampled stratum still needs before the point is informative."""
+        return 0 if self.thinnest is None else max(0, MINIMUM_CHECKS - self.thinnest.labelled)
+
+    def more_drivers(self) -> Optional[int]:
+        """About how many more drivers of the thinnest stratum must come, checked at its current
+        rate (checked / drivers), for those checks; None when none of it was checked yet."""
+        stratum = self.thinnest
+        if stratum is None or not stratum.labelled:
+            return None
+        return math.ceil(self.more_checks() * stratum.size / stratum.labelled)
+
+    def evidence(self) -> dict:
+        """What the figure rests on, as JSON-ready values (the summary, the bus events)."""
+        stratum = self.thinnest
+        return {"informative": self.informative, "minimum_checks": MINIMUM_CHECKS,
+                "checks": None if stratum is None else stratum.labelled,
+                "of": None if stratum is None else stratum.size,
+                "of_what": None if stratum is None else stratum.name,
+                "more_checks": self.more_checks(), "more_drivers": self.more_drivers()}
 
 
 def _log_choose(n: int, k: int) -> float:
@@ -111,7 +173,8 @@ def share_of_correct(strata: Sequence[Stratum], level: float = DEFAULT_CONFIDENC
     labelled = sum(stratum.labelled for stratum in strata)
     if not size:
         return Estimate(None, None, None, 0, 0)
-    sampled = sum(1 for stratum in strata if not stratum.is_census)
+    sampled_strata = [stratum for stratum in strata if not stratum.is_census]
+    sampled = len(sampled_strata)
     error_rate = (1 - level) / max(1, sampled)
     fewest = most = 0
     for stratum in strata:
@@ -121,7 +184,8 @@ def share_of_correct(strata: Sequence[Stratum], level: float = DEFAULT_CONFIDENC
         value = sum(stratum.size * stratum.correct / stratum.labelled for stratum in strata) / size
     else:
         value = None
-    return Estimate(value, fewest / size, most / size, labelled, size)
+    thinnest = min(sampled_strata, key=lambda stratum: stratum.labelled, default=None)
+    return Estimate(value, fewest / size, most / size, labelled, size, thinnest)
 
 
 # --- thresholds ------------------------------------------------------------------------------------
@@ -136,6 +200,10 @@ class Inference:
     confidence: float
     correct: Optional[bool] = None
     routed_by_workflow: Optional[bool] = None
+
+
+# The strata as sentences name their drivers: routed ones are audited, the others reviewed.
+STRATUM_NAMES = {"accepted": "routed drivers", "rejected": "drivers sent to a person"}
 
 
 class ThresholdEstimates:
@@ -178,7 +246,7 @@ class ThresholdEstimates:
         result = []
         for stratum in ("accepted", "rejected"):
             size, labelled, correct = self._counts[stratum]
-            result.append(Stratum(size[position], labelled[position], correct[position]))
+            result.append(Stratum(size[position], labelled[position], correct[position], STRATUM_NAMES[stratum]))
         return result
 
     def precision(self, threshold: float) -> Estimate:
@@ -228,4 +296,7 @@ class ThresholdEstimates:
             high = (self.total - bisect.bisect_right(self._confidences, below)) / self.total
         high = max(high, value)
         low = min(low, value)
-        return recommended, Estimate(value, low, high)
+        # The point rests on the precision that chose the recommendation (none chosen: on the
+        # routed drivers' checks, the stratum every candidate at or below the threshold shares).
+        evidence = self.precision(recommended if recommended is not None else self.workflow_threshold)
+        return recommended, Estimate(value, low, high, evidence.labelled, evidence.size, evidence.thinnest)

@@ -6,7 +6,8 @@
 It reads the captured inferences of the window (SageMaker's layout and encodings, as the report
 does), works out the features the endpoint saw and said (monitoring/features.py), and writes
 statistics.json and constraint_violations.json in Model Monitor's shapes. With ground truth from
-the review loop it also checks the precision of automatic routing against the target. It prints a
+the review loop it also checks the precision of automatic routing against the target, and the
+audits against the label-free precision the model's confidences expect (calibration). It prints a
 plain summary and exits 0 whether or not it found violations (2 for bad input).
 
 Plain Python, no numpy: the scheduled monitorModel Lambda (handlers/monitor_model.py) runs this
@@ -30,6 +31,7 @@ from monitoring.estimates import Inference, ThresholdEstimates
 from monitoring.features import UnusableOutput, feature_names, features_of
 from monitoring.formatting import fraction
 from monitoring.ground_truth import read_ground_truth
+from monitoring.label_free import check_calibration, expected_share_right
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +152,8 @@ def read_baseline(location: storage.Location, s3_client=None) -> tuple:
 
 def quality_of(window: Window, labels: Dict[str, str], threshold: float, target_precision: float,
                class_names: Sequence[str]) -> dict:
-    """The model-quality check over the window's usable inferences that people labelled."""
+    """The model-quality checks over the window's usable inferences: the audited precision of
+    routing, and the label-free one from the routed drivers' confidences, against the audits."""
     inferences = []
     for row, key in zip(window.rows, window.join_keys):
         if row.get("usable") == "false":
@@ -158,7 +161,11 @@ def quality_of(window: Window, labels: Dict[str, str], threshold: float, target_
         label = labels.get(key)
         inferences.append(Inference(row["confidence"], None if label is None else label == row["predicted_class"]))
     precision = ThresholdEstimates(inferences, threshold).precision(threshold)
-    return checks.model_quality(precision, target_precision, threshold)
+    routed = [inference for inference in inferences if inference.confidence >= threshold]
+    label_free = expected_share_right([inference.confidence for inference in routed])
+    calibration = check_calibration([(inference.confidence, inference.correct) for inference in routed
+                                     if inference.correct is not None])
+    return checks.model_quality(precision, target_precision, threshold, label_free, calibration)
 
 
 def publish_metrics(cloudwatch, namespace: str, endpoint_name: str, schedule_name: str,
@@ -170,8 +177,13 @@ def publish_metrics(cloudwatch, namespace: str, endpoint_name: str, schedule_nam
             {"MetricName": VIOLATION_COUNT_METRIC, "Value": float(len(verdict.violations))}]
     data += [{"MetricName": f"{DRIFT_METRIC_PREFIX}{name}", "Value": float(result.distance)}
              for name, result in verdict.drift.items()]
+    # A precision is put only when informative: a dashboard line would read a point from two
+    # audits as a fact (the summary and the violations state the intervals).
     if verdict.quality and verdict.quality["value"] is not None:
         data.append({"MetricName": checks.PRECISION_METRIC, "Value": float(verdict.quality["value"])})
+    if verdict.quality and verdict.quality["label_free"]["value"] is not None:
+        data.append({"MetricName": checks.LABEL_FREE_PRECISION_METRIC,
+                     "Value": float(verdict.quality["label_free"]["value"])})
     for datum in data:
         datum.update(Dimensions=dimensions, Timestamp=when, Unit="None")
     for start in range(0, len(data), METRICS_PER_CALL):
@@ -195,13 +207,17 @@ def summary_lines(window: Window, verdict: checks.WindowVerdict, locations: Dict
                      f"the largest moves: {moved}.")
     if verdict.quality:
         quality = verdict.quality
-        low, high = quality["interval"]
-        if quality["labelled"]:
-            lines.append(f"Precision of automatic routing at {quality['threshold']:g}: {quality['value']:.1%} from "
-                         f"{quality['labelled']} audited of {quality['accepted']} routed (95% interval {low:.1%} to "
-                         f"{high:.1%}; target {quality['target']:.0%}).")
+        at = f"at {quality['threshold']:g} (target {quality['target']:.0%})"
+        if not quality["accepted"]:
+            lines.append(f"No driver was routed {at}: there is no precision of routing to judge.")
+        elif quality["labelled"]:
+            lines.append(f"Precision of automatic routing {at}, audited: {quality['text']}; label-free: "
+                         f"{quality['label_free_text']}.")
         else:
-            lines.append("No routed driver in this window was audited: precision cannot be judged.")
+            lines.append(f"No routed driver in this window was audited, so the audited precision {at} is unknown; "
+                         f"label-free: {quality['label_free_text']}.")
+        if quality["accepted"]:
+            lines.append(quality["calibration_text"])
     if verdict.violations:
         lines.append(f"VIOLATIONS: {len(verdict.violations)}")
         lines += [f"  {item['feature_name']}: {item['constraint_check_type']}: {item['description']}"
@@ -278,7 +294,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "beside it (default: every variant below --captures)")
     parser.add_argument("--publish-metrics", action="store_true",
                         help="also put the metrics to CloudWatch (feature_baseline_drift_<feature>, violation_count, "
-                             "item_count, precision_accepted)")
+                             "item_count, precision_accepted, expected_precision_accepted)")
     parser.add_argument("--endpoint-name", default=settings.DEFAULT_ENDPOINT_NAME,
                         help="the Endpoint dimension of the metrics (default: %(default)s)")
     parser.add_argument("--schedule-name", default=DEFAULT_SCHEDULE_NAME,

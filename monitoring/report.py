@@ -29,8 +29,9 @@ from monitoring import compare, metrics, storage
 from monitoring.captures import (NO_LABEL, NOT_A_VEHICLE_LABEL, CaptureSet, attach_ground_truth, captured_variants,
                                  read_captures)
 from monitoring.estimates import Estimate, Inference, ThresholdEstimates
-from monitoring.formatting import fraction, percent, percent_interval
+from monitoring.formatting import audited_share, coverage_share, fraction, percent, percent_interval
 from monitoring.ground_truth import read_ground_truth
+from monitoring.report_label_free import label_free_figures
 from monitoring.report_page import render_html
 from monitoring.report_plots import (plot_confidence_over_time, plot_confusion_matrix, plot_reliability,
                                      plot_threshold_curves)
@@ -96,20 +97,23 @@ def _at(estimates: ThresholdEstimates, threshold: float) -> dict:
         "accepted": estimates.accepted(threshold),
         "coverage": estimates.coverage(threshold),
         "rejected": estimates.total - estimates.accepted(threshold),
-        "precision_accepted": precision.value,
+        # The point only where the checks support it (estimates.MINIMUM_CHECKS); the text says why not.
+        "precision_accepted": precision.shown_value,
         "precision_interval": precision.interval,
+        "precision_evidence": precision.evidence(),
+        "precision_text": audited_share(precision),
         # Labelled drivers among the accepted: audited (routed by the workflow) and reviewed ones.
         "audited": accepted_stratum.labelled,
         "reviewed_accepted": rejected_stratum.labelled,
     }
 
 
-def _threshold_sentence(prefix: str, at: dict) -> str:
+def _threshold_sentence(prefix: str, at: dict, label_free_text: Optional[str] = None) -> str:
     if not at["accepted"]:
         return f"{prefix} no usable driver would be routed."
+    beside = f"; label-free, {label_free_text}" if label_free_text else ""
     return (f"{prefix} {percent(at['coverage'])} of the usable drivers are routed without a person ({at['accepted']} of "
-            f"{at['usable']}, counted), and an estimated {percent(at['precision_accepted'])} of them are right "
-            f"({percent_interval(at['precision_interval'])}).")
+            f"{at['usable']}, counted). Right among them, audited: {at['precision_text']}{beside}.")
 
 
 def _loop_summary(captures: CaptureSet, usable: np.ndarray, accepted: np.ndarray, has_label: np.ndarray,
@@ -140,8 +144,9 @@ def _loop_summary(captures: CaptureSet, usable: np.ndarray, accepted: np.ndarray
     return summary, sentences
 
 
-def _curves(estimates: ThresholdEstimates) -> Tuple[metrics.ThresholdCurves, np.ndarray, np.ndarray]:
-    """Coverage (counted) and estimated precision, with its interval, at every labelled confidence."""
+def _curves(estimates: ThresholdEstimates) -> Tuple[metrics.ThresholdCurves, np.ndarray, np.ndarray, np.ndarray]:
+    """Coverage (counted) and estimated precision, with its interval and whether its point is
+    informative, at every labelled confidence."""
     thresholds = np.asarray(estimates.candidates, dtype=float)
     coverage = np.asarray([estimates.coverage(t) for t in thresholds], dtype=float)
     bounds = [estimates.precision(t) for t in thresholds]
@@ -149,7 +154,19 @@ def _curves(estimates: ThresholdEstimates) -> Tuple[metrics.ThresholdCurves, np.
     precision = np.asarray([nan if e.value is None else e.value for e in bounds], dtype=float)
     low = np.asarray([nan if e.low is None else e.low for e in bounds], dtype=float)
     high = np.asarray([nan if e.high is None else e.high for e in bounds], dtype=float)
-    return metrics.ThresholdCurves(thresholds, coverage, precision), low, high
+    informative = np.asarray([e.informative for e in bounds], dtype=bool)
+    return metrics.ThresholdCurves(thresholds, coverage, precision), low, high, informative
+
+
+def _label_free_curve(usable_confidences: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The label-free precision among accepted at each threshold: the mean confidence of the usable
+    drivers at or above it (NaN where none is)."""
+    ordered = np.sort(usable_confidences)
+    from_here = np.concatenate((np.cumsum(ordered[::-1])[::-1], [0.0]))
+    start = np.searchsorted(ordered, thresholds - 1e-12, side="left")
+    count = len(ordered) - start
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, from_here[start] / np.maximum(count, 1), np.nan)
 
 
 def summarise(captures: CaptureSet, threshold: float, target_precision: float) -> dict:
@@ -200,10 +217,12 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
                          "used and were skipped.")
     if not labelled:
         sentences.append("No ground truth matched these inferences, so whether they are right cannot be "
-                         "judged: supply ground truth to see accuracy and a recommended threshold."
+                         "checked: supply ground truth to see audited accuracy and a recommended threshold."
                          if captures.true_labels is not None else
-                         "No ground truth was given, so whether they are right cannot be judged: supply "
-                         "ground truth to see accuracy and a recommended threshold.")
+                         "No ground truth was given, so whether they are right cannot be checked: supply "
+                         "ground truth to see audited accuracy and a recommended threshold.")
+        summary["label_free"], label_free_sentences = label_free_figures(confidences, usable, threshold)
+        sentences.extend(label_free_sentences)
         summary["sentences"] = sentences
         return summary
 
@@ -227,10 +246,16 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
     vehicle = has_label & (captures.true_labels >= 0)
     accuracy = estimates.precision(0.0)
     at_threshold = _at(estimates, threshold)
+    label_free, calibration_sentences = label_free_figures(confidences, usable, threshold, correct_all, all_labelled)
     summary.update({
         "accuracy": metrics.share(correct),
-        "estimated_accuracy": accuracy.value,
+        "checked_usable": int(has_label.sum()),
+        "checked_usable_right": int(correct.sum()),
+        "estimated_accuracy": accuracy.shown_value,
         "estimated_accuracy_interval": accuracy.interval,
+        "estimated_accuracy_evidence": accuracy.evidence(),
+        "estimated_accuracy_text": audited_share(accuracy),
+        "label_free": label_free,
         "at_threshold": at_threshold,
         "expected_calibration_error": calibration.expected_calibration_error,
         "confusion_matrix": metrics.confusion_matrix(
@@ -241,23 +266,27 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
                          f"{estimates.total} usable ones; precision is estimated stratum by stratum: routed drivers "
                          f"from the audited ones, each standing for routed / audited drivers, rejected ones from "
                          f"the reviewed ones.")
-    sentences.append(f"Estimated accuracy over the usable drivers: {percent(accuracy.value)} "
-                     f"({percent_interval(accuracy.interval)}; unweighted on the {summary['labelled']} checked "
-                     f"drivers, most of them rejected: {percent(summary['accuracy'])}).")
-    sentences.append(_threshold_sentence(f"At {threshold:g},", at_threshold))
+    sentences.append(f"Accuracy over the usable drivers, audited: {summary['estimated_accuracy_text']}; label-free, "
+                     f"{label_free['accuracy_text']}. (The checked drivers alone, most of them sent to a person, "
+                     f"were right on {summary['checked_usable_right']} of {summary['checked_usable']}.)")
+    sentences.append(_threshold_sentence(f"At {threshold:g},", at_threshold, label_free["precision_text"]))
+    sentences.extend(calibration_sentences)
     sentences.extend(loop_sentences)
 
-    curves, low, high = _curves(estimates)
+    curves, low, high, informative = _curves(estimates)
     recommended_exact, coverage = estimates.coverage_at_target(target_precision)
-    summary["coverage_at_target_precision"] = coverage.value
+    summary["coverage_at_target_precision"] = coverage.shown_value
     summary["coverage_at_target_precision_interval"] = coverage.interval
+    summary["coverage_at_target_precision_evidence"] = coverage.evidence()
+    summary["coverage_at_target_precision_text"] = coverage_share(coverage)
     if recommended_exact is None:
         finite = np.where(np.isnan(curves.precision), -1.0, curves.precision)
         top = int(np.argmax(finite)) if finite.size else None
         summary.update(recommended_threshold=None, recommended=None, recommended_precision_interval=[None, None])
         best = ("" if top is None or finite[top] < 0 else
-                f": the best is {percent(curves.precision[top])} at {curves.thresholds[top]:g}, accepting "
-                f"{percent(curves.coverage[top])}")
+                f": the best point estimate is at {curves.thresholds[top]:g}, accepting "
+                f"{percent(curves.coverage[top])}, where the share right is "
+                f"{audited_share(estimates.precision(float(curves.thresholds[top])))}")
         sentences.append(f"No threshold reaches {percent(target_precision)} precision among accepted on this data{best}.")
     else:
         index = int(np.searchsorted(curves.thresholds, recommended_exact))
@@ -270,7 +299,7 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
                        recommended_precision_interval=recommended["precision_interval"])
         sentences.append(f"Coverage at {percent(target_precision)} precision (threshold-free: the largest share of "
                          f"the most confident usable drivers routed with at most {percent(1 - target_precision)} "
-                         f"wrong): {percent(coverage.value)} ({percent_interval(coverage.interval)}).")
+                         f"wrong): {coverage_share(coverage)}.")
         sentences.append(_threshold_sentence(
             f"At {recommended_value:g}, the lowest threshold whose estimated precision among accepted is at least "
             f"{percent(target_precision)},", recommended))
@@ -290,6 +319,8 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
     summary["sentences"] = sentences
     # For the plots; dropped from JSON.
     summary["_curves"], summary["_precision_band"], summary["_calibration"] = curves, (low, high), calibration
+    summary["_precision_informative"] = informative
+    summary["_label_free_precision"] = _label_free_curve(confidences[usable], curves.thresholds)
     return summary
 
 

@@ -6,14 +6,16 @@ from typing import Dict
 
 import settings
 from monitoring import compare
-from monitoring.formatting import percent, percent_interval
+from monitoring.formatting import percent
 
 PLOT_CAPTIONS = {
     "confidence_over_time": "Each captured inference's confidence against the threshold; red crosses are "
                             "predictions the ground truth says are wrong.",
     "threshold_curves": "For every possible threshold: the share of usable drivers accepted (coverage, counted) and "
                         "how many of those are classified correctly (precision among accepted, estimated from the "
-                        "people's checks, with its 95% interval shaded).",
+                        "people's checks, with its 95% interval shaded; its line is drawn only where enough checks "
+                        "support a point estimate), beside the label-free precision the confidences expect if they "
+                        "are calibrated (dashed).",
     "reliability": "Calibration: within each confidence band, how often the model is right. Bars below the "
                    "diagonal mean the model is over-confident there.",
     "confusion_matrix": "True class against predicted class, over the labelled inferences.",
@@ -28,6 +30,13 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _alarm(text: str) -> str:
+    """The class attribute that makes a sentence saying the checks contradict a label-free figure
+    stand out, so nobody misses it; "" for any other text."""
+    contradicts = " contradict the label-free figure" in text and " do not contradict" not in text
+    return ' class="alarm"' if contradicts else ""
+
+
 def _decision_text(decision: dict, label: str) -> str:
     verdict = "right" if decision["predicted"] == label else "wrong"
     action = "routed" if decision["routed"] else ("to a person, unusable" if not decision["usable"] else "to a person")
@@ -40,9 +49,10 @@ def render_comparison(comparison) -> str:
     names = {"champion": result["champion_variant"], "challenger": result["challenger_variant"]}
     rows = "\n".join(
         f"<tr><th>{side} ({html.escape(names[side])})</th><td>{percent(figures['coverage'])}</td>"
-        f"<td>{percent(figures['precision_accepted'])} ({percent_interval(figures['precision_interval'])})</td>"
-        f"<td>{percent(figures['coverage_at_target_precision'])} "
-        f"({percent_interval(figures['coverage_at_target_precision_interval'])})</td></tr>"
+        f"<td>{html.escape(figures['precision_text'])}</td><td>{html.escape(figures['label_free_text'])}"
+        f"<br><span{_alarm(figures['calibration_text'])}>"
+        f"{html.escape(figures['calibration_text'])}</span></td>"
+        f"<td>{html.escape(figures['coverage_at_target_precision_text'])}</td></tr>"
         for side, figures in result["variants"].items())
     more = result.get("more_labels_to_decide")
     verdict = html.escape(result["verdict"]) + (
@@ -69,23 +79,20 @@ def render_comparison(comparison) -> str:
 <p class="verdict">Verdict: <strong>{verdict}</strong>: {html.escape(result['reason'])}.
 {html.escape(_sentence(compare.VERDICT_MEANINGS[result['verdict']]))}.</p>
 <p>{result['pairs']} drivers were answered by both; they decide alike for {percent(result['agreement'])}, and people
-checked {result['checked']} of them. Where the two decide differently, the challenger routes right
-{result['routed_right_gained']} checked drivers the champion does not, and the champion
-{result['routed_right_lost']} the challenger does not; nobody checked {result['unchecked_champion_routes']} more the
-champion routes and {result['unchecked_challenger_routes']} the challenger routes, and each side's sign test bounds
-those against it (challenger better: p = {result['challenger_routes_better_p_value']:.3g}; champion better:
-p = {result['champion_routes_better_p_value']:.3g}). Which names the class right, where the two differ: challenger
-{result['challenger_better']}, champion {result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}).
-Precision is estimated with the champion's decisions as the strata, since people checked drivers by what the
-champion decided.{left_out}</p>
+checked {result['checked']} of them. Which names the class right, where the two differ: challenger
+{result['challenger_better']}, champion {result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g};
+it decides nothing). Precision is estimated with the champion's decisions as the strata, since people checked
+drivers by what the champion decided; the label-free precision is the mean confidence of the drivers each model
+routes, which holds only while its confidences stay calibrated.{left_out}</p>
 <table>
-<tr><th></th><th>routed at {result['threshold']:g} (counted)</th><th>precision among routed (estimated)</th>
-<th>coverage at {percent(result['target_precision'])} precision</th></tr>
+<tr><th></th><th>routed at {result['threshold']:g} (counted)</th><th>precision among routed, audited</th>
+<th>precision among routed, label-free</th><th>coverage at {percent(result['target_precision'])} precision</th></tr>
 {rows}
 </table>
 <figure><img alt="Champion and challenger figures" src="{_png_uri(comparison.plot)}"><figcaption>The share each
-variant routes at the threshold, its precision among those, and its coverage at the target precision, with 95%
-intervals.</figcaption></figure>
+variant routes at the threshold, its precision among those (audited, and label-free as a diamond), and its coverage
+at the target precision, with 95% intervals. A figure resting on fewer checks than a point estimate needs is drawn
+as its interval alone (hatched).</figcaption></figure>
 {gallery}
 """
 
@@ -99,30 +106,35 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
     if "accuracy" in summary:
         at = summary["at_threshold"]
         recommended = summary["recommended_threshold"]
+        label_free = summary["label_free"]
         rows += [("Usable inferences (coverage counts these)", at["usable"]),
                  ("Labelled inferences", summary["labelled"]),
-                 ("Accuracy of the checked drivers (unweighted, mostly rejected ones)", percent(summary["accuracy"])),
-                 ("Estimated accuracy over all usable drivers",
-                  f"{percent(summary['estimated_accuracy'])} ({percent_interval(summary['estimated_accuracy_interval'])})"),
+                 ("Checked usable drivers right (unweighted, mostly rejected ones)",
+                  f"{summary['checked_usable_right']} of {summary['checked_usable']}"),
+                 ("Accuracy over all usable drivers, audited", summary["estimated_accuracy_text"]),
+                 ("Accuracy over all usable drivers, label-free", label_free["accuracy_text"]),
+                 ("Do the checked usable drivers contradict it?", label_free["accuracy_check_text"]),
                  ("Expected calibration error (checked drivers)", f"{summary['expected_calibration_error']:.4f}"),
                  (f"Coverage at {summary['threshold']:g} (counted)", f"{percent(at['coverage'])} ({at['accepted']} routed)"),
-                 (f"Precision among accepted at {summary['threshold']:g} (estimated)",
-                  f"{percent(at['precision_accepted'])} ({percent_interval(at['precision_interval'])}; "
-                  f"{at['audited']} audited of {at['accepted']})"),
+                 (f"Precision among accepted at {summary['threshold']:g}, audited", at["precision_text"]),
+                 (f"Precision among accepted at {summary['threshold']:g}, label-free", label_free["precision_text"]),
+                 ("Do the audited routed drivers contradict it?", label_free["precision_check_text"]),
                  ("Target precision among accepted", percent(summary["target_precision"])),
                  ("Recommended threshold", "none reaches the target" if recommended is None else
-                  f"{recommended:g} (precision {percent(summary['recommended']['precision_accepted'])}, "
-                  f"{percent_interval(summary['recommended_precision_interval'])})"),
-                 ("Coverage at the target precision",
-                  f"{percent(summary['coverage_at_target_precision'])} "
-                  f"({percent_interval(summary['coverage_at_target_precision_interval'])})"),
+                  f"{recommended:g} (precision {summary['recommended']['precision_text']})"),
+                 ("Coverage at the target precision", summary["coverage_at_target_precision_text"]),
                  ("Not usable photos (to a person)", summary["unusable"])]
         loop = summary["loop"]
         rows += [("Reviewed rejections", f"{loop['reviewed_rejections']} ({loop['reviewed_right']} guessed right, "
                                          f"{loop['reviewed_not_a_vehicle']} not a vehicle)")]
-    table = "\n".join(f"<tr><th>{html.escape(str(name))}</th><td>{html.escape(str(value))}</td></tr>"
-                      for name, value in rows)
-    sentences = "\n".join(f"<li>{html.escape(sentence)}</li>" for sentence in summary["sentences"])
+    elif "label_free" in summary:
+        rows += [(f"Precision among accepted at {summary['threshold']:g}, label-free",
+                  summary["label_free"]["precision_text"]),
+                 ("Accuracy over all usable drivers, label-free", summary["label_free"]["accuracy_text"])]
+    table = "\n".join(f"<tr><th>{html.escape(str(name))}</th><td{_alarm(str(value))}>"
+                      f"{html.escape(str(value))}</td></tr>" for name, value in rows)
+    sentences = "\n".join(f"<li{_alarm(sentence)}>{html.escape(sentence)}</li>"
+                          for sentence in summary["sentences"])
     figures = "\n".join(
         f'<figure><img alt="{html.escape(PLOT_CAPTIONS[name])}" src="{_png_uri(png)}"><figcaption>{html.escape(PLOT_CAPTIONS[name])}'
         f'</figcaption></figure>' for name, png in images.items())
@@ -142,6 +154,7 @@ figure {{ margin: 1.5em 0; }}
 figure.case {{ width: 200px; margin: 0; }}
 figure.case img {{ width: 96px; height: auto; image-rendering: pixelated; }}
 .verdict {{ font-size: large; }}
+li.alarm, .alarm {{ color: #a00; font-weight: bold; }}
 </style></head><body>
 <h1>Vehicle classifier monitoring report</h1>
 <p class="meta">Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {html.escape(source_text)}.</p>

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 
 from monitoring import metrics  # noqa: E402
 from monitoring.captures import NO_LABEL, CaptureSet  # noqa: E402
+from monitoring.estimates import MINIMUM_CHECKS  # noqa: E402
 from monitoring.formatting import percent  # noqa: E402
 
 # Below this time span, seconds-resolution timestamps would stack the points in a few columns.
@@ -73,6 +74,13 @@ def _zoom_start(summary: dict, lowest: float) -> float:
     return max(lowest, min(marks) - max(0.02, (1 - min(marks)) * 0.5))
 
 
+def _short(value, interval) -> str:
+    """A figure for a legend: its point when informative, else its interval."""
+    if value is not None:
+        return percent(value)
+    return f"{percent(interval[0])} to {percent(interval[1])}" if interval and None not in interval else "unknown"
+
+
 def plot_threshold_curves(summary: dict) -> bytes:
     curves: metrics.ThresholdCurves = summary["_curves"]
     # A threshold between two confidences behaves like the next confidence up, hence steps "pre";
@@ -80,7 +88,11 @@ def plot_threshold_curves(summary: dict) -> bytes:
     lowest = 1.0 / len(summary["predicted_counts"])
     thresholds = np.concatenate(([lowest], curves.thresholds, [1.0]))
     coverage = np.concatenate(([1.0], curves.coverage, [0.0]))
-    precision = np.concatenate(([curves.precision[0]], curves.precision, [np.nan]))
+    # The point estimate is drawn only where enough checks support it; the band everywhere.
+    shown = np.where(summary["_precision_informative"], curves.precision, np.nan)
+    precision = np.concatenate(([shown[0]], shown, [np.nan]))
+    label_free = summary["_label_free_precision"]
+    label_free = np.concatenate(([label_free[0]], label_free, [np.nan]))
     band_low, band_high = summary["_precision_band"]
     band_low = np.concatenate(([band_low[0]], band_low, [np.nan]))
     band_high = np.concatenate(([band_high[0]], band_high, [np.nan]))
@@ -90,17 +102,20 @@ def plot_threshold_curves(summary: dict) -> bytes:
     full.step(thresholds, coverage, where="pre", color="tab:blue", label="coverage (share accepted)")
     zoom_coverage.step(thresholds, coverage, where="pre", color="tab:blue")
     for axes in (full, zoom):
-        axes.step(thresholds, precision, where="pre", color="tab:green", label="precision among accepted (estimated)")
+        axes.step(thresholds, precision, where="pre", color="tab:green",
+                  label=f"precision among accepted, audited (where {MINIMUM_CHECKS}+ checks support a point)")
         axes.fill_between(thresholds, band_low, band_high, step="pre", color="tab:green", alpha=0.15,
                           label="its 95% interval")
+        axes.step(thresholds, label_free, where="pre", color="tab:purple", linestyle="--", linewidth=1.5,
+                  label="precision among accepted, label-free (if calibrated)")
         axes.axhline(summary["target_precision"], color="tab:green", linestyle=":", linewidth=1,
                      label=f"target precision {percent(summary['target_precision'])}")
         axes.axvline(summary["threshold"], color="black", linestyle="--", linewidth=1.2,
                      label=f"current threshold {summary['threshold']:g}")
         if summary.get("recommended_threshold") is not None:
             axes.axvline(summary["recommended_threshold"], color="tab:red", linestyle="-.", linewidth=1.2,
-                         label=f"recommended {summary['recommended_threshold']:g} "
-                               f"(coverage {percent(summary['coverage_at_target_precision'])})")
+                         label=f"recommended {summary['recommended_threshold']:g} (coverage "
+                               f"{_short(summary['coverage_at_target_precision'], summary['coverage_at_target_precision_interval'])})")
         axes.set_xlabel("confidence threshold (accept when confidence >= threshold)")
         axes.grid(alpha=0.3)
     full.set_xlim(lowest, 1.0)
@@ -110,7 +125,7 @@ def plot_threshold_curves(summary: dict) -> bytes:
     full.legend(loc="lower left", fontsize="small", framealpha=0.9)
 
     zoom.set_xlim(zoom_start, 1.0)
-    in_view = precision[(thresholds >= zoom_start) & ~np.isnan(precision)]
+    in_view = band_low[(thresholds >= zoom_start) & ~np.isnan(band_low)]
     floor = min([summary["target_precision"], *in_view]) if in_view.size else summary["target_precision"]
     zoom.set_ylim(max(0.0, floor - 0.1 * (1 - floor) - 0.002), 1.0 + 0.05 * (1 - floor) + 0.001)
     zoom.set_ylabel("precision among accepted", color="tab:green")
@@ -171,10 +186,11 @@ VARIANT_COLOURS = {"champion": "tab:blue", "challenger": "tab:orange"}
 
 def plot_variant_comparison(result: dict) -> bytes:
     """Champion and challenger side by side (monitoring.compare's result): the share each routes at
-    the threshold (counted), its precision among those (estimated, 95% interval), and its coverage
-    at the target precision (estimated, 95% interval)."""
+    the threshold (counted), its precision among those (audited, 95% interval; label-free as a
+    diamond), and its coverage at the target precision (95% interval). A figure too thinly checked
+    for a point estimate is drawn as its interval alone, hatched."""
     measures = [("routed at the threshold\n(counted)", "coverage", None),
-                ("precision among routed\n(estimated)", "precision_accepted", "precision_interval"),
+                ("precision among routed\n(audited; label-free ◆)", "precision_accepted", "precision_interval"),
                 (f"coverage at {percent(result['target_precision'])}\nprecision (estimated)",
                  "coverage_at_target_precision", "coverage_at_target_precision_interval")]
     figure, axes = plt.subplots(figsize=(FIGURE_SIZE[0], 4.2))
@@ -182,18 +198,32 @@ def plot_variant_comparison(result: dict) -> bytes:
     width = 0.38
     for offset, side in zip((-width / 2, width / 2), ("champion", "challenger")):
         figures = result["variants"][side]
-        values = [figures[key] for _, key, _ in measures]
-        heights = [0.0 if value is None else value for value in values]
-        errors = np.zeros((2, len(measures)))
+        colour = VARIANT_COLOURS[side]
         for index, (_, key, interval_key) in enumerate(measures):
+            value = figures[key]
             interval = figures.get(interval_key) if interval_key else None
-            if interval and None not in interval and values[index] is not None:
-                errors[:, index] = (values[index] - interval[0], interval[1] - values[index])
-        bars = axes.bar(positions + offset, heights, width, yerr=errors, capsize=4, color=VARIANT_COLOURS[side],
-                        label=side, error_kw={"elinewidth": 1, "ecolor": "#444"})
-        for bar, value in zip(bars, values):
-            axes.annotate("unknown" if value is None else percent(value), (bar.get_x() + bar.get_width() / 2, 0.02),
-                          ha="center", va="bottom", fontsize=8, color="white" if value else "#444")
+            x = positions[index] + offset
+            if value is not None:
+                axes.bar(x, value, width, color=colour, label=side if index == 0 else None)
+                if interval and None not in interval:
+                    below, above = max(0.0, value - interval[0]), max(0.0, interval[1] - value)
+                    axes.errorbar(x, value, yerr=[[below], [above]], fmt="none", ecolor="#444", elinewidth=1, capsize=4)
+                text = percent(value)
+            elif interval and None not in interval:
+                axes.bar(x, interval[1] - interval[0], width, bottom=interval[0], color="none", edgecolor=colour,
+                         hatch="//", linewidth=1)
+                text = "interval only"
+            else:
+                text = "unknown"
+            axes.annotate(text, (x, 0.02), ha="center", va="bottom", fontsize=8,
+                          color="white" if value else "#444")
+        label_free = figures.get("label_free_precision") or {}
+        if label_free.get("interval") and None not in label_free["interval"]:
+            low, high = label_free["interval"]
+            middle = label_free["value"] if label_free["value"] is not None else (low + high) / 2
+            axes.errorbar(positions[1] + offset, middle, yerr=[[max(0.0, middle - low)], [max(0.0, high - middle)]],
+                          fmt="D" if label_free["value"] is not None else "none", color="tab:purple", markersize=5,
+                          capsize=3, elinewidth=1)
     axes.axhline(result["target_precision"], color="tab:red", linestyle="--", linewidth=1,
                  label=f"target precision {percent(result['target_precision'])}")
     axes.set_xticks(positions, [label for label, _, _ in measures])

@@ -54,7 +54,14 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
     assert comparison["pairs"] == 8  # the later 40% of 21, answered by both variants
     # Only what people were asked counts: reviews and audits, never the routed drivers nobody checked.
     assert 1 <= comparison["checked"] < comparison["pairs"] or comparison["variants"]["champion"]["coverage"] == 0
-    assert any(line.startswith("2. The deterioration monitor:") for line in said)
+    assert any(line.startswith("2. The deterioration monitor") for line in said)
+    # The monitor judges the champion with the answers so far: audited beside label-free precision.
+    assert any(line.strip().startswith(("Precision of automatic routing at 0.95", "No driver was routed at 0.95",
+                                        "No routed driver in this window was audited")) for line in said)
+    # Each model's precision twice, and a verdict that names the sign test's counts.
+    assert sum(line.strip().startswith("precision among routed, label-free:") for line in said) == 2
+    verdict = next(line for line in said if line.strip().startswith("Verdict:"))
+    assert "checked drivers the champion does not" in verdict and "sign test p = " in verdict
     # The approval started deployChallenger (the stack's rule), and promoteChallenger judged.
     assert any(line.startswith("4. Approved: deployChallenger put it in shadow") for line in said)
     page = (tmp_path / "report" / "report.html").read_text()

@@ -75,6 +75,9 @@ def test_run_main_command_routes_every_test_image_and_writes_results(tiny_model_
     for row in results["images"]:
         assert f"{row['label']:<11} {row['confidence']:>10.4f}  routed: {row['route']} orders" in completed.stdout
     assert (tmp_path / "artifacts" / "report" / "report.html").is_file()
+    # The operators' page beside it: the deployed dashboard drawn from the stand-in (local/operations_page.py).
+    assert (tmp_path / "artifacts" / "report" / "operations.html").read_text().count("data:image/png;base64,") > 10
+    assert "Operators' page" in completed.stdout and "No operators' page" not in completed.stderr
     captured = list(storage.iter_jsonl_lines(tmp_path / "artifacts" / "captures"))
     assert len(captured) == 2 * IMAGES_PER_CLASS
     loop = results["summary"]["loop"]
@@ -331,3 +334,29 @@ def test_run_without_any_images_names_the_ways_to_get_them(artifacts, no_default
     message = capsys.readouterr().err
     assert status == 1
     assert all(option in message for option in ("--archive", "--download", "--data-source", "training.stage_data"))
+
+
+def _routed(confidence: float, correct: bool = True) -> product.Routing:
+    return product.Routing(image="x.png", true_class="bicycle", inference_id="i", status="SUCCEEDED",
+                           label="bicycle" if correct else "motorcycle", confidence=confidence, accepted=True)
+
+
+def test_summary_puts_the_label_free_precision_beside_the_true_one(capsys):
+    routings = [_routed(0.99)] * 39 + [_routed(0.99, correct=False)]
+
+    summary = run.summarise(routings, 0.95)
+    run.print_summary(summary)
+
+    estimate = summary["label_free_routed_accuracy"]
+    assert estimate["drivers"] == 40 and estimate["value"] == pytest.approx(0.99)
+    assert estimate["interval"][0] <= summary["routed_accuracy"] == 0.975 <= estimate["interval"][1]
+    assert "right among routed, label-free  99.0% (95% interval" in capsys.readouterr().out
+
+
+def test_summary_of_few_routed_drivers_gives_the_label_free_interval_without_a_point(capsys):
+    summary = run.summarise([_routed(0.99)] * 3, 0.95)
+    run.print_summary(summary)
+
+    estimate = summary["label_free_routed_accuracy"]
+    assert estimate["value"] is None and estimate["drivers"] == 3
+    assert "right among routed, label-free  between" in capsys.readouterr().out

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 import settings
-from monitoring import capture_format, compare, ground_truth
+from monitoring import capture_format, compare, estimates, ground_truth
 from monitoring.review_simulation import simulated_window
 from tests.monitoring.conftest import ENDPOINT, START
 
@@ -224,3 +224,41 @@ def test_a_challenger_that_routes_clearly_more_right_is_found_at_a_tenth_audited
         found += challenger_p < compare.SIGNIFICANCE / 2
 
     assert found / 200 >= 0.9
+
+
+def test_the_verdict_names_the_sign_tests_counts_not_precisions_no_check_supports():
+    """The situation of issue 24: the champion's precision rests on one audited driver (wrong), the
+    challenger's on the same one beside the 22 it alone routes; the verdict is right, and its
+    reason quotes the counts, not "41.5% against 0.0%"."""
+    pairs, labels = routing_pairs(gained=22, unaudited_alike=30)
+    pairs.append(compare.Pair("both-wrong", answer(0.99, "motorcycle"), answer(0.99, "motorcycle"), "both-wrong"))
+    labels["both-wrong"] = "bicycle"
+
+    result = compare.compare(pairs, labels)
+
+    champion, challenger = result["variants"]["champion"], result["variants"]["challenger"]
+    assert result["verdict"] == compare.PROMOTE
+    assert "%" not in result["reason"]
+    assert "the challenger routes right 22 checked drivers the champion does not, the champion 0" in result["reason"]
+    assert "22 of the 23 checked drivers the challenger routes are right, against 0 of 1 for the champion" in \
+        result["reason"]
+    assert champion["precision_accepted"] is None and challenger["precision_accepted"] is None
+    assert champion["precision_text"].startswith("between 0.0% and ")
+    assert "only 1 checked of 31 routed drivers" in champion["precision_text"]
+    assert champion["precision_evidence"]["more_checks"] == estimates.MINIMUM_CHECKS - 1
+
+
+def test_each_model_shows_its_label_free_precision_beside_the_audited_one():
+    pairs, labels = routing_pairs(gained=30, wrong_routes=10, alike=10)
+
+    result = compare.compare(pairs, labels)
+    lines = compare.table(result)
+
+    challenger = result["variants"]["challenger"]
+    # It routes 50 at 0.99 each (0.5 wrong expected), and people found 10 of them wrong.
+    assert challenger["label_free_precision"]["value"] == pytest.approx(0.99)
+    assert challenger["calibration"]["contradicted"] and challenger["calibration"]["wrong"] == 10
+    assert "  precision among routed, label-free: 99.0% (95% interval" in "\n".join(lines)
+    assert any(line.strip().startswith("The checked drivers the challenger routes contradict the label-free figure")
+               for line in lines)
+    assert json.loads(json.dumps(result)) == result   # the bus events carry it as it is

@@ -119,3 +119,45 @@ def test_intervals_hold_over_repeated_audit_draws(seed, size, audit_rate):
     assert held["precision"] / draws >= 0.92
     assert held["coverage_at_target"] / draws >= 0.92
     assert recommendations and held["recommended"] / recommendations >= 0.92
+
+
+def _width(stratum: Stratum) -> float:
+    low, high = estimates.correct_count_bounds(stratum, 1 - estimates.DEFAULT_CONFIDENCE_LEVEL)
+    return (high - low) / stratum.size
+
+
+def test_the_minimum_checks_is_the_fewest_whose_exact_interval_can_be_as_narrow_as_the_stated_width():
+    """Derived, not chosen: with one check fewer, no outcome at all pins the share of a stratum far
+    larger than its checks down to INFORMATIVE_WIDTH; at the minimum, checks that all agree do."""
+    needed, size = estimates.MINIMUM_CHECKS, 1_000_000
+
+    assert needed == estimates.minimum_checks(estimates.INFORMATIVE_WIDTH)
+    assert _width(Stratum(size, needed, needed)) <= estimates.INFORMATIVE_WIDTH
+    assert min(_width(Stratum(size, needed - 1, right)) for right in range(needed)) > estimates.INFORMATIVE_WIDTH
+    assert estimates.minimum_checks(0.2) < needed < estimates.minimum_checks(0.05)
+
+
+def test_a_point_estimate_is_informative_only_with_the_minimum_checks_in_every_sampled_stratum():
+    routed = Stratum(400, 10, 9, "routed drivers")
+    thin = estimates.share_of_correct([routed, Stratum(50, 50, 40, "drivers sent to a person")])
+    enough = estimates.share_of_correct([Stratum(400, estimates.MINIMUM_CHECKS, estimates.MINIMUM_CHECKS - 1)])
+    census = estimates.share_of_correct([Stratum(3, 3, 1)])
+
+    assert thin.value is not None and not thin.informative and thin.shown_value is None
+    assert thin.thinnest == routed and thin.more_checks() == estimates.MINIMUM_CHECKS - 10
+    # At the current rate, 10 checks in 400 routed: 40 routed drivers for each check still needed.
+    assert thin.more_drivers() == 40 * (estimates.MINIMUM_CHECKS - 10)
+    assert thin.evidence()["of_what"] == "routed drivers"
+    assert enough.informative and enough.shown_value == enough.value and enough.more_checks() == 0
+    assert census.informative and census.thinnest is None and census.value == pytest.approx(1 / 3)
+    unchecked = estimates.share_of_correct([Stratum(30, 0, 0)])
+    assert not unchecked.informative and unchecked.more_drivers() is None
+
+
+def test_coverage_at_the_target_rests_on_the_checks_of_the_precision_that_chose_it():
+    inferences = [Inference(0.99, True)] * 3 + [Inference(0.99)] * 57 + [Inference(0.6, False)] * 5
+
+    recommended, coverage = ThresholdEstimates(inferences, 0.95).coverage_at_target(0.99)
+
+    assert recommended == 0.99 and coverage.value == pytest.approx(60 / 65)
+    assert not coverage.informative and coverage.thinnest.labelled == 3

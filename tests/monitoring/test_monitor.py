@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 import settings
-from monitoring import baseline, capture_format, checks, features, ground_truth, monitor
+from monitoring import baseline, capture_format, checks, estimates, features, ground_truth, monitor
 from tests.monitoring.conftest import ENDPOINT, START, VARIANT
 
 
@@ -323,3 +323,68 @@ def test_a_window_still_reads_capture_files_outside_sagemakers_layout(tmp_path):
     window = monitor.read_window(captures, START, START + timedelta(hours=1))
 
     assert sorted(window.join_keys) == ["exported", "hourly0", "loose"]
+
+
+def _audited_window(tmp_path, wrong: int, audited: int):
+    """200 in-distribution answers; `audited` of the routed ones checked, the first `wrong` of those
+    found wrong by the person."""
+    rng = random.Random(14)
+    answers = [answer(rng) for _ in range(200)]
+    captures = write_window(tmp_path / "captures", answers)
+    routed = [n for n, body in enumerate(answers) if max(body["probabilities"]) >= 0.95][:audited]
+    labels = {}
+    for position, number in enumerate(routed):
+        predicted = settings.CLASS_NAMES[answers[number]["probabilities"].index(max(answers[number]["probabilities"]))]
+        labels[f"id-{number}"] = settings.CLASS_NAMES[1 - settings.CLASS_NAMES.index(predicted)] if position < wrong \
+            else predicted
+    ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START)
+    return captures, tmp_path / "truth"
+
+
+@pytest.mark.parametrize("wrong, contradicted", [(0, False), (8, True)], ids=["audits-agree", "over-confident"])
+def test_monitor_raises_a_calibration_violation_when_the_audits_contradict_the_label_free_precision(
+        tmp_path, baseline_dir, aws_credentials, wrong, contradicted):
+    captures, truth = _audited_window(tmp_path, wrong, audited=40)
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch")
+
+        result = monitor.run(captures, baseline_dir, tmp_path / "out", ground_truth=truth, cloudwatch=cloudwatch,
+                             endpoint_name=ENDPOINT, schedule_name="hourly")
+
+        data = cloudwatch.get_metric_data(MetricDataQueries=[
+            {"Id": "violations", "MetricStat": {"Metric": {
+                "Namespace": monitor.DEFAULT_METRICS_NAMESPACE, "MetricName": "violation_count",
+                "Dimensions": [{"Name": "Endpoint", "Value": ENDPOINT}, {"Name": "MonitoringSchedule", "Value": "hourly"}]},
+                "Period": 3600, "Stat": "Maximum"}}], StartTime=START - timedelta(days=1), EndTime=START + timedelta(days=3650))
+    calibration = [v for v in result.violations["violations"] if v["constraint_check_type"] == checks.CALIBRATION_CHECK]
+    written = json.loads((tmp_path / "out" / baseline.VIOLATIONS_FILE).read_text())
+    assert bool(calibration) is contradicted and written == result.violations
+    assert data["MetricDataResults"][0]["Values"] == [float(len(result.violations["violations"]))]
+    quality = result.verdict.quality
+    assert quality["calibration"]["checked"] == 40 and quality["calibration"]["wrong"] == wrong
+    assert quality["label_free"]["drivers"] == quality["accepted"] and quality["label_free"]["value"] > 0.95
+    if contradicted:
+        assert calibration[0]["feature_name"] == checks.PRECISION_METRIC
+        assert f"people found {wrong} of the 40 audited routed drivers wrong" in calibration[0]["description"]
+        assert "calibration no longer holds on this traffic" in calibration[0]["description"]
+        assert any(line.startswith("The audited routed drivers contradict the label-free figure") for line in result.lines)
+
+
+def test_monitor_states_an_audited_precision_from_few_checks_as_its_interval_and_publishes_no_point(
+        tmp_path, baseline_dir, aws_credentials):
+    captures, truth = _audited_window(tmp_path, wrong=1, audited=2)
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch")
+
+        result = monitor.run(captures, baseline_dir, tmp_path / "out", ground_truth=truth, cloudwatch=cloudwatch,
+                             endpoint_name=ENDPOINT, schedule_name="hourly")
+
+        names = {metric["MetricName"] for metric in cloudwatch.list_metrics(
+            Namespace=monitor.DEFAULT_METRICS_NAMESPACE)["Metrics"]}
+    line = next(line for line in result.lines if line.startswith("Precision of automatic routing"))
+    # 1 right of 2 audits: never "50.0%", but the interval, the 2 checks and how many more are needed.
+    assert "50.0%" not in line and result.verdict.quality["value"] is None
+    assert f"95% interval from only 2 checked of {result.verdict.quality['accepted']} routed drivers; a point " \
+           f"estimate needs {estimates.MINIMUM_CHECKS} checks: {estimates.MINIMUM_CHECKS - 2} more, about " in line
+    assert "label-free: " in line and "if calibration holds" in line
+    assert checks.PRECISION_METRIC not in names and checks.LABEL_FREE_PRECISION_METRIC in names

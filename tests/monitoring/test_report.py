@@ -1,4 +1,5 @@
 import json
+import math
 import re
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 import settings
-from monitoring import capture_format, ground_truth, report
+from monitoring import capture_format, estimates, ground_truth, report
 from monitoring.report import NothingToReport
 from tests.monitoring.conftest import START, capture_line, write_capture_file
 
@@ -43,14 +44,21 @@ def test_analyse_counts_coverage_over_every_usable_inference_and_estimates_preci
     at = summary["at_threshold"]
     # 0.99, 0.95 and the unlabelled 0.97 are accepted: counted, labels or not.
     assert (at["accepted"], at["usable"], at["coverage"]) == (3, 7, pytest.approx(3 / 7))
-    # 2 of the 3 accepted are checked, both right: the third may be either (2 or 3 right of 3).
-    assert at["precision_accepted"] == 1.0
+    # 2 of the 3 accepted are checked, both right: the third may be either (2 or 3 right of 3). Two
+    # checks are far fewer than a point estimate needs: only the interval is given, and why.
+    assert at["precision_accepted"] is None
     assert at["precision_interval"] == [pytest.approx(2 / 3), 1.0]
+    assert at["precision_evidence"] == {"informative": False, "minimum_checks": estimates.MINIMUM_CHECKS, "checks": 2,
+                                        "of": 3, "of_what": "routed drivers", "more_checks": estimates.MINIMUM_CHECKS - 2,
+                                        "more_drivers": math.ceil((estimates.MINIMUM_CHECKS - 2) * 3 / 2)}
     assert summary["recommended_threshold"] == 0.9
     assert summary["recommended"]["coverage"] == pytest.approx(4 / 7)
-    assert summary["coverage_at_target_precision"] == pytest.approx(4 / 7)
-    assert ("At 0.92, 42.9% of the usable drivers are routed without a person (3 of 7, counted), and an estimated "
-            "100.0% of them are right (95% interval 66.7% to 100.0%).") in summary["sentences"]
+    assert summary["coverage_at_target_precision"] is None
+    assert summary["coverage_at_target_precision_interval"][0] <= 4 / 7 <= summary["coverage_at_target_precision_interval"][1]
+    assert any(sentence.startswith(
+        "At 0.92, 42.9% of the usable drivers are routed without a person (3 of 7, counted). Right among them, audited: "
+        "between 66.7% and 100.0% (95% interval from only 2 checked of 3 routed drivers; a point estimate needs "
+        f"{estimates.MINIMUM_CHECKS} checks: {estimates.MINIMUM_CHECKS - 2} more, about ") for sentence in summary["sentences"])
 
 
 def test_analyse_with_full_labels_gives_exact_figures(labelled_run, tmp_path):
@@ -61,8 +69,9 @@ def test_analyse_with_full_labels_gives_exact_figures(labelled_run, tmp_path):
     _, summary = report.analyse(captures, tmp_path / "all", threshold=0.92)
 
     at = summary["at_threshold"]
-    assert at["precision_accepted"] == pytest.approx(2 / 3)  # 0.97 is wrong
+    assert at["precision_accepted"] == pytest.approx(2 / 3)  # 0.97 is wrong; every driver checked: exact
     assert at["precision_interval"] == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
+    assert at["precision_text"] == "66.7% (exact: all 3 drivers checked)"
     assert summary["coverage_at_target_precision_interval"] == [summary["coverage_at_target_precision"]] * 2
 
 
@@ -250,9 +259,10 @@ def test_analyse_tells_audited_acceptances_from_reviewed_rejections(loop_run):
     assert summary["unusable"] == 1
     at = summary["at_threshold"]
     # Each audit stands for 20 routed drivers, not for 1/auditRate: coverage is counted, 40 of 44 usable.
-    assert (at["coverage"], at["precision_accepted"], at["audited"]) == (pytest.approx(40 / 44), 0.5, 2)
+    assert (at["coverage"], at["precision_accepted"], at["audited"]) == (pytest.approx(40 / 44), None, 2)
     low, high = at["precision_interval"]
-    assert 0 < low < 0.1 and 0.9 < high < 1  # 1 of 2 checked says little about 40
+    assert 0 < low < 0.1 and 0.9 < high < 1  # 1 of 2 checked says little about 40: no "50.0%" anywhere
+    assert not any("50.0%" in sentence for sentence in summary["sentences"])
     assert any(sentence.startswith("Audits: people checked 2 of the 40 drivers routed without a person; 1 were "
                                    "routed right.") for sentence in summary["sentences"])
 
@@ -290,7 +300,8 @@ def test_analyse_widens_the_recommendation_interval_for_the_unaudited_routed_dri
     assert summary["recommended"]["coverage"] == pytest.approx(610 / 620)
     low, high = summary["recommended_precision_interval"]
     assert high == 1.0 and 0.85 < low < 0.95  # 30 audits of 600 leave room for about 60 wrong
-    assert summary["coverage_at_target_precision_interval"][0] < summary["coverage_at_target_precision"]
+    assert summary["coverage_at_target_precision_interval"][0] < summary["recommended"]["coverage"]
+    assert summary["coverage_at_target_precision_evidence"]["checks"] == 30
 
 
 def test_build_report_with_audits_shows_counted_and_estimated_figures_on_the_page(loop_run, tmp_path):
@@ -299,7 +310,26 @@ def test_build_report_with_audits_shows_counted_and_estimated_figures_on_the_pag
     result = report.build_report(captures, truth, threshold=0.95, output_dir=tmp_path / "out")
 
     page = result.html_path.read_text()
-    estimated = report.percent(result.summary["estimated_accuracy"])
-    assert "<th>Accuracy of the checked drivers (unweighted, mostly rejected ones)</th>" in page
-    assert f"<th>Estimated accuracy over all usable drivers</th><td>{estimated} (95% interval" in page
+    assert "<th>Checked usable drivers right (unweighted, mostly rejected ones)</th><td>3 of 6</td>" in page
+    assert "<th>Accuracy over all usable drivers, audited</th><td>between " in page
+    assert "<th>Precision among accepted at 0.95, label-free</th><td>99.0% (95% interval" in page
     assert "<th>Coverage at 0.95 (counted)</th><td>90.9% (40 routed)</td>" in page
+    # 1 of 2 audits wrong where confidences of 0.99 allow none: said plainly, and made to stand out.
+    assert ('<li class="alarm">The audited routed drivers contradict the label-free figure: people found 1 of the 2 '
+            'audited routed drivers wrong') in page
+
+
+def test_without_ground_truth_the_report_still_states_what_the_confidences_expect(loop_run, tmp_path):
+    captures, _ = loop_run
+
+    result = report.build_report(captures, None, threshold=0.95, output_dir=tmp_path / "out")
+
+    label_free = result.summary["label_free"]
+    # 40 routed at 0.99 and 4 more usable at 0.6; the unusable photo never counts.
+    assert label_free["precision_accepted"]["value"] == pytest.approx(0.99)
+    assert label_free["precision_accepted"]["drivers"] == 40
+    assert label_free["accuracy"]["value"] == pytest.approx((40 * 0.99 + 4 * 0.6) / 44)
+    assert any(sentence.startswith("Label-free (no labels needed): precision among the drivers routed at 0.95, "
+                                   "99.0% (95% interval") and "if calibration holds" in sentence
+               for sentence in result.summary["sentences"])
+    assert "<th>Precision among accepted at 0.95, label-free</th><td>99.0%" in result.html_path.read_text()

@@ -115,7 +115,7 @@ def test_main_compares_and_prints_the_table(shadowed, tmp_path, capsys):
     assert report.main(["--captures", str(captures), "--ground-truth", str(truth), "--compare",
                         "--output-dir", str(tmp_path / "report"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "the challenger gains 4 checked drivers and loses 0" in out
+    assert "the challenger routes right 4 checked drivers the champion does not, the champion 0" in out
     assert "Class named right where the two differ: challenger 4, champion 0" in out
     assert report.main(["--captures", str(captures), "--compare", "--challenger", "Nobody",
                         "--output-dir", str(tmp_path / "other"), "--no-progress"]) == 2
