@@ -87,9 +87,11 @@ ENV_SHADOW_SHARE = "SHADOW_SHARE"                  # percent of requests the sha
 ENV_ROLLBACK_ALARMS = "ROLLBACK_ALARMS"            # comma-separated CloudWatch alarms that roll a promotion back
 ENV_CANARY_PERCENT = "CANARY_PERCENT"              # share of the capacity the new model gets first
 ENV_CANARY_WAIT_SECONDS = "CANARY_WAIT_SECONDS"    # how long the canary is watched before the rest moves
-ENV_DECISION_METRICS_NAMESPACE = "DECISION_METRICS_NAMESPACE"  # where Check Confidence's SentToPerson goes
-# The handlers' logger of JSON decision lines (handlers/support.py); some are also EMF metrics.
-DECISION_LOGGER = "vehicle_routing.decisions"
+# Powertools for AWS Lambda reads these (serverless.yml sets them): the service every log line and
+# trace names (SERVICE_NAME, so the handlers' Logger is the Python logger of that name), and the
+# namespace of Check Confidence's SentToPerson.
+ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SENT_TO_PERSON_METRIC = "SentToPerson"             # 1 per driver sent to a person, 0 per routed one
 
 # --- Where the endpoint name travels from training to serverless.yml ----------------------------

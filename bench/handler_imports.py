@@ -1,12 +1,15 @@
 """Cold import time of each Lambda handler module vs `import sagemaker`, and each deployment zip's size.
 
-Each import runs in a fresh Python process (what a Lambda cold start pays), boto3 client creation
-included since the handlers create their clients at import. One warm-up run per module fills the
-bytecode cache and is not counted. Zip sizes come from `sls package` (against the AWS stand-in,
-which osls asks about the Pillow layer).
+Each import runs in a fresh Python process (what a Lambda cold start pays) with what a deployed
+function has in its environment (a task root, so Powertools' Tracer patches boto3 for X-Ray as in
+Lambda; the Powertools variables serverless.yml sets), boto3 client creation included since the
+handlers create their clients at import. One warm-up run per module fills the bytecode cache and is
+not counted. Zip sizes come from `sls package` (against the AWS stand-in, which osls asks about the
+layer).
 
 Goals: Serialize Image (which imports Pillow to decode photos) in under 1/3 of sagemaker's time,
-the other handlers under 1/5; each function zip under 50 KB (Pillow is in the layer).
+the other handlers under 1/5, and Check Confidence under 150 ms; each function zip under 50 KB
+(Pillow and Powertools are in the layer).
 
     .venv/bin/python -m bench.handler_imports [--repeats 7] [--skip-package]
 """
@@ -25,8 +28,12 @@ HANDLER_MODULES = {"serializeImage": "handlers.serialize_image", "classifyImage"
                    "filterConfidence": "handlers.filter_confidence"}
 BASELINE_MODULE = "sagemaker"
 IMPORT_RATIO_GOALS = {"serializeImage": 1 / 3, "classifyImage": 1 / 5, "filterConfidence": 1 / 5}
+IMPORT_MS_GOALS = {"filterConfidence": 150}
 ZIP_BYTES_GOAL = 50 * 1024
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+LAMBDA_ENVIRONMENT = {"LAMBDA_TASK_ROOT": str(settings.PROJECT_ROOT),
+                      settings.ENV_POWERTOOLS_SERVICE_NAME: settings.SERVICE_NAME,
+                      settings.ENV_POWERTOOLS_METRICS_NAMESPACE: f"{settings.SERVICE_NAME}/bench"}
 TIMER = "import time; start = time.perf_counter(); import {module}; print(time.perf_counter() - start)"
 
 
@@ -44,7 +51,8 @@ def parse_args() -> argparse.Namespace:
 
 def import_seconds(module: str) -> float:
     completed = subprocess.run([sys.executable, "-c", TIMER.format(module=module)], cwd=settings.PROJECT_ROOT,
-                               env={**os.environ, **DUMMY_AWS, "PYTHONPATH": str(settings.PROJECT_ROOT)},
+                               env={**os.environ, **DUMMY_AWS, **LAMBDA_ENVIRONMENT,
+                                    "PYTHONPATH": str(settings.PROJECT_ROOT)},
                                capture_output=True, text=True)
     if completed.returncode != 0:
         sys.exit(f"importing {module} failed:\n{completed.stderr.strip()}")
@@ -93,11 +101,14 @@ def main() -> None:
         ratio = seconds[module] / baseline
         size = sizes.get(key)
         size_text = f"{size / 1024:.1f}" if size is not None else "-"
-        met = ratio < IMPORT_RATIO_GOALS[key] and (size is None or size < ZIP_BYTES_GOAL)
+        milliseconds_goal = IMPORT_MS_GOALS.get(key)
+        met = (ratio < IMPORT_RATIO_GOALS[key] and (size is None or size < ZIP_BYTES_GOAL)
+               and (milliseconds_goal is None or seconds[module] * 1000 < milliseconds_goal))
+        goals = f"< {IMPORT_RATIO_GOALS[key]:.2f}" + (f", < {milliseconds_goal} ms" if milliseconds_goal else "")
         print(f"{key:<18}{module:<29}{seconds[module] * 1000:>10.0f}{ratio:>14.3f}{size_text:>9}  "
-              f"{'met' if met else 'MISSED'} (< {IMPORT_RATIO_GOALS[key]:.2f}, < 50 KB)")
+              f"{'met' if met else 'MISSED'} ({goals}, < 50 KB)")
     if "layer" in sizes:
-        print(f"Pillow layer (python3.11, arm64): {sizes['layer'] / 1e6:.1f} MB zipped")
+        print(f"layer (Pillow, Powertools, X-Ray SDK; python3.11, arm64): {sizes['layer'] / 1e6:.1f} MB zipped")
 
 
 if __name__ == "__main__":

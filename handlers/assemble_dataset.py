@@ -9,18 +9,18 @@ NotEnoughNewLabels: the pipeline ends without training.
 """
 import hashlib
 import json
-import logging
 import os
 import re
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 
 import settings
 from handlers.retraining_errors import NotEnoughNewLabels
 from training import dataset
 
-logger = logging.getLogger("vehicle_routing.retraining")
-logger.setLevel(logging.INFO)
+logger = Logger()
+tracer = Tracer()
 
 GROUND_TRUTH_URI = os.environ[settings.ENV_GROUND_TRUTH_URI]
 CAPTURE_URI = os.environ[settings.ENV_CAPTURE_URI]
@@ -57,6 +57,8 @@ def channel(name: str, uri: str) -> dict:
         "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     run = str(event.get("run") or "manual")
     requested = event.get("input") if isinstance(event.get("input"), dict) else {}

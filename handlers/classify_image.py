@@ -11,6 +11,7 @@ import json
 import os
 import uuid
 
+from aws_lambda_powertools import Logger, Tracer
 from botocore.exceptions import BotoCoreError, ClientError
 
 import settings
@@ -28,16 +29,21 @@ MAX_INFERENCE_ID_LENGTH = 64  # SageMaker's limit
 TRANSIENT_CODES = {"ThrottlingException", "ServiceUnavailable", "InternalFailure",
                    "InternalDependencyException", "ModelNotReadyException"}
 
+logger = Logger()
+tracer = Tracer()
 sagemaker_runtime = single_attempt_client("sagemaker-runtime")
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     try:
         image, content_type = _image(event)
         inference_id = _inference_id(event)
+        tracer.put_annotation("inference_id", inference_id)  # X-Ray finds the photo's trace by it
         probabilities, unusable_reasons = _invoke_endpoint(image, content_type, inference_id)
     except Exception as error:
-        log_decision(STEP, type(error).__name__, image=s3_uri(event), endpoint=ENDPOINT_NAME,
+        log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), endpoint=ENDPOINT_NAME,
                      reason=str(error))
         raise
     best = max(range(len(CLASS_NAMES)), key=probabilities.__getitem__)
@@ -45,7 +51,7 @@ def handler(event: dict, context) -> dict:
     result.update(inferences=probabilities, label=CLASS_NAMES[best], confidence=probabilities[best],
                   inference_id=inference_id, usable=not unusable_reasons, unusable_reasons=unusable_reasons,
                   endpoint_name=ENDPOINT_NAME)
-    log_decision(STEP, "classified", image=s3_uri(event), endpoint=ENDPOINT_NAME, label=result["label"],
+    log_decision(logger, STEP, "classified", image=s3_uri(event), endpoint=ENDPOINT_NAME, label=result["label"],
                  confidence=result["confidence"], inference_id=inference_id, usable=result["usable"],
                  unusable_reasons=unusable_reasons)
     return result
@@ -73,6 +79,7 @@ def _inference_id(event: dict) -> str:
     return given
 
 
+@tracer.capture_method
 def _invoke_endpoint(image: bytes, content_type: str, inference_id: str) -> tuple[list[float], list[str]]:
     try:
         response = sagemaker_runtime.invoke_endpoint(

@@ -5,18 +5,18 @@ answered (reviews and audits), leaves out the photos the challenger was trained 
 manifest, named by the shadow model's tags), and returns monitoring.compare's figures and verdict:
 the same code as `python -m monitoring.compare` and the report's side-by-side section.
 """
-import logging
 import os
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 
 import settings
 from handlers.rollout_errors import NothingToCompare, TrainingManifestMissing
 from monitoring import compare
 from monitoring.ground_truth import read_ground_truth
 
-logger = logging.getLogger("vehicle_routing.rollout")
-logger.setLevel(logging.INFO)
+logger = Logger()
+tracer = Tracer()
 
 CAPTURE_URI = os.environ[settings.ENV_CAPTURE_URI]
 GROUND_TRUTH_URI = os.environ[settings.ENV_GROUND_TRUTH_URI]
@@ -30,6 +30,8 @@ def dataset_of(tags) -> str:
     return {tag["Key"]: tag["Value"] for tag in tags or []}.get(settings.CHALLENGER_DATASET_TAG, "")
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     champion = event.get("champion_variant") or settings.DEFAULT_VARIANT_NAME
     challenger = event.get("challenger_variant") or settings.CHALLENGER_VARIANT_NAME

@@ -6,16 +6,16 @@ variant, sent a copy of SHADOW_SHARE percent of the requests, both variants capt
 (training/rollout.py, the code `python -m training.launch shadow` runs). A package the endpoint
 already serves (the champion, approved when it was promoted) is left alone.
 """
-import logging
 import os
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 
 import settings
 from training import rollout
 
-logger = logging.getLogger("vehicle_routing.rollout")
-logger.setLevel(logging.INFO)
+logger = Logger()
+tracer = Tracer()
 
 ENDPOINT_NAME = os.environ[settings.ENV_ENDPOINT_NAME]
 MODEL_ROLE_ARN = os.environ[settings.ENV_MODEL_ROLE_ARN]
@@ -33,6 +33,8 @@ def package_of(event: dict) -> str:
     return arn
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     arn = package_of(event.get("input", event))
     challenger = rollout.challenger_from_package(SAGEMAKER, arn, MODEL_ROLE_ARN)

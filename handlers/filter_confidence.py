@@ -9,10 +9,14 @@ falls in the audited share (AUDIT_RATE): the same id is always audited or never,
 import hashlib
 import math
 import os
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 import settings
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
-from handlers.support import embedded_metrics, log_decision, required_text, s3_uri
+from handlers.support import log_decision, required_text, s3_uri
 
 STEP = "filter_confidence"
 THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
@@ -21,18 +25,27 @@ if not 0.0 < THRESHOLD <= 1.0:
 AUDIT_RATE = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)
 if not 0.0 <= AUDIT_RATE <= 1.0:
     raise ValueError(f"{settings.ENV_AUDIT_RATE} must be a share in [0, 1], got {AUDIT_RATE}")
-# With a namespace, each decision line is also a SentToPerson value (0 routed, 1 sent to a person
-# for an unusable photo or low confidence): its average is the share the rollback alarm watches.
-METRICS_NAMESPACE = os.environ.get(settings.ENV_DECISION_METRICS_NAMESPACE) or ""
 ENDPOINT_NAME = os.environ.get(settings.ENV_ENDPOINT_NAME) or settings.DEFAULT_ENDPOINT_NAME
+# Powertools Metrics reads it; without one, each invocation would end in its SchemaValidationError.
+if not os.environ.get(settings.ENV_POWERTOOLS_METRICS_NAMESPACE):
+    raise ValueError(f"{settings.ENV_POWERTOOLS_METRICS_NAMESPACE} must name where {settings.SENT_TO_PERSON_METRIC} "
+                     "is published (serverless.yml sets it)")
+
+# No Tracer here: its X-Ray SDK would more than double this function's cold start, and a function
+# that calls no AWS service shows in the trace anyway (Lambda's active tracing records it).
+logger = Logger()
+# Each model's answer is also a SentToPerson value in POWERTOOLS_METRICS_NAMESPACE (0 routed, 1 sent
+# to a person for an unusable photo or low confidence): its average is the share the rollback alarm
+# watches, by EndpointName alone. service="" keeps Powertools from adding its "service" dimension
+# (from POWERTOOLS_SERVICE_NAME), which would make it a metric the alarm does not read.
+metrics = Metrics(service="")
+metrics.set_default_dimensions(EndpointName=ENDPOINT_NAME)
+# A malformed event is no model answer, so it publishes no value: not a reason to warn.
+warnings.filterwarnings("ignore", "No application metrics to publish", module="aws_lambda_powertools")
 
 
-def _sent_to_person(value: int) -> dict:
-    if not METRICS_NAMESPACE:
-        return {}
-    return embedded_metrics(METRICS_NAMESPACE, {"EndpointName": ENDPOINT_NAME}, {settings.SENT_TO_PERSON_METRIC: value})
-
-
+@logger.inject_lambda_context
+@metrics.log_metrics
 def handler(event: dict, context) -> dict:
     try:
         label, confidence = _classification(event)
@@ -45,16 +58,18 @@ def handler(event: dict, context) -> dict:
                 f"confidence {confidence:.4f} that {s3_uri(event) or 'the image'} shows a {label} "
                 f"is below the threshold {THRESHOLD}; a person should check this driver")
     except Exception as error:
-        metrics = _sent_to_person(1) if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)) else {}
-        log_decision(STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
+        if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)):
+            metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=1)
+        log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
                      label=event.get("label") if isinstance(event, dict) else None,
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
-                     threshold=THRESHOLD, **metrics)
+                     threshold=THRESHOLD)
         raise
     route = settings.ROUTE_BY_LABEL[label]
     audit = audited(event.get("inference_id"), AUDIT_RATE)
-    log_decision(STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
-                 threshold=THRESHOLD, route=route, audit=audit, **_sent_to_person(0))
+    metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=0)
+    log_decision(logger, STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
+                 threshold=THRESHOLD, route=route, audit=audit)
     return {**event, "accepted": True, "threshold": THRESHOLD, "route": route, "audit": audit}
 
 

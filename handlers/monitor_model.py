@@ -7,19 +7,18 @@ and dimensions, and a window with violations puts a ModelDeteriorated event on t
 The judging is monitoring/monitor.py's, the same code the command line runs.
 """
 import json
-import logging
 import os
 from datetime import datetime, timedelta, timezone
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 
 import settings
 from monitoring import monitor
 from monitoring.capture_format import hour_path, parse_inference_time
 
-# A named logger: its records reach the Lambda runtime's root handler; the level is its own.
-logger = logging.getLogger("vehicle_routing.monitor")
-logger.setLevel(logging.INFO)
+logger = Logger()
+tracer = Tracer()
 
 CAPTURE_URI = os.environ[settings.ENV_CAPTURE_URI]
 BASELINE_URI = os.environ[settings.ENV_BASELINE_URI]
@@ -54,6 +53,8 @@ def window_of(event: dict) -> tuple:
     return end - timedelta(hours=WINDOW_HOURS), end
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     start, end = window_of(event)
     output = f"{REPORTS_URI.rstrip('/')}/{ENDPOINT_NAME}/{SCHEDULE_NAME}/{hour_path(start)}"

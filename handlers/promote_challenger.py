@@ -5,16 +5,16 @@ by SageMaker when any of ROLLBACK_ALARMS fires; the champion's config is kept in
 for `python -m training.launch rollback`, and the model package is marked approved
 (training/rollout.py, the code `python -m training.launch promote` runs).
 """
-import logging
 import os
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 
 import settings
 from training import rollout
 
-logger = logging.getLogger("vehicle_routing.rollout")
-logger.setLevel(logging.INFO)
+logger = Logger()
+tracer = Tracer()
 
 ENDPOINT_NAME = os.environ[settings.ENV_ENDPOINT_NAME]
 ROLLBACK_ALARMS = [name for name in (os.environ.get(settings.ENV_ROLLBACK_ALARMS) or "").split(",") if name]
@@ -25,6 +25,8 @@ POLL_SECONDS = int(os.environ.get(settings.ENV_POLL_SECONDS) or 60)
 SAGEMAKER = boto3.client("sagemaker")
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     promoted = rollout.promote(SAGEMAKER, ENDPOINT_NAME, ROLLBACK_ALARMS, CANARY_PERCENT, CANARY_WAIT_SECONDS)
     logger.info("Promoting %s on %s (canary %d%% for %d s, rolled back by %s)", promoted["model_data"],

@@ -7,18 +7,18 @@ in the model package group with those metrics and PendingManualApproval: a perso
 """
 import io
 import json
-import logging
 import os
 import tarfile
 
 import boto3
+from aws_lambda_powertools import Logger, Tracer
 
 import settings
 from handlers.retraining_errors import ChallengerNotEvaluated
 from monitoring import storage
 
-logger = logging.getLogger("vehicle_routing.retraining")
-logger.setLevel(logging.INFO)
+logger = Logger()
+tracer = Tracer()
 
 MODEL_PACKAGE_GROUP = os.environ[settings.ENV_MODEL_PACKAGE_GROUP]
 INFERENCE_IMAGE = os.environ[settings.ENV_INFERENCE_IMAGE]
@@ -55,6 +55,8 @@ def _ensure_group() -> None:
             ModelPackageGroupDescription="Bicycle-or-motorcycle classifiers retrained from reviewed photos")
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
     job = event["training_job"]
     model_data = job["ModelArtifacts"]["S3ModelArtifacts"]

@@ -10,6 +10,7 @@ import base64
 import os
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools import Logger, Tracer
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 import settings
@@ -30,20 +31,25 @@ TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTi
 REFUSALS = {photo.NotAnImage: NotAnImage, photo.ImageTooLarge: ImageTooLarge,
             photo.ImageTooManyPixels: ImageTooManyPixels}
 
+logger = Logger()
+tracer = Tracer()
 s3 = single_attempt_client("s3")
 
 
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)  # the response holds the photo (X-Ray takes 64 KB)
 def handler(event: dict, context) -> dict:
     location = s3_uri(event)
     try:
         event = _with_bucket(event)
         location = s3_uri(event)
+        tracer.put_annotation("image", location)  # X-Ray finds the photo's trace by it
         event, location, data = _read_image_at_key_as_given_or_decoded(event, location)
         image, content_type, original = _normalized(data, location)
     except Exception as error:
-        log_decision(STEP, type(error).__name__, image=location, reason=str(error))
+        log_decision(logger, STEP, type(error).__name__, image=location, reason=str(error))
         raise
-    log_decision(STEP, "serialized", image=location, content_type=content_type, image_bytes=len(image),
+    log_decision(logger, STEP, "serialized", image=location, content_type=content_type, image_bytes=len(image),
                  original=original)
     return {**event, "image_data": base64.b64encode(image).decode("ascii"), "content_type": content_type,
             "original": original}
@@ -101,6 +107,7 @@ def _read_image(bucket: str, key: str, location: str) -> bytes:
         body.close()
 
 
+@tracer.capture_method(capture_response=False)  # the decode's time, not its bytes
 def _normalized(data: bytes, location: str) -> tuple[bytes, str, dict]:
     try:
         image, content_type, original = photo.normalize(data, MAX_IMAGE_SIDE, MAX_IMAGE_MEGAPIXELS)

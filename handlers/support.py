@@ -1,15 +1,11 @@
-"""What every handler shares: boto3 clients that never retry, event field checks, and the
-one-JSON-line-per-decision log.
+"""What every handler of the workflow shares: boto3 clients that never retry, event field checks,
+and the one-JSON-line-per-decision log.
 
 Clients make a single attempt because the state machine owns retries (with backoff and a
 visible history); a handler that also retried would multiply attempts and hide them.
 """
-import json
-import logging
-import sys
-import time
+from aws_lambda_powertools import Logger
 
-import settings
 from handlers.errors import InvalidEvent
 
 
@@ -38,32 +34,9 @@ def s3_uri(event: dict) -> str:
     return ""
 
 
-class _JsonLinesToStdout(logging.Handler):
-    """Writes to whatever sys.stdout is at the time, so redirected output is captured too."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sys.stdout.write(json.dumps(record.decision, sort_keys=True, default=str) + "\n")
-
-
-# Lambda sends a function's stdout to CloudWatch line by line: a bare JSON line per decision is
-# what Logs Insights queries best, so this logger bypasses the runtime's text prefix.
-_decision_logger = logging.getLogger(settings.DECISION_LOGGER)
-_decision_logger.setLevel(logging.INFO)
-_decision_logger.propagate = False
-if not _decision_logger.handlers:
-    _decision_logger.addHandler(_JsonLinesToStdout())
-
-
-def log_decision(step: str, outcome: str, **fields) -> None:
-    """Log one decision as a JSON line: the step, its outcome ('serialized', 'accepted', or the
-    error's name) and what the decision was about (image, label, confidence, threshold, ...)."""
-    _decision_logger.info(outcome, extra={"decision": {"step": step, "outcome": outcome, **fields}})
-
-
-def embedded_metrics(namespace: str, dimensions: dict, metrics: dict, unit: str = "Count") -> dict:
-    """Fields that make a decision line a CloudWatch Embedded Metric Format document: Lambda's logs
-    turn each such line into metric values, with no API call and no extra permission."""
-    return {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-                "Namespace": namespace, "Dimensions": [sorted(dimensions)],
-                "Metrics": [{"Name": name, "Unit": unit} for name in metrics]}]},
-            **dimensions, **metrics}
+def log_decision(logger: Logger, step: str, outcome: str, **fields) -> None:
+    """Log one decision as a JSON line (Powertools' Logger): the step, its outcome ('serialized',
+    'accepted', or the error's name) and what the decision was about (image, label, confidence,
+    threshold, ...), each a top-level field beside Powertools' own (service, function_request_id,
+    xray_trace_id, ...), so Logs Insights filters on them directly."""
+    logger.info(outcome, step=step, outcome=outcome, stacklevel=3, **fields)  # located at the handler's call

@@ -17,8 +17,9 @@ when the environment must be in place; it is applied by setting those variables 
 restoring exactly those, never by replacing os.environ, because other threads read their region
 and credentials from it at any moment.
 
-Handlers log their decisions as JSON lines on stdout through the `vehicle_routing.decisions`
-logger; raise its level to silence them.
+Handlers log their decisions as JSON lines on stdout through their Powertools Logger, the Python
+logger named after the service (settings.SERVICE_NAME); disable it to silence them. Each invocation
+gets a Lambda context as Lambda gives one (name, ARN, memory, a request id, time left).
 """
 import importlib.util
 import json
@@ -61,7 +62,7 @@ class InProcessLambda:
         with self._container(container):
             try:
                 handler = self._handler(function, container, environment)
-                return json.dumps(handler(event if event is not None else {}, None)), False, ""
+                return json.dumps(handler(event if event is not None else {}, LambdaContext.of(function))), False, ""
             except Exception as error:  # noqa: BLE001 - Lambda reports every exception the same way
                 payload = {"errorMessage": str(error), "errorType": type(error).__name__,
                            "stackTrace": traceback.format_tb(error.__traceback__)}
@@ -84,6 +85,31 @@ class InProcessLambda:
                 spec.loader.exec_module(module)
             self._modules[container] = module
         return getattr(self._modules[container], function_name)
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The context object Lambda passes a handler: what Powertools' Logger puts on each line."""
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float = field(repr=False)
+
+    @classmethod
+    def of(cls, function) -> "LambdaContext":
+        """A new invocation's context for moto's LambdaFunction."""
+        return cls(function_name=function.function_name, function_version=str(function.version),
+                   invoked_function_arn=function.function_arn, memory_limit_in_mb=int(function.memory_size),
+                   aws_request_id=str(uuid.uuid4()), log_group_name=f"/aws/lambda/{function.function_name}",
+                   log_stream_name=f"{time.strftime('%Y/%m/%d')}/[{function.version}]{uuid.uuid4().hex}",
+                   deadline=time.monotonic() + float(function.timeout))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 @contextmanager

@@ -1,5 +1,9 @@
 """Inputs and cloud doubles for the handler and state machine tests.
 
+A handler traced as Lambda runs it with active tracing runs in a fresh Python (`invoke_traced`):
+Powertools' Tracer and the X-Ray SDK configure themselves once per process. `XRayDaemon` is the
+daemon beside the function, receiving its segment documents over UDP.
+
 What the tests need from moto beyond its defaults:
 moto's sagemaker-runtime decodes request bodies as UTF-8, so a binary image would fail inside moto
 rather than reach its (configurable) endpoint results; `MotoEndpoint` keeps the body raw, records
@@ -9,6 +13,10 @@ tests/statemachine, which runs the same endpoint double behind the real state ma
 import base64
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import requests
@@ -119,3 +127,74 @@ def image_bytes(image_format: str, size=(32, 32), color="blue") -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, image_format)
     return buffer.getvalue()
+
+
+def printed(capsys) -> tuple[list, list]:
+    """What handlers printed, as their log group would hold it: the decision lines (Powertools'
+    Logger) and the Embedded Metric Format documents (Powertools' Metrics), each in order."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" not in line], [line for line in lines if "_aws" in line]
+
+
+# The header Step Functions passes a traced Task's Lambda: the function's segments join that trace.
+TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
+TRACE_HEADER = f"Root={TRACE_ID};Parent=53995c3f42cd8ad8;Sampled=1"
+_INVOKE = """
+import json, sys
+from types import SimpleNamespace
+from local.workflow import LambdaContext
+from handlers import {module} as function
+context = LambdaContext.of(SimpleNamespace(function_name="traced", version="$LATEST", memory_size=256, timeout=60,
+                                           function_arn="arn:aws:lambda:us-east-1:123456789012:function:traced"))
+try:
+    print(json.dumps({{"result": function.handler(json.loads(sys.argv[1]), context)}}))
+except Exception as error:
+    print(json.dumps({{"error": type(error).__name__}}))
+"""
+
+
+class XRayDaemon:
+    """The X-Ray daemon beside a Lambda function: segment documents arrive over UDP."""
+
+    def __init__(self):
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def documents(self) -> list[dict]:
+        """What arrived so far: each datagram is a JSON header line, then one segment document."""
+        self._socket.settimeout(0.5)
+        received = []
+        try:
+            while True:
+                received.append(json.loads(self._socket.recv(65535).decode().split("\n", 1)[1]))
+        except socket.timeout:
+            return received
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def invoke_traced(module: str, event: dict, daemon: XRayDaemon, **environment) -> dict:
+    """Invoke handlers/<module>.py as Lambda does with active tracing: in a task root, with the trace
+    header of the state machine's Task and the daemon's address. {"result": ...} or {"error": name}."""
+    lambda_environment = {"LAMBDA_TASK_ROOT": str(settings.PROJECT_ROOT), "_X_AMZN_TRACE_ID": TRACE_HEADER,
+                          "AWS_XRAY_DAEMON_ADDRESS": daemon.address, "AWS_LAMBDA_FUNCTION_NAME": "traced",
+                          settings.ENV_POWERTOOLS_SERVICE_NAME: settings.SERVICE_NAME,
+                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                          "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(settings.PROJECT_ROOT)}
+    completed = subprocess.run([sys.executable, "-c", _INVOKE.format(module=module), json.dumps(event)],
+                               env={**os.environ, **lambda_environment, **environment}, cwd=settings.PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def subsegments(documents: list[dict]) -> dict:
+    """The documents' subsegments by name, nested ones included."""
+    found, pending = {}, list(documents)
+    while pending:
+        document = pending.pop()
+        found[document["name"]] = document
+        pending.extend(document.get("subsegments", []))
+    return found

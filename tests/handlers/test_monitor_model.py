@@ -43,7 +43,8 @@ def test_window_of_a_run_by_hand_ends_now(load_handler):
     assert (end - start).total_seconds() == 2 * 3600
 
 
-def test_handler_writes_reports_by_hour_and_puts_model_deteriorated_on_the_bus(load_handler, tiny_model_dir):
+def test_handler_writes_reports_by_hour_and_puts_model_deteriorated_on_the_bus(load_handler, tiny_model_dir,
+                                                                               lambda_context):
     s3, events, sqs = boto3.client("s3"), boto3.client("events"), boto3.client("sqs")
     s3.create_bucket(Bucket=BUCKET)
     for name in (baseline.STATISTICS_FILE, baseline.CONSTRAINTS_FILE):
@@ -64,7 +65,7 @@ def test_handler_writes_reports_by_hour_and_puts_model_deteriorated_on_the_bus(l
     events.put_targets(Rule="all", EventBusName="decisions", Targets=[{"Id": "q", "Arn": arn}])
     handler = load_handler("monitor_model", **environment())
 
-    result = handler.handler({"time": "2026-12-01T14:00:03Z"}, None)
+    result = handler.handler({"time": "2026-12-01T14:00:03Z"}, lambda_context)
 
     assert (result["items"], result["enough_data"]) == (80, True) and result["violations"] > 0
     assert result["reports"]["violations"] == (f"s3://{BUCKET}/monitoring/reports/{ENDPOINT}/hourly/2026/12/01/12/"

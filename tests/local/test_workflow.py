@@ -124,14 +124,20 @@ def test_handlers_in_process_never_hide_the_process_environment_from_other_threa
     assert misses == []
 
 
+def set_threshold(threshold: str) -> None:
+    """The deployed Check Confidence's threshold, the rest of its environment as deployed."""
+    client, name = boto3.client("lambda"), f"vehicle-routing-{STAGE}-filterConfidence"
+    variables = client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    client.update_function_configuration(FunctionName=name, Environment={"Variables": {
+        **variables, settings.ENV_THRESHOLD: threshold}})
+
+
 def test_handlers_in_process_apply_a_functions_environment_at_import_and_leave_none_behind(aws_credentials,
                                                                                           packaged_service, monkeypatch):
     monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
 
     with deployed(packaged_service):
-        boto3.client("lambda").update_function_configuration(
-            FunctionName=f"vehicle-routing-{STAGE}-filterConfidence",
-            Environment={"Variables": {settings.ENV_THRESHOLD: "0.5"}})
+        set_threshold("0.5")
         answer = invoke_function("filterConfidence", CONFIDENT)
         leaked = settings.ENV_THRESHOLD in os.environ
 
@@ -141,10 +147,8 @@ def test_handlers_in_process_apply_a_functions_environment_at_import_and_leave_n
 
 def test_handlers_in_process_start_a_new_container_when_the_environment_changes(aws_credentials, packaged_service):
     with deployed(packaged_service):
-        lambda_client = boto3.client("lambda")
         first = invoke_function("filterConfidence", CONFIDENT)
-        lambda_client.update_function_configuration(FunctionName=f"vehicle-routing-{STAGE}-filterConfidence",
-                                                    Environment={"Variables": {settings.ENV_THRESHOLD: "0.6"}})
+        set_threshold("0.6")
         second = invoke_function("filterConfidence", CONFIDENT)
 
     assert first["errorType"] == "ConfidenceBelowThreshold"  # the deployed default, 0.95

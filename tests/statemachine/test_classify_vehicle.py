@@ -1,6 +1,7 @@
 """The real ASL file, executed by moto's Step Functions interpreter, with the real handlers."""
 import io
 import json
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -202,9 +203,11 @@ def test_classify_vehicle_task_catches_every_other_error_and_retries_only_transi
 # --- the loop around the workflow: decisions published, people asked, uploads claimed once ------
 
 def audit_rate(rate: str) -> None:
-    boto3.client("lambda").update_function_configuration(
-        FunctionName="vehicle-routing-test-filterConfidence",
-        Environment={"Variables": {settings.ENV_THRESHOLD: "0.95", settings.ENV_AUDIT_RATE: rate}})
+    """The deployed Check Confidence's audit rate (the rest of its environment as deployed)."""
+    client, name = boto3.client("lambda"), "vehicle-routing-test-filterConfidence"
+    variables = client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    client.update_function_configuration(FunctionName=name, Environment={"Variables": {
+        **variables, settings.ENV_THRESHOLD: "0.95", settings.ENV_AUDIT_RATE: rate}})
 
 
 def test_classify_vehicle_publishes_the_routing_decision_for_dispatch(workflow, endpoint, dispatch, review_requests):
@@ -368,3 +371,39 @@ def test_two_uploads_of_the_same_bytes_are_two_drivers(workflow, endpoint, notif
     results = [workflow.wait(execution["executionArn"]) for execution in executions(workflow)]
     assert sorted(result.output.get("duplicate", False) for result in results) == [False, False]
     assert len(endpoint.requests) == 2
+
+
+# --- what operators watch ---------------------------------------------------------------------
+
+def test_every_alarm_on_the_workflows_own_metrics_reads_a_metric_its_handlers_publish(workflow, endpoint,
+                                                                                     packaged_service):
+    """The deployed alarms on the namespace the handlers publish in (Powertools Metrics' EMF lines, which
+    CloudWatch Logs turn into values; the stand-in puts them in moto's CloudWatch), but those a metric
+    filter counts from the state machine's log: each names a metric the handlers publish, under exactly
+    its dimensions. An alarm on a metric nobody publishes never fires."""
+    audit_rate("0")
+    endpoint.answer(assessment(0.97, 0.03), assessment(0.6, 0.4))
+    workflow.run(upload(workflow, "drivers/sure.png", image_bytes("PNG")))
+    workflow.run(upload(workflow, "drivers/unsure.png", image_bytes("PNG")))
+    template = json.loads((packaged_service / "cloudformation-template-update-stack.json").read_text())
+    counted_from_logs = {transformation["MetricName"] for resource in template["Resources"].values()
+                         if resource["Type"] == "AWS::Logs::MetricFilter"
+                         for transformation in resource["Properties"]["MetricTransformations"]}
+    check = boto3.client("lambda").get_function_configuration(FunctionName="vehicle-routing-test-filterConfidence")
+    cloudwatch = boto3.client("cloudwatch")
+
+    alarms = [alarm for alarm in cloudwatch.describe_alarms()["MetricAlarms"]
+              if alarm["Namespace"] == check["Environment"]["Variables"][settings.ENV_POWERTOOLS_METRICS_NAMESPACE]
+              and alarm["MetricName"] not in counted_from_logs]
+
+    assert [alarm["MetricName"] for alarm in alarms] == [settings.SENT_TO_PERSON_METRIC]
+    for alarm in alarms:
+        published = cloudwatch.list_metrics(Namespace=alarm["Namespace"], MetricName=alarm["MetricName"])["Metrics"]
+        assert [sorted(map(str, metric["Dimensions"])) for metric in published] == [sorted(map(str, alarm["Dimensions"]))]
+        seen = cloudwatch.get_metric_statistics(
+            Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"],
+            StartTime=datetime.now(timezone.utc) - timedelta(minutes=10),
+            EndTime=datetime.now(timezone.utc) + timedelta(minutes=1), Period=60,
+            Statistics=["SampleCount", "Sum"])["Datapoints"]
+        # One driver routed (0), one sent to a person (1): the share-to-people alarm's Average is 0.5.
+        assert (sum(point["SampleCount"] for point in seen), sum(point["Sum"] for point in seen)) == (2, 1)
