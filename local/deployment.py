@@ -35,6 +35,7 @@ IMAGES_BUCKET_OUTPUT = "ImagesBucketName"
 DECISION_BUS_OUTPUT = "DecisionBusName"
 REVIEW_QUEUE_OUTPUT = "ReviewQueueUrl"
 DEPLOYMENT_BUCKET_OUTPUT = "ServerlessDeploymentBucketName"
+DASHBOARD_OUTPUT = "OperationsDashboardName"
 SLS_TIMEOUT_SECONDS = 600
 # osls polls CloudFormation every 5 s by default; the stand-in answers at once.
 FAST_POLLING = {"SLS_AWS_MONITORING_FREQUENCY": "200"}

@@ -32,8 +32,9 @@ TO_A_PERSON = (LOW_CONFIDENCE_ERROR, UNUSABLE_ERROR)
 # "container" each), so more only adds polling threads.
 PARALLEL_EXECUTIONS = 4
 EXECUTION_TIMEOUT_SECONDS = 120
-# Logger the handlers write their JSON decision lines to; the table says the same, once.
-HANDLER_DECISION_LOGGER = settings.DECISION_LOGGER
+# The handlers' Powertools Logger (named after POWERTOOLS_SERVICE_NAME, which the deployed functions
+# get from serverless.yml): their JSON decision lines; the table says the same, once.
+HANDLER_DECISION_LOGGER = settings.SERVICE_NAME
 MOTO_STEPFUNCTIONS_LOGGER = "moto.stepfunctions"
 # The stage the offline run deploys (its stack, functions and state machine are named after it).
 OFFLINE_STAGE = "offline"
@@ -187,7 +188,7 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir,
     `--param`s) serve the learning cycle (local/learn.py)."""
     import boto3
 
-    from local import deployment
+    from local import deployment, operations_page
     from local.aws import StandIn, StandInError
 
     answers: dict = {}
@@ -234,6 +235,8 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir,
         product.stand_in, product.deployment = stand_in, deployed
         yield product
         stand_in.capture.flush()
+        if stage == OFFLINE_STAGE:  # local.run's: beside its report (local.learn and benchmarks choose their own dirs)
+            operations_page.write_after_run(product, model_dir, capture_dir)
 
 
 def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]], run_id: str,
@@ -301,24 +304,24 @@ def run_monitor(capture_dir: Path, model_dir: Path, ground_truth_dir: Optional[P
 
 @contextmanager
 def quiet_expected_noise() -> Iterator[None]:
-    """The table reports every decision once: silence the handlers' per-decision JSON lines (in
-    the cloud they go to CloudWatch) and moto's ERROR log of every failed execution, which here
-    includes each low-confidence image the workflow rightly fails. Only while the run lasts: the
-    loggers belong to the whole process (a test run, say), so they are restored afterwards."""
-    import handlers.support  # noqa: F401 - its printing handler must exist before it is muted
+    """The table reports every decision once: silence the handlers' per-decision JSON lines and the
+    EMF lines of their metrics (in the cloud both go to CloudWatch), and moto's ERROR log of every
+    failed execution, which here includes each low-confidence image the workflow rightly fails.
+    Only while the run lasts: the loggers belong to the whole process (a test run, say), so they are
+    restored afterwards."""
     from local.moto_gaps import EmbeddedMetricsToCloudWatch
+    # The handlers' Logger is configured when a function first runs, so it is muted as a whole.
     decisions, moto_log = logging.getLogger(HANDLER_DECISION_LOGGER), logging.getLogger(MOTO_STEPFUNCTIONS_LOGGER)
-    # Only the printing is muted: the stand-in still turns the decision lines' metrics into CloudWatch values.
-    printers = [handler for handler in decisions.handlers if not isinstance(handler, EmbeddedMetricsToCloudWatch)]
-    levels, level = [handler.level for handler in printers], moto_log.level
-    for handler in printers:
-        handler.setLevel(logging.CRITICAL + 1)
+    disabled, level, printing = decisions.disabled, moto_log.level, EmbeddedMetricsToCloudWatch.printing
+    decisions.disabled = True
+    # Only the printing is muted: the stand-in still turns the EMF lines into CloudWatch values.
+    EmbeddedMetricsToCloudWatch.printing = False
     moto_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        for handler, previous in zip(printers, levels):
-            handler.setLevel(previous)
+        decisions.disabled = disabled
+        EmbeddedMetricsToCloudWatch.printing = printing
         moto_log.setLevel(level)
 
 

@@ -55,6 +55,9 @@ LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:U
                         "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
                         "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
 LAMBDA_LOG_ACTIONS = {"logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:TagResource"}
+# X-Ray takes no resource ARN either: what active tracing needs in a function's role, and a state machine's.
+LAMBDA_TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+STATE_MACHINE_TRACING_ACTIONS = LAMBDA_TRACING_ACTIONS | {"xray:GetSamplingRules", "xray:GetSamplingTargets"}
 DUMMY_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:vehicle-routing-dev-function"
 
 
@@ -140,7 +143,7 @@ def test_package_promotion_is_rolled_back_by_errors_latency_and_the_share_sent_t
     share = alarms["ShareToPeopleAlarm"]["Properties"]
     assert (share["MetricName"], share["Statistic"]) == (settings.SENT_TO_PERSON_METRIC, "Average")
     check = template["Resources"]["FilterConfidenceLambdaFunction"]["Properties"]["Environment"]["Variables"]
-    assert share["Namespace"] == check[settings.ENV_DECISION_METRICS_NAMESPACE]
+    assert share["Namespace"] == check[settings.ENV_POWERTOOLS_METRICS_NAMESPACE]
     assert alarms["EndpointServerErrorsAlarm"]["Properties"]["MetricName"] == "Invocation5XXErrors"
     assert alarms["EndpointModelLatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p99"
 
@@ -176,7 +179,9 @@ def test_package_state_machine_logs_alarms_and_outputs_its_arn(template):
 
 
 def test_package_unexpected_failures_alarm_counts_every_failure_but_the_two_that_ask_a_person(template):
-    [metric_filter] = resources_of_type(template, "AWS::Logs::MetricFilter").values()
+    [metric_filter] = [metric_filter for metric_filter in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+                       if metric_filter["Properties"]["MetricTransformations"][0]["MetricName"]
+                       == "ExecutionsFailedUnexpectedly"]
     pattern = metric_filter["Properties"]["FilterPattern"]
     [transformation] = metric_filter["Properties"]["MetricTransformations"]
     [alarm] = [alarm["Properties"] for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
@@ -208,22 +213,31 @@ def test_package_zip_holds_only_settings_and_its_handler(package_dir, function_k
     assert not any(name.startswith(("boto3/", "botocore/", "PIL/")) for name in names)
 
 
-def test_package_pillow_layer_is_built_for_the_functions_platform_and_python(package_dir, template):
+def layer_pins() -> dict:
+    """handlers/requirements.txt: {distribution: version} of what the layer holds."""
+    lines = (ROOT / "handlers" / "requirements.txt").read_text().splitlines()
+    return dict(line.split("#")[0].strip().split("==") for line in lines if "==" in line and not line.startswith("#"))
+
+
+def test_package_layer_holds_exactly_its_pins_built_for_the_functions_platform_and_python(package_dir, template):
     [(layer_id, layer)] = resources_of_type(template, "AWS::Lambda::LayerVersion").items()
     archive = zipfile.ZipFile(package_dir / Path(layer["Properties"]["Content"]["S3Key"]).name)
     names = archive.namelist()
-    pinned = (ROOT / "handlers" / "requirements.txt").read_text().split("pillow==")[1].split()[0]
+    distributions = {name.split("/")[1].removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-"):
+                     name.split("/")[1].removesuffix(".dist-info").rsplit("-", 1)[1]
+                     for name in names if name.count("/") == 2 and name.endswith(".dist-info/METADATA")}
 
+    assert distributions == layer_pins()  # --no-deps: no botocore or jmespath, which the runtime has
     assert "python/PIL/_imaging.cpython-311-aarch64-linux-gnu.so" in names
-    assert f"python/pillow-{pinned}.dist-info/METADATA" in names
-    wheel = archive.read(f"python/pillow-{pinned}.dist-info/WHEEL").decode()
-    assert "Tag: cp311-cp311-manylinux2014_aarch64" in wheel or "Tag: cp311-cp311-manylinux_2_17_aarch64" in wheel
+    assert any(name.startswith("python/wrapt/") and name.endswith("aarch64-linux-gnu.so") for name in names)
+    for distribution, version in (("pillow", layer_pins()["pillow"]), ("wrapt", layer_pins()["wrapt"])):
+        wheel = archive.read(f"python/{distribution}-{version}.dist-info/WHEEL").decode()
+        assert "Tag: cp311-cp311-manylinux2014_aarch64" in wheel or "Tag: cp311-cp311-manylinux_2_17_aarch64" in wheel
     assert not any(name.startswith(("python/boto3/", "python/botocore/", "python/numpy/")) for name in names)
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     functions = resources_of_type(template, "AWS::Lambda::Function")
-    with_layer = {name for name, function in functions.items() if {"Ref": layer_id} in function["Properties"].get("Layers", [])}
-    assert with_layer == {"SerializeImageLambdaFunction"}
+    assert all(function["Properties"]["Layers"] == [{"Ref": layer_id}] for function in functions.values())
     assert all(function["Properties"]["Architectures"] == ["arm64"] for function in functions.values())
 
 
@@ -238,12 +252,11 @@ def test_package_layer_skips_the_plugins_static_cache_while_the_plugin_links_it_
     assert state["service"]["custom"]["pythonRequirements"]["useStaticCache"] is False
 
 
-def test_package_pillow_pins_agree_between_the_layer_and_the_project():
-    layer_pin = (ROOT / "handlers" / "requirements.txt").read_text()
-    project_pin = (ROOT / "requirements.txt").read_text()
+def test_package_layer_pins_agree_with_the_project_so_offline_runs_what_the_functions_run():
+    project_pins = (ROOT / "requirements.txt").read_text().splitlines()
 
-    [pin] = [line.split()[0] for line in layer_pin.splitlines() if line.startswith("pillow==")]
-    assert pin in project_pin
+    assert all(f"{distribution}=={version}" in {line.split("#")[0].strip() for line in project_pins}
+               for distribution, version in layer_pins().items())
 
 
 def statements_of(role: dict) -> list[dict]:
@@ -266,7 +279,7 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
             elif "*" in as_list(statement["Resource"]) and actions == {"ecr:GetAuthorizationToken"}:
                 assert name in ("SageMakerTrainingRole", "SageMakerModelRole")  # no resource ARN; pulls are scoped
             elif "*" in as_list(statement["Resource"]):
-                assert actions <= LOG_DELIVERY_ACTIONS, (name, statement)
+                assert actions <= LOG_DELIVERY_ACTIONS | STATE_MACHINE_TRACING_ACTIONS, (name, statement)
 
 
 @pytest.mark.parametrize("function_key, actions", [
@@ -292,9 +305,9 @@ def test_package_each_function_role_grants_only_what_it_needs(template, function
 
     granted = {action for statement in statements_of(role) for action in as_list(statement["Action"])}
 
-    assert granted - LAMBDA_LOG_ACTIONS == actions
+    assert granted - LAMBDA_LOG_ACTIONS - LAMBDA_TRACING_ACTIONS == actions
     assert not any("*" in as_list(statement["Resource"]) for statement in statements_of(role)
-                   if statement["Action"] != ["cloudwatch:PutMetricData"])
+                   if set(as_list(statement["Action"])) not in ({"cloudwatch:PutMetricData"}, LAMBDA_TRACING_ACTIONS))
 
 
 def test_package_monitor_reads_the_capture_and_baseline_and_writes_only_its_reports(template):
@@ -338,14 +351,33 @@ def test_package_lambda_runtime_and_environment(template):
     expected_endpoint = (json.loads(endpoint_file.read_text())["endpoint_name"] if endpoint_file.exists()
                          else settings.DEFAULT_ENDPOINT_NAME)
 
+    # Every function's Powertools names the service as settings does (the offline run mutes that logger).
+    powertools = {settings.ENV_POWERTOOLS_SERVICE_NAME: settings.SERVICE_NAME}
+
     assert all(re.fullmatch(r"python3\.1[1-9]", function["Properties"]["Runtime"]) for function in functions.values())
-    assert environment["ClassifyImageLambdaFunction"] == {settings.ENV_ENDPOINT_NAME: expected_endpoint}
+    assert all(variables.items() >= powertools.items() for variables in environment.values())
+    assert environment["ClassifyImageLambdaFunction"] == {settings.ENV_ENDPOINT_NAME: expected_endpoint, **powertools}
     assert float(environment["FilterConfidenceLambdaFunction"][settings.ENV_THRESHOLD]) == settings.DEFAULT_THRESHOLD
     assert float(environment["FilterConfidenceLambdaFunction"][settings.ENV_AUDIT_RATE]) == settings.DEFAULT_AUDIT_RATE
     # Empty photo limits: the handler falls back to imaging/photo.py's defaults, defined once.
     assert environment["SerializeImageLambdaFunction"] == {
         settings.ENV_IMAGES_BUCKET: "vehicle-routing-test-images", settings.ENV_MAX_IMAGE_BYTES: "",
-        settings.ENV_MAX_IMAGE_MEGAPIXELS: "", settings.ENV_MAX_IMAGE_SIDE: ""}
+        settings.ENV_MAX_IMAGE_MEGAPIXELS: "", settings.ENV_MAX_IMAGE_SIDE: "", **powertools}
+
+
+def test_package_traces_every_function_and_every_state_machine_with_the_permissions_x_ray_needs(template):
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    machines = resources_of_type(template, "AWS::StepFunctions::StateMachine")
+
+    def granted(role_arn: dict) -> set:
+        role = template["Resources"][role_arn["Fn::GetAtt"][0]]
+        return {action for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+    assert len(machines) == 4
+    assert all(function["Properties"]["TracingConfig"] == {"Mode": "Active"} for function in functions.values())
+    assert all(machine["Properties"]["TracingConfiguration"] == {"Enabled": True} for machine in machines.values())
+    assert all(granted(function["Properties"]["Role"]) >= LAMBDA_TRACING_ACTIONS for function in functions.values())
+    assert all(granted(machine["Properties"]["RoleArn"]) >= STATE_MACHINE_TRACING_ACTIONS for machine in machines.values())
 
 
 @pytest.fixture(scope="module")
@@ -457,8 +489,8 @@ def test_package_state_machine_role_may_only_invoke_its_functions_claim_publish_
 
     granted = {action: statement["Resource"] for statement in statements_of(role) for action in as_list(statement["Action"])}
 
-    assert set(granted) - LOG_DELIVERY_ACTIONS == {"lambda:InvokeFunction", "dynamodb:PutItem", "events:PutEvents",
-                                                   "sqs:SendMessage"}
+    assert set(granted) - LOG_DELIVERY_ACTIONS - STATE_MACHINE_TRACING_ACTIONS == {
+        "lambda:InvokeFunction", "dynamodb:PutItem", "events:PutEvents", "sqs:SendMessage"}
     assert granted["sqs:SendMessage"] == [{"Fn::GetAtt": ["ReviewQueue", "Arn"]}]
     assert granted["dynamodb:PutItem"] == [{"Fn::GetAtt": ["UploadClaimsTable", "Arn"]}]
     [bus] = granted["events:PutEvents"]
@@ -548,9 +580,9 @@ def test_package_retrain_role_may_invoke_its_functions_run_its_jobs_and_pass_onl
 
     assert machine["RoleArn"] == {"Fn::GetAtt": ["RetrainModelStateMachineRole", "Arn"]}
     # Describing the endpoint, its config and model finds the parent: the model served now.
-    assert set(granted) == {"lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                            "iam:PassRole", "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
-                            "sagemaker:DescribeModel"}
+    assert set(granted) - STATE_MACHINE_TRACING_ACTIONS == {
+        "lambda:InvokeFunction", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "iam:PassRole",
+        "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"}
     assert granted["iam:PassRole"]["Resource"] == {"Fn::GetAtt": ["SageMakerTrainingRole", "Arn"]}
     assert granted["iam:PassRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     job_arn = "".join(part for part in granted["sagemaker:CreateTrainingJob"]["Resource"]["Fn::Join"][1]

@@ -97,6 +97,31 @@ def test_sls_deploy_with_another_threshold_takes_effect_on_the_next_execution(st
     assert output["confidence"] >= 0.5 and output["original"]["format"] == "PNG"
 
 
+def test_operations_page_draws_the_rehearsals_executions_and_how_each_ended(stand_in, rehearsal, tmp_path):
+    """The dashboard `sls deploy` created, drawn by `python -m local.operations_page` from the
+    stand-in's CloudWatch: the executions above, routed or failed under their errors' names."""
+    from datetime import datetime, timedelta, timezone
+
+    from local import operations_page
+    page = tmp_path / "operations.html"
+    drawn = subprocess.run([sys.executable, "-m", "local.operations_page", "--dashboard", f"vehicle-routing-{STAGE}",
+                            "--since", "30m", "--output", str(page)], cwd=settings.PROJECT_ROOT,
+                           env={**os.environ, **stand_in.environment}, capture_output=True, text=True, timeout=300)
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=stand_in.url, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=f"vehicle-routing-{STAGE}")["DashboardBody"])
+    [ended] = [widget["properties"] for widget in body["widgets"]
+               if widget.get("properties", {}).get("title", "").startswith("How executions ended")]
+    now = datetime.now(timezone.utc)
+
+    lines = operations_page.widget_lines(cloudwatch, ended, now - timedelta(minutes=30), now + timedelta(seconds=1), 60)
+
+    assert drawn.returncode == 0 and page.read_text().count("data:image/png;base64,") > 10, drawn.stderr
+    totals = {line.label: sum(line.points.values()) for line in lines}
+    assert totals["ConfidenceBelowThreshold"] >= 1 and totals["ImageNotFound"] >= 1, totals
+    assert totals["Routed (DriverRouted)"] >= 1, totals   # the execution at the threshold 0.5
+
+
 def drifted_capture_lines(count: int) -> str:
     """Data capture of dark, flat photos the model is sure of: far from any photo's statistics."""
     from datetime import datetime, timezone
