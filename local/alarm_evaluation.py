@@ -1,4 +1,4 @@
-"""CloudWatch's alarm evaluation, for the stand-in's deployment guardrails (local/moto_gaps.py).
+"""CloudWatch's alarm evaluation, for the stand-in's deployment guardrails (local/moto_gaps/).
 
 moto stores alarms and metric values but never evaluates an alarm: its state stays as it was put.
 SageMaker's automatic rollback watches alarms while a canary takes traffic, so the stand-in

@@ -9,7 +9,7 @@ It is moto's server (S3, CloudFormation, IAM, Lambda, Step Functions, Logs, SNS,
     the function's own environment plus the stand-in's endpoints and dummy credentials;
   - the SageMaker runtime API is served by the local endpoint (local/endpoint.py) with the trained
     model, under any endpoint name (a deployment names the one it uses);
-  - the moto gaps met on the way are bridged in local/moto_gaps.py, each with a test.
+  - the moto gaps met on the way are bridged in local/moto_gaps/, each with a test.
 
 Only endpoints and credentials differ from AWS: the printed `export` lines point the AWS SDKs (the
 `sls` CLI, the AWS CLI, boto3) at it. Ctrl-C or SIGTERM stops it.

@@ -6,7 +6,7 @@ A pattern in braces holds comparisons of a JSON field ($.a.b) with a quoted text
 !=, <, <=, >, >=), joined by && and || and grouped by parentheses; a field the event lacks makes its
 comparison false. That is what the stack's metric filters use (serverless.yml); other pattern kinds
 (terms, space-delimited, IS NULL, EXISTS, wildcards) raise FilterPatternError so a filter is never
-applied wrongly. local/moto_gaps.py applies them to the log events the stand-in receives.
+applied wrongly. local/moto_gaps/ applies them to the log events the stand-in receives.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@
 - Metric math: ids of other queries, numbers, + - * / and parentheses, and FILL(series, number).
 
 Three readers share it: the stand-in answers GetMetricData with SEARCH and math as CloudWatch does
-(local/moto_gaps.py), the operators' page draws the deployed dashboard (local/operations_page.py),
+(local/moto_gaps/), the operators' page draws the deployed dashboard (local/operations_page.py),
 and tests/cloud/test_dashboard.py checks that every metric the dashboard shows exists. Anything
 else CloudWatch accepts is refused with MetricQueryError rather than drawn wrong.
 """

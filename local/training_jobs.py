@@ -1,7 +1,7 @@
 """SageMaker training jobs that really train, on this machine, under SageMaker's contract.
 
 moto records CreateTrainingJob and calls it Completed at once, running nothing. In the stand-in
-(local/moto_gaps.py hooks this in), a job instead runs in the background as SageMaker would run a
+(local/moto_gaps/ hooks this in), a job instead runs in the background as SageMaker would run a
 script-mode job:
 
   - each channel of InputDataConfig is copied from its S3 prefix (or object) to

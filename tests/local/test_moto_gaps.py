@@ -1,4 +1,4 @@
-"""Each moto gap local/moto_gaps.py bridges: still there in moto as installed, and bridged.
+"""Each moto gap local/moto_gaps/ bridges: still there in moto as installed, and bridged.
 
 A test of the first kind failing after a moto upgrade means moto fixed that gap: remove its bridge.
 """
