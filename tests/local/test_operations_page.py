@@ -11,7 +11,6 @@ from moto import mock_aws
 import settings
 from local import moto_gaps, operations_page
 
-NOW = datetime.now(timezone.utc)
 VARIANTS = ("AllTraffic", "Challenger")
 DASHBOARD = {"widgets": [
     {"type": "text", "x": 0, "y": 0, "width": 24, "height": 1, "properties": {"markdown": "## Routing <b>"}},
@@ -33,17 +32,23 @@ DASHBOARD = {"widgets": [
 
 
 @pytest.fixture
-def cloudwatch():
+def now():
+    """This test's moment: alarms are evaluated against the clock, so it is not the module's import time."""
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def cloudwatch(now):
     with mock_aws(), moto_gaps.bridged():
         client = boto3.client("cloudwatch")
         client.put_dashboard(DashboardName="routing", DashboardBody=json.dumps(DASHBOARD))
         for variant, latencies in zip(VARIANTS, ([100.0] * 99 + [1000.0], [300.0] * 10)):
             client.put_metric_data(Namespace="AWS/SageMaker", MetricData=[
-                {"MetricName": "ModelLatency", "Value": latency, "Timestamp": NOW - timedelta(seconds=30), "Dimensions": [
+                {"MetricName": "ModelLatency", "Value": latency, "Timestamp": now - timedelta(seconds=30), "Dimensions": [
                     {"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": variant}]}
                 for latency in latencies])
         client.put_metric_data(Namespace="ns", MetricData=[
-            {"MetricName": "SentToPerson", "Value": value, "Timestamp": NOW - timedelta(seconds=30),
+            {"MetricName": "SentToPerson", "Value": value, "Timestamp": now - timedelta(seconds=30),
              "Dimensions": [{"Name": "EndpointName", "Value": "ep"}]} for value in (1.0, 0.0, 0.0, 0.0)])
         client.put_metric_alarm(AlarmName="violations", Namespace="ns", MetricName="SentToPerson",
                                 Dimensions=[{"Name": "EndpointName", "Value": "ep"}], Statistic="Average", Period=300,
@@ -55,8 +60,8 @@ def widget(title: str) -> dict:
     return next(item["properties"] for item in DASHBOARD["widgets"] if item.get("properties", {}).get("title") == title)
 
 
-def test_widget_lines_are_one_per_metric_a_search_finds_and_one_per_visible_query(cloudwatch):
-    start, end = NOW - timedelta(minutes=5), NOW + timedelta(seconds=1)
+def test_widget_lines_are_one_per_metric_a_search_finds_and_one_per_visible_query(cloudwatch, now):
+    start, end = now - timedelta(minutes=5), now + timedelta(seconds=1)
 
     latency = operations_page.widget_lines(cloudwatch, widget("Model latency per variant"), start, end, 60)
     share = operations_page.widget_lines(cloudwatch, widget("Share sent to a person (%)"), start, end, 60)
@@ -66,8 +71,8 @@ def test_widget_lines_are_one_per_metric_a_search_finds_and_one_per_visible_quer
     assert [(line.label, list(line.points.values())) for line in share] == [("Sent to a person", [25.0])]
 
 
-def test_render_draws_every_widget_where_the_dashboard_places_it(cloudwatch):
-    page = operations_page.render(cloudwatch, "routing", NOW - timedelta(minutes=5), NOW + timedelta(seconds=1))
+def test_render_draws_every_widget_where_the_dashboard_places_it(cloudwatch, now):
+    page = operations_page.render(cloudwatch, "routing", now - timedelta(minutes=5), now + timedelta(seconds=1))
 
     assert page.count("data:image/png;base64,") == 3          # the three metric widgets, the empty one included
     assert "grid-column: 13 / span 12; grid-row: 4 / span 6;" in page
@@ -76,15 +81,15 @@ def test_render_draws_every_widget_where_the_dashboard_places_it(cloudwatch):
     assert "one point per 10 s" in page
 
 
-def test_render_names_a_dashboard_that_does_not_exist(cloudwatch):
+def test_render_names_a_dashboard_that_does_not_exist(cloudwatch, now):
     with pytest.raises(operations_page.PageError, match="no dashboard 'elsewhere'"):
-        operations_page.render(cloudwatch, "elsewhere", NOW - timedelta(minutes=5), NOW)
+        operations_page.render(cloudwatch, "elsewhere", now - timedelta(minutes=5), now)
 
 
 @pytest.mark.parametrize("span, period", [(timedelta(minutes=5), 10), (timedelta(minutes=30), 30),
                                           (timedelta(hours=3), 300), (timedelta(days=3), 21600)])
-def test_the_page_period_keeps_a_graph_under_sixty_points(span, period):
-    assert operations_page.period_for(NOW - span, NOW) == period
+def test_the_page_period_keeps_a_graph_under_sixty_points(span, period, now):
+    assert operations_page.period_for(now - span, now) == period
 
 
 def test_with_period_sets_a_metric_and_a_search_to_the_page_period():
