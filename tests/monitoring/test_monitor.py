@@ -210,6 +210,9 @@ def test_monitor_reads_s3_writes_s3_and_publishes_model_monitor_metrics(tmp_path
     assert written == result.violations and written["violations"]
     names = {metric["MetricName"] for metric in metrics}
     assert {"violation_count", "item_count", "feature_baseline_drift_brightness"} <= names
+    # No ground truth was given: the label-free precision needs none, the audited one cannot be put.
+    assert checks.LABEL_FREE_PRECISION_METRIC in names and checks.PRECISION_METRIC not in names
+    assert any("label-free: " in line for line in result.lines)
     assert all({d["Name"]: d["Value"] for d in metric["Dimensions"]} == {"Endpoint": ENDPOINT,
                                                                       "MonitoringSchedule": "hourly"}
                for metric in metrics)
