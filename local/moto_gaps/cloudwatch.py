@@ -11,7 +11,7 @@ import re
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Iterator, Optional
 from unittest import mock
 
 # The modules whose `print` writes Powertools Metrics' EMF documents (Metrics.flush_metrics, single_metric).
@@ -42,19 +42,16 @@ class EmbeddedMetricsToCloudWatch:
 def put_embedded_metrics(document: dict) -> None:
     """An EMF document's values, as CloudWatch Logs extracts them: each metric under each of the
     directive's dimension sets, a list of values as that many values."""
-    from moto.cloudwatch.models import cloudwatch_backends
     from moto.core import DEFAULT_ACCOUNT_ID
 
-    backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     metadata = document["_aws"]
-    # Naive UTC, as moto keeps the timestamps PutMetricData gives it (GetMetricStatistics compares them).
-    when = datetime.fromtimestamp(metadata["Timestamp"] / 1000, timezone.utc).replace(tzinfo=None)
+    when = datetime.fromtimestamp(metadata["Timestamp"] / 1000, timezone.utc)
     for directive in metadata["CloudWatchMetrics"]:
         for names in directive["Dimensions"]:
-            dimensions = [{"Name": name, "Value": str(document[name])} for name in names]
-            backend.put_metric_data(directive["Namespace"], [
-                {"MetricName": metric["Name"], "Value": float(value), "Unit": metric.get("Unit"),
-                 "Dimensions": dimensions, "Timestamp": when}
+            dimensions = {name: str(document[name]) for name in names}
+            _put_metrics(DEFAULT_ACCOUNT_ID, region, directive["Namespace"], [
+                _datum(metric["Name"], value, dimensions, when, metric.get("Unit"))
                 for metric in directive["Metrics"] for value in _as_list(document[metric["Name"]])])
 
 
@@ -81,7 +78,7 @@ def moto_time(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _datum(name: str, value: float, dimensions: dict, when: datetime, unit: str = "Count") -> dict:
+def _datum(name: str, value: float, dimensions: dict, when: datetime, unit: Optional[str] = "Count") -> dict:
     return {"MetricName": name, "Value": float(value), "Unit": unit, "Timestamp": when,
             "Dimensions": [{"Name": key, "Value": text} for key, text in dimensions.items()]}
 
