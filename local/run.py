@@ -40,8 +40,10 @@ from typing import Optional, Sequence
 import settings
 from local import loop as operations_loop
 from local import real_photos
-from monitoring import label_free
-from local.product import (PHOTO_SUFFIXES, LOW_CONFIDENCE_ERROR, UNUSABLE_ERROR, TO_A_PERSON, OFFLINE_STAGE, RunError, Routing, stage_images, model_is_complete, train_model, test_images, running_product, route_all, close_the_loop, write_monitoring, run_monitor, quiet_expected_noise)
+from local.product import (LOW_CONFIDENCE_ERROR, OFFLINE_STAGE, PHOTO_SUFFIXES, TO_A_PERSON, UNUSABLE_ERROR, Routing,
+                           RunError, close_the_loop, model_is_complete, quiet_expected_noise, route_all, run_monitor,
+                           running_product, stage_images, test_images, train_model, write_monitoring)
+from monitoring import formatting, label_free
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,11 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
     def share(part, whole):
         return round(len(part) / len(whole), 4) if whole else None
 
+    # What the routed drivers' confidences alone say their precision is (monitoring/label_free.py),
+    # beside routed_accuracy, which this run knows from the photos' true classes.
+    estimate = label_free.expected_share_right([r.confidence for r in accepted if r.confidence is not None])
+    label_free_routed_accuracy = {**estimate.as_dict(), "text": formatting.label_free_share(estimate, "routed drivers")}
+
     return {
         "images": total,
         "threshold": threshold,
@@ -87,10 +94,7 @@ def summarise(routings: Sequence[Routing], threshold: float) -> dict:
         "routes": {route: sum(r.route == route for r in accepted)
                    for route in sorted(set(settings.ROUTE_BY_LABEL.values()))},
         "median_execution_seconds": sorted(r.seconds for r in routings)[total // 2] if total else None,
-        # What the routed drivers' confidences alone say their precision is (monitoring/label_free.py),
-        # beside routed_accuracy, which this run knows from the photos' true classes.
-        "label_free_routed_accuracy": label_free.expected_share_right(
-            [r.confidence for r in accepted if r.confidence is not None]).as_dict(),
+        "label_free_routed_accuracy": label_free_routed_accuracy,
     }
 
 
@@ -138,11 +142,7 @@ def print_summary(summary: dict, title: str = "images") -> None:
           + ", ".join(f"{count} {route}" for route, count in summary["routes"].items()) + ")")
     estimate = summary["label_free_routed_accuracy"]
     if estimate["drivers"]:
-        low, high = estimate["interval"]
-        figure = (f"{percent(estimate['value'])} (95% interval {percent(low)} to {percent(high)}"
-                  if estimate["value"] is not None else f"between {percent(low)} and {percent(high)} (95% interval")
-        print(f"  right among routed, label-free  {figure} from the confidences of {estimate['drivers']} routed "
-              f"drivers, if calibration holds)")
+        print(f"  right among routed, label-free  {estimate['text']}")
     print(f"  sent to a person (low conf.)    {percent(summary['low_confidence_share'])}")
     print(f"  sent to a person (unusable)     {percent(summary['unusable_share'])}")
     errors = f" ({', '.join(summary['errors'])})" if summary["errors"] else ""
