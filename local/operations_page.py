@@ -274,7 +274,7 @@ def judge_like_the_schedule(product, model_dir: Path, capture) -> Optional[str]:
     return None
 
 
-def write_after_run(product, model_dir: Path, capture, output: Optional[Path] = None) -> Optional[Path]:
+def write_after_run(product, model_dir: Path, capture, output: Path) -> Optional[Path]:
     """The operators' page of an offline run: the run judged as the hourly monitor would, then the
     dashboard the run deployed, drawn from when it was deployed until now. Says where it is (or why
     there is none): a page that cannot be drawn never fails the run."""
@@ -287,7 +287,7 @@ def write_after_run(product, model_dir: Path, capture, output: Optional[Path] = 
         moto_gaps.sample_queue_metrics()
         [stack] = product.clients["cloudformation"].describe_stacks(StackName=product.deployment.stack_name)["Stacks"]
         written = write(product.clients["cloudwatch"], product.deployment.outputs[deployment.DASHBOARD_OUTPUT],
-                        output or settings.LOCAL_REPORT_DIR / PAGE_FILE,
+                        output,
                         stack["CreationTime"].astimezone(timezone.utc) - timedelta(seconds=PERIODS[0]))
     except Exception as error:  # noqa: BLE001 - the run's own results are written whatever happens here
         logger.warning("No operators' page: %s", error)

@@ -181,11 +181,12 @@ class LocalProduct:
 @contextmanager
 def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir,
                     threshold: float, stage: str = OFFLINE_STAGE, stand_in_options: Optional[dict] = None,
-                    params: Optional[dict] = None) -> Iterator[LocalProduct]:
+                    params: Optional[dict] = None, operations_page_file: Optional[Path] = None) -> Iterator[LocalProduct]:
     """The AWS stand-in (with the model behind its SageMaker runtime API), the service deployed into
     it as `sls deploy` would (the stack creating its images bucket), and a dispatch subscriber on
     its decisions bus; all of it stopped on the way out. stand_in_options and params (more
-    `--param`s) serve the learning cycle (local/learn.py)."""
+    `--param`s) serve the learning cycle (local/learn.py); with operations_page_file, the deployed
+    dashboard is drawn there from the stand-in's CloudWatch before it stops (local/operations_page.py)."""
     import boto3
 
     from local import deployment, operations_page
@@ -235,8 +236,8 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir,
         product.stand_in, product.deployment = stand_in, deployed
         yield product
         stand_in.capture.flush()
-        if stage == OFFLINE_STAGE:  # local.run's: beside its report (local.learn and benchmarks choose their own dirs)
-            operations_page.write_after_run(product, model_dir, capture_dir)
+        if operations_page_file is not None:
+            operations_page.write_after_run(product, model_dir, capture_dir, operations_page_file)
 
 
 def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]], run_id: str,

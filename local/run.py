@@ -39,6 +39,7 @@ from typing import Optional, Sequence
 
 import settings
 from local import loop as operations_loop
+from local import operations_page
 from local import real_photos
 from local.product import (LOW_CONFIDENCE_ERROR, OFFLINE_STAGE, PHOTO_SUFFIXES, TO_A_PERSON, UNUSABLE_ERROR, Routing,
                            RunError, close_the_loop, model_is_complete, quiet_expected_noise, route_all, run_monitor,
@@ -299,7 +300,8 @@ def run_quietly(args: argparse.Namespace) -> int:
         kinds.update((str(item.path), item.kind) for item in real)
         images += [(item.path, item.answer) for item in real]
     ground_truth_dir = settings.LOCAL_GROUND_TRUTH_DIR / run_id
-    with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold) as product:
+    with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold,
+                         operations_page_file=settings.LOCAL_REPORT_DIR / operations_page.PAGE_FILE) as product:
         print(f"Endpoint {args.endpoint_name} at {product.endpoint_url}, service deployed as stack "
               f"{deployment.stack_name(OFFLINE_STAGE)}; uploading {len(images)} photo(s) under "
               f"s3://{product.workflow.images_bucket}/{operations_loop.UPLOAD_PREFIX}/ ...", flush=True)
