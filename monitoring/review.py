@@ -3,6 +3,7 @@
     python -m monitoring.review --queue QUEUE_URL                 # a person answers, photo by photo
     python -m monitoring.review --queue QUEUE_URL --labels FILE   # answers from JSON Lines, for automation
     python -m monitoring.review --queue QUEUE_URL --labels-from-folders   # rehearsals: bicycle/photo.jpg ...
+    python -m monitoring.review --web --queue QUEUE_URL [--reviewer NAME]  # the review page on 127.0.0.1
 
 The workflow puts a message on the review queue when the model is unsure or the photo unusable
 ("review"), and for a reproducible share of routed drivers ("audit"). For each message this shows
@@ -10,6 +11,8 @@ the photo (its S3 location, and a thumbnail on a local review page that refreshe
 the answer (bicycle / motorcycle / not a vehicle photo / skip), writes the answers as Model Quality
 Monitor ground truth joined on the inference id (to --ground-truth, a directory or s3:// prefix),
 and only then deletes the answered messages; skipped ones go back to the queue at once.
+With --web the same queue is answered in a browser instead (reviewing/: one photo at a time, keys
+1 2 3, s, z), served on 127.0.0.1 until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -285,6 +288,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar="DIR_OR_S3_URI", help="where the answers go (default: %(default)s)")
     parser.add_argument("--page", type=Path, default=settings.ARTIFACTS_DIR / "review",
                         help="folder of the review page and thumbnails (default: %(default)s)")
+    parser.add_argument("--web", action="store_true",
+                        help="serve the review page on 127.0.0.1 and answer in a browser (prints its address; Ctrl-C stops)")
+    parser.add_argument("--reviewer", default=None, metavar="NAME",
+                        help="with --web: who answers, recorded as workerId (default: your login name)")
+    parser.add_argument("--port", type=int, default=0, help="with --web: the page's port (default: any free port)")
     parser.add_argument("--max", type=int, default=None, metavar="N", help="stop after N answers")
     parser.add_argument("--wait", type=int, default=1, metavar="SECONDS",
                         help="long-poll the queue this long for more requests (default: %(default)s)")
@@ -293,6 +301,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--max must be at least 1")
     if args.labels and args.labels_from_folders:
         parser.error("give --labels or --labels-from-folders, not both")
+    if args.web and (args.labels or args.labels_from_folders):
+        parser.error("--web is for people; --labels and --labels-from-folders answer without one")
+    if (args.reviewer is not None or args.port) and not args.web:
+        parser.error("--reviewer and --port go with --web")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    if args.reviewer is not None and not args.reviewer.strip():
+        parser.error("--reviewer must not be empty")
     if not 0 <= args.wait <= 20:
         parser.error("--wait must be between 0 and 20 seconds (SQS's long-poll limit)")
     return args
@@ -308,12 +324,38 @@ def summary_lines(outcome: Outcome) -> List[str]:
     return lines
 
 
+def login_name() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (a container, say)
+        return "reviewer"
+
+
+def serve_page(sqs, s3, queue_url: str, destination, reviewer: str, port: int = 0,
+               ready: Callable[[str], None] = print, until: Optional[Callable[[], None]] = None) -> int:
+    """Serve the review page for one reviewer on 127.0.0.1 until Ctrl-C (or until `until` returns)."""
+    from reviewing.desk import Desk
+    from reviewing.serve import serving
+    check_queue(sqs, queue_url)
+    with serving(Desk(sqs, s3, queue_url, destination), reviewer, port) as server:
+        ready(f"Review page: {server.url} (reviewer {reviewer}; answers go to {destination}). Ctrl-C stops it.")
+        if until is not None:
+            until()
+        else:
+            while True:
+                time.sleep(3600)
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         import boto3
         session = boto3.Session()  # credentials as the environment says now
         sqs, s3 = session.client("sqs"), session.client("s3")
+        if args.web:
+            return serve_page(sqs, s3, args.queue, args.ground_truth, args.reviewer or login_name(), args.port)
         labels = read_labels(args.labels) if args.labels else None
         automatic = labels is not None or args.labels_from_folders
         page = ReviewPage(args.page, s3)
