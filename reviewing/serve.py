@@ -31,6 +31,7 @@ class ReviewServer:
         return self
 
     def stop(self) -> None:
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self._server.close()
         self._thread.join(timeout=5)
 

@@ -9,7 +9,7 @@ import pytest
 import settings
 
 ROOT = settings.PROJECT_ROOT
-PRODUCT_DIRS = ("bench", "handlers", "imaging", "local", "monitoring", "training")
+PRODUCT_DIRS = ("bench", "handlers", "imaging", "local", "monitoring", "reviewing", "training")
 
 
 def imported_modules(path: Path) -> set:

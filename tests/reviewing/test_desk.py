@@ -1,0 +1,188 @@
+"""The review desk against moto: claims, skips, answers written once, undo, bad requests set aside."""
+import json
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import settings
+from monitoring import ground_truth, storage
+from reviewing import desk as desk_module
+from reviewing.desk import Desk, DeskError
+from tests.reviewing.conftest import BUCKET, make_review_queue, request
+
+
+@pytest.fixture
+def queue(aws_credentials):
+    with mock_aws():
+        yield make_review_queue(boto3.client("sqs"), boto3.client("s3"))
+
+
+@pytest.fixture
+def desk(queue, tmp_path):
+    return Desk(queue.sqs, queue.s3, queue.url, tmp_path / "ground-truth")
+
+
+def records(desk: Desk) -> list:
+    return [json.loads(line) for _, line in storage.iter_jsonl_lines(desk.ground_truth)]
+
+
+def test_desk_claim_hides_the_request_from_a_second_reviewer(queue, desk):
+    queue.put(request("id-1"), request("id-2"))
+
+    first, second, third = desk.claim(), desk.claim(), desk.claim()
+
+    assert {first["inference_id"], second["inference_id"]} == {"id-1", "id-2"}
+    assert third is None
+
+
+def test_desk_skip_makes_the_request_visible_at_once(queue, desk):
+    queue.put(request("id-1"))
+    task = desk.claim()
+
+    desk.skip(task["token"])
+
+    assert desk.claim()["inference_id"] == "id-1"
+
+
+def test_desk_answer_writes_ground_truth_then_deletes_the_message(queue, desk):
+    queue.put(request("id-1"))
+    claimed = datetime.now(timezone.utc)
+    desk.clock = lambda: claimed
+    task = desk.claim()
+    desk.clock = lambda: claimed + timedelta(seconds=10)  # the page claimed it ahead; shown for 2.5 s
+
+    desk.answer(task["token"], "motorcycle", "ann", seconds_on_screen=2.5)
+
+    labels, skipped = ground_truth.read_ground_truth(desk.ground_truth)
+    assert (labels, sum(skipped.values())) == ({"id-1": "motorcycle"}, 0)
+    (record,) = records(desk)
+    (answer,) = record["humanAnswers"]
+    assert answer["workerId"] == "ann" and answer["answerContent"] == {"label": "motorcycle"}
+    assert answer["timeSpentInSeconds"] == 2.5
+    assert answer["submissionTime"] == desk_module.iso(claimed + timedelta(seconds=10))
+    assert answer["acceptanceTime"] == desk_module.iso(claimed + timedelta(seconds=7.5))
+    assert record["inputContent"]["s3_key"] == "drivers/id-1.jpg"
+    assert queue.sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])["Attributes"][
+        "ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert desk.claim() is None
+
+
+def test_desk_answer_given_twice_is_written_once(queue, desk):
+    queue.put(request("id-1"))
+    task = desk.claim()
+
+    desk.answer(task["token"], "bicycle", "ann")
+    desk.answer(task["token"], "bicycle", "ann")
+
+    (record,) = records(desk)
+    assert len(record["humanAnswers"]) == 1
+    assert desk.answered_today("ann") == 1
+
+
+def test_desk_the_same_request_delivered_twice_keeps_one_record(queue, desk):
+    queue.put(request("id-1"))
+    task = desk.claim()
+    desk.skip(task["token"])
+    again = desk.claim()
+
+    desk.answer(task["token"], "bicycle", "ann")
+    desk.answer(again["token"], "bicycle", "bob")
+
+    assert len(records(desk)) == 1
+
+
+def test_desk_undo_then_answer_again_rewrites_the_record_and_keeps_both_answers(queue, desk):
+    queue.put(request("id-1"))
+    answered = desk.answer(desk.claim()["token"], "bicycle", "ann")
+
+    undone = desk.undo(answered["answer_id"], "ann")
+    assert undone["undone"] == "bicycle" and undone["inference_id"] == "id-1" and "photo_url" in undone
+    assert ground_truth.read_ground_truth(desk.ground_truth)[0] == {"id-1": "bicycle"}  # nothing lost meanwhile
+    desk.answer_again(undone["token"], "motorcycle", "ann")
+
+    (record,) = records(desk)
+    assert ground_truth.read_ground_truth(desk.ground_truth)[0] == {"id-1": "motorcycle"}
+    assert [answer["answerContent"]["label"] for answer in record["humanAnswers"]] == ["bicycle", "motorcycle"]
+    assert desk.answered_today("ann") == 1
+
+
+@pytest.mark.parametrize("answer_id", ["../../etc/passwd", "2026/12/07/12/other-file.jsonl", "", None],
+                         ids=["outside", "not-a-review", "empty", "none"])
+def test_desk_undo_refuses_what_is_not_its_answer(desk, answer_id):
+    with pytest.raises(DeskError):
+        desk.undo(answer_id, "ann")
+
+
+def test_desk_undo_refuses_another_reviewers_answer(queue, desk):
+    queue.put(request("id-1"))
+    answered = desk.answer(desk.claim()["token"], "bicycle", "ann")
+
+    with pytest.raises(DeskError, match="only the reviewer"):
+        desk.undo(answered["answer_id"], "bob")
+
+
+def test_desk_audit_hides_the_models_answer_and_a_review_shows_it(queue, desk):
+    queue.put(request("id-1", kind="audit", label="motorcycle", confidence=0.99), request("id-2", confidence=0.81))
+
+    audit, review = desk.claim(), desk.claim()
+
+    assert audit["kind"] == settings.AUDIT_REQUEST and "model_label" not in audit and "model_confidence" not in audit
+    assert "0.99" not in json.dumps({key: value for key, value in audit.items() if key != "token"})
+    assert (review["model_label"], review["model_confidence"]) == ("bicycle", 0.81)
+
+
+@pytest.mark.parametrize("message, problem", [
+    ('{"kind": "review"}', desk_module.NO_INFERENCE_ID),
+    ("not json at all", desk_module.NO_INFERENCE_ID),
+    ({"kind": "review", "inference_id": "id-9"}, desk_module.NO_PHOTO),
+], ids=["no-inference-id", "not-json", "no-photo"])
+def test_desk_bad_request_is_shown_with_its_reason_and_set_aside(queue, desk, message, problem):
+    queue.put(message if isinstance(message, str) else json.dumps(message))
+
+    task = desk.claim()
+    assert task["problem"] == problem and "photo_url" not in task
+    desk.set_aside(task["token"], task["problem"])
+
+    assert desk.claim() is None
+    (dead,) = queue.sqs.receive_message(QueueUrl=queue.dead_letter_url, MessageAttributeNames=["All"])["Messages"]
+    assert dead["MessageAttributes"][desk_module.SET_ASIDE_REASON_ATTRIBUTE]["StringValue"] == problem
+
+
+def test_desk_photo_gone_from_s3_is_a_bad_request_that_does_not_block_the_next(queue, desk):
+    queue.put(request("id-1"), request("id-2"))
+    queue.s3.delete_object(Bucket=BUCKET, Key="drivers/id-1.jpg")
+
+    first, second = desk.claim(), desk.claim()
+
+    assert first["problem"] == desk_module.PHOTO_GONE
+    assert "problem" not in second and second["photo_url"]
+    with pytest.raises(DeskError):
+        desk.answer(first["token"], "maybe", "ann")
+
+
+def test_desk_waiting_and_answered_today_per_reviewer(queue, desk):
+    queue.put(request("id-1"), request("id-2"), request("id-3"))
+    desk.answer(desk.claim()["token"], "bicycle", "ann")
+    desk.answer(desk.claim()["token"], "bicycle", "bob")
+
+    assert desk.waiting() == 1
+    assert (desk.answered_today("ann"), desk.answered_today("bob"), desk.answered_today("cy")) == (1, 1, 0)
+
+
+def test_desk_record_lands_in_the_hour_the_request_was_queued(queue, desk):
+    later = datetime.now(timezone.utc) + timedelta(hours=3)
+    desk.clock = lambda: later
+    queue.put(request("id-1"))
+
+    answered = desk.answer(desk.claim()["token"], "bicycle", "ann")
+
+    assert answered["answer_id"].startswith(f"{datetime.now(timezone.utc):%Y/%m/%d/%H}/review-id-1")
+
+
+def test_desk_answer_refuses_an_unknown_label(queue, desk):
+    queue.put(request("id-1"))
+
+    with pytest.raises(DeskError, match="unknown answer"):
+        desk.answer(desk.claim()["token"], "car", "ann")
