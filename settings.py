@@ -87,6 +87,11 @@ ENV_SHADOW_SHARE = "SHADOW_SHARE"                  # percent of requests the sha
 ENV_ROLLBACK_ALARMS = "ROLLBACK_ALARMS"            # comma-separated CloudWatch alarms that roll a promotion back
 ENV_CANARY_PERCENT = "CANARY_PERCENT"              # share of the capacity the new model gets first
 ENV_CANARY_WAIT_SECONDS = "CANARY_WAIT_SECONDS"    # how long the canary is watched before the rest moves
+# The review page's function (handlers/review_page.py).
+ENV_REVIEW_QUEUE_URL = "REVIEW_QUEUE_URL"
+ENV_SET_ASIDE_QUEUE_URL = "SET_ASIDE_QUEUE_URL"    # where bad requests go with their reason (the dead-letter queue)
+ENV_USER_POOL_CLIENT_ID = "USER_POOL_CLIENT_ID"    # the page signs reviewers in with this Cognito app client
+ENV_PHOTO_URL_SECONDS = "PHOTO_URL_SECONDS"        # how long a presigned photo URL lives
 # Powertools for AWS Lambda reads these (serverless.yml sets them): the service every log line and
 # trace names (SERVICE_NAME, so the handlers' Logger is the Python logger of that name), and the
 # namespace of Check Confidence's SentToPerson.

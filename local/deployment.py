@@ -68,7 +68,7 @@ def parameter_options(params: Mapping[str, str]) -> list[str]:
 # Everything `sls package` reads: a package is rebuilt only when one of them (or stage or params) changed.
 PACKAGE_INPUTS = ("serverless.yml", "package.json", "package-lock.json", "settings.py", "handlers/*.py",
                   "handlers/requirements.txt", "imaging/*.py", "monitoring/*.py", "training/*.py",
-                  "statemachine/*.json", "training/endpoint.json")
+                  "reviewing/*.py", "reviewing/static/*.*", "reviewing/static/examples/*", "statemachine/*.json", "training/endpoint.json")
 # Enough for every stage and parameter set one test session packages (test, offline, learn, ...):
 # a package a session fixture still uses must not be forgotten under it.
 PACKAGES_KEPT = 8

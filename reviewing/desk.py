@@ -78,6 +78,7 @@ class Desk:
     ground_truth: storage.Location
     claim_seconds: int = CLAIM_SECONDS
     photo_url_seconds: int = PHOTO_URL_SECONDS
+    dead_letter_url: Optional[str] = None   # default: the review queue's own dead-letter queue
     clock: Callable[[], datetime] = _now
 
     # --- what the page shows ------------------------------------------------------------------------
@@ -210,6 +211,8 @@ class Desk:
         self._delete(task["receipt"])
 
     def dead_letter_queue_url(self) -> str:
+        if self.dead_letter_url:
+            return self.dead_letter_url
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
         policy = attributes.get("Attributes", {}).get("RedrivePolicy")
         if not policy:

@@ -9,7 +9,7 @@ from typing import Dict
 from imaging import samples
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "static" / "examples"
-SIDE = 240
+SIDE = 160
 
 
 def examples() -> Dict[str, bytes]:
@@ -21,7 +21,7 @@ def examples() -> Dict[str, bytes]:
     for name, picture in pictures.items():
         picture.thumbnail((SIDE, SIDE))
         buffer = io.BytesIO()
-        picture.convert("RGB").save(buffer, format="JPEG", quality=80)
+        picture.convert("RGB").save(buffer, format="JPEG", quality=70)
         made[name] = buffer.getvalue()
     return made
 

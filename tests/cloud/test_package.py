@@ -26,7 +26,8 @@ FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyI
                      "deployChallenger": "handlers/deploy_challenger.py",
                      "compareVariants": "handlers/compare_variants.py",
                      "promoteChallenger": "handlers/promote_challenger.py",
-                     "handOverBaseline": "handlers/hand_over_baseline.py"}
+                     "handOverBaseline": "handlers/hand_over_baseline.py",
+                     "reviewPage": "handlers/review_page.py"}
 # The functions the classify-vehicle state machine calls (the monitor runs on its own schedule).
 WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
@@ -48,7 +49,14 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                             "__init__", "capture_format", "compare", "estimates", "features", "formatting",
                             "ground_truth", "storage"))},
                         "handOverBaseline": {"training/__init__.py", "training/rollout.py",
-                                             *(f"monitoring/{name}.py" for name in ("__init__", "baseline", "storage"))}}
+                                             *(f"monitoring/{name}.py" for name in ("__init__", "baseline", "storage"))},
+                        # The review page: its app, page and instruction photos, and the ground-truth writer.
+                        "reviewPage": {"reviewing/__init__.py", "reviewing/app.py", "reviewing/desk.py",
+                                       *(f"reviewing/static/{name}" for name in ("index.html", "review.css", "review.js")),
+                                       *(f"reviewing/static/examples/{name}.jpg" for name in (
+                                           "dark", "document", "noise", "sideways", "upright")),
+                                       *(f"monitoring/{name}.py" for name in (
+                                           "__init__", "capture_format", "ground_truth", "storage"))}}
 MAX_ZIP_BYTES = 50 * 1024
 # Step Functions' CloudWatch Logs delivery API takes no resource ARN: AWS documents "*" for these.
 LOG_DELIVERY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -298,6 +306,8 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
                            "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:DescribeModel",
                            "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"}),
     ("handOverBaseline", {"s3:GetObject", "s3:PutObject"}),
+    ("reviewPage", {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                    "sqs:SendMessage", "s3:GetObject", "s3:ListBucket", "s3:PutObject"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
     function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
@@ -602,3 +612,38 @@ def test_package_retraining_starts_by_hand_on_a_schedule_or_on_deterioration_onl
     assert by_kind["schedule"]["State"] == "DISABLED" and by_kind["deterioration"]["State"] == "DISABLED"
     assert by_kind["deterioration"]["EventPattern"]["detail-type"] == [settings.MODEL_DETERIORATED]
     assert by_kind["deterioration"]["EventBusName"] == {"Ref": "DecisionBus"}
+
+
+def test_package_review_page_role_reaches_only_its_queue_the_photos_and_the_ground_truth(template):
+    role = template["Resources"][template["Resources"]["ReviewPageLambdaFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    by_actions = {frozenset(as_list(statement["Action"])): statement for statement in statements_of(role)}
+
+    queue = by_actions[frozenset({"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                                  "sqs:GetQueueAttributes"})]
+    assert queue["Resource"] == {"Fn::GetAtt": ["ReviewQueue", "Arn"]}
+    assert by_actions[frozenset({"sqs:SendMessage"})]["Resource"] == {"Fn::GetAtt": ["ReviewDeadLetterQueue", "Arn"]}
+    photos = json.dumps(by_actions[frozenset({"s3:GetObject"})]["Resource"])
+    assert "vehicle-routing-test-images/drivers/*" in photos
+    ground_truth = json.dumps(by_actions[frozenset({"s3:GetObject", "s3:PutObject"})]["Resource"])
+    assert "vehicle-routing-test-monitoring/ground-truth/*" in ground_truth
+
+
+def test_package_review_api_needs_a_cognito_token_except_for_the_page_itself(template):
+    [(authorizer_id, authorizer)] = resources_of_type(template, "AWS::ApiGatewayV2::Authorizer").items()
+    routes = {route["Properties"]["RouteKey"]: route["Properties"]
+              for route in resources_of_type(template, "AWS::ApiGatewayV2::Route").values()}
+    function = template["Resources"]["ReviewPageLambdaFunction"]["Properties"]
+
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    assert authorizer["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
+    assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [{"Ref": "ReviewerUserPoolClient"}]
+    assert "ReviewerUserPool" in json.dumps(authorizer["Properties"]["JwtConfiguration"]["Issuer"])
+    assert routes["ANY /api/{path+}"]["AuthorizationType"] == "JWT"
+    assert routes["ANY /api/{path+}"]["AuthorizerId"] == {"Ref": authorizer_id}
+    assert set(routes) == {"GET /", "GET /static/{path+}", "ANY /api/{path+}"}
+    assert all(routes[key].get("AuthorizationType", "NONE") == "NONE" for key in ("GET /", "GET /static/{path+}"))
+    assert function["Environment"]["Variables"]["USER_POOL_CLIENT_ID"] == {"Ref": "ReviewerUserPoolClient"}
+    pool = template["Resources"]["ReviewerUserPool"]["Properties"]
+    client = template["Resources"]["ReviewerUserPoolClient"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert client["GenerateSecret"] is False and "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
