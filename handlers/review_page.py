@@ -10,11 +10,14 @@ from typing import Optional
 
 import boto3
 from apig_wsgi import make_lambda_handler
+from aws_lambda_powertools import Logger
 from botocore.config import Config
 
 import settings
 from reviewing.app import create_app
 from reviewing.desk import PHOTO_URL_SECONDS, Desk
+
+logger = Logger()
 
 # The token claims that name the user, in order: an ID token's, then an access token's, then the subject.
 USER_CLAIMS = ("cognito:username", "username", "sub")
@@ -37,4 +40,12 @@ APP = create_app(DESK, reviewer_of, sign_in={
     "region": REGION, "client_id": os.environ[settings.ENV_USER_POOL_CLIENT_ID],
     "endpoint": os.environ.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER") or f"https://cognito-idp.{REGION}.amazonaws.com/"})
 
-handler = make_lambda_handler(APP, binary_support=True)
+ADAPTER = make_lambda_handler(APP, binary_support=True)
+
+
+def handler(event: dict, context) -> dict:
+    response = ADAPTER(event, context)
+    http = (event.get("requestContext") or {}).get("http") or {}
+    logger.info("review page request", extra={"method": http.get("method"), "path": http.get("path"),
+                                              "status": response.get("statusCode")})
+    return response
