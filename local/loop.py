@@ -7,7 +7,8 @@ loop for the offline run:
     on the bus, delivering to a queue of its own, read at the end;
   - `Uploads` uploads photos and finds the execution each upload started;
   - `answer_reviews` answers the review queue with known labels through monitoring.review, so the
-    ground truth of the run's report comes from the review path.
+    ground truth of the run's report comes from the review path; with `local.run --review` a person
+    answers first in the review page (`answer_in_the_page`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Optional
+from pathlib import Path
+from typing import Callable, Dict, Optional
 
 import settings
 
@@ -109,3 +111,35 @@ def answer_reviews(sqs, s3, queue_url: str, labels: Dict[str, str], ground_truth
     return ReviewCounts(reviews=kinds[settings.REVIEW_REQUEST], audits=kinds[settings.AUDIT_REQUEST],
                         answered=outcome.total_answered,
                         ground_truth_files=tuple(outcome.ground_truth_files))
+
+
+def answer_in_the_page(sqs, s3, queue_url: str, ground_truth_dir, reviewer: str, port: int = 0,
+                       wait: Callable[[], None] = None) -> Counter:
+    """Serve the review page on the run's queue until the person is done (Enter, or end of input):
+    what `local.run --review` does before the rest is answered from the photos' folders. Returns
+    the requests answered in the page, by kind."""
+    from monitoring import review
+    from reviewing.desk import REVIEW_RECORD_PREFIX
+
+    def until_enter() -> None:
+        try:
+            input("Answer in the browser; press Enter here when you are done (what you leave is answered "
+                  "from the photos' folders) ... ")
+        except EOFError:
+            pass
+
+    review.serve_page(sqs, s3, queue_url, ground_truth_dir, reviewer, port, until=wait or until_enter)
+    kinds: Counter = Counter()
+    for file_location, line in _page_records(ground_truth_dir, REVIEW_RECORD_PREFIX):
+        kinds[json.loads(line).get("inputContent", {}).get("kind", settings.REVIEW_REQUEST)] += 1
+    return kinds
+
+
+def _page_records(ground_truth_dir, prefix: str):
+    from monitoring import storage
+    try:
+        for file_location, line in storage.iter_jsonl_lines(ground_truth_dir):
+            if Path(file_location).name.startswith(prefix):
+                yield file_location, line
+    except storage.LocationNotFound:
+        return

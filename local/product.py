@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -262,17 +263,22 @@ def route_all(product: LocalProduct, images: Sequence[tuple[Path, Optional[str]]
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def close_the_loop(product: LocalProduct, routings: Sequence[Routing], ground_truth_dir: Path) -> dict:
+def close_the_loop(product: LocalProduct, routings: Sequence[Routing], ground_truth_dir: Path,
+                   answered_in_page: Optional[Counter] = None) -> dict:
     """What the loop did: events dispatch heard, requests queued for people; labelled requests are
-    answered (as a reviewer would with monitoring.review --labels) into ground_truth_dir."""
+    answered (as a reviewer would with monitoring.review --labels) into ground_truth_dir, after those
+    a person answered in the review page (answered_in_page, by kind: local.run --review)."""
     events = product.dispatch.received()
     labels = {r.inference_id: r.true_class for r in routings if r.true_class and r.inference_id}
     counts = operations_loop.answer_reviews(product.clients["sqs"], product.clients["s3"],
                                             product.workflow.review_queue_url, labels, ground_truth_dir)
+    page = answered_in_page or Counter()
+    reviews, audits = counts.reviews + page[settings.REVIEW_REQUEST], counts.audits + page[settings.AUDIT_REQUEST]
+    answered = counts.answered + sum(page.values())
     return {"driver_routed_events": events.get(settings.DRIVER_ROUTED, 0),
             "driver_needs_review_events": events.get(settings.DRIVER_NEEDS_REVIEW, 0),
-            "reviews_queued": counts.reviews, "audits_queued": counts.audits, "requests_answered": counts.answered,
-            "waiting_for_a_person": counts.reviews + counts.audits - counts.answered}
+            "reviews_queued": reviews, "audits_queued": audits, "requests_answered": answered,
+            "answered_in_the_page": sum(page.values()), "waiting_for_a_person": reviews + audits - answered}
 
 
 # --- what the run says and writes -----------------------------------------------------------------

@@ -158,7 +158,8 @@ def print_summary(summary: dict, title: str = "images") -> None:
     if loop:
         print(f"  events published                {loop['driver_routed_events']} {settings.DRIVER_ROUTED}, "
               f"{loop['driver_needs_review_events']} {settings.DRIVER_NEEDS_REVIEW}")
-        print(f"  reviews queued                  {loop['reviews_queued']}")
+        print(f"  reviews queued                  {loop['reviews_queued']}"
+              + (f" ({loop['answered_in_the_page']} answered in the review page)" if loop.get("answered_in_the_page") else ""))
         print(f"  audits queued                   {loop['audits_queued']}"
               + (f" ({loop['waiting_for_a_person']} requests wait for a person)" if loop["waiting_for_a_person"] else
                  f" (all {loop['requests_answered']} answered with the true classes: the report's ground truth)"))
@@ -220,7 +221,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="name of the local endpoint (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--review", action="store_true",
+                        help="before the run answers the review queue from the photos' folders, leave the review page "
+                             "open on it (its address is printed) so you answer in a browser; Enter goes on")
+    parser.add_argument("--reviewer", default=None, metavar="NAME",
+                        help="with --review: who answers, recorded in the ground truth (default: your login name)")
     args = parser.parse_args(argv)
+    if args.reviewer is not None and not args.review:
+        parser.error("--reviewer goes with --review")
     if args.sample is not None and args.sample < 1:
         parser.error("--sample must be at least 1")
     if not 0.0 < args.threshold <= 1.0:
@@ -306,7 +314,13 @@ def run_quietly(args: argparse.Namespace) -> int:
               f"{deployment.stack_name(OFFLINE_STAGE)}; uploading {len(images)} photo(s) under "
               f"s3://{product.workflow.images_bucket}/{operations_loop.UPLOAD_PREFIX}/ ...", flush=True)
         routings = route_all(product, images, run_id, progress=not args.no_progress)
-        loop = close_the_loop(product, routings, ground_truth_dir)
+        answered_in_page = None
+        if args.review:
+            from monitoring.review import login_name
+            answered_in_page = operations_loop.answer_in_the_page(
+                product.clients["sqs"], product.clients["s3"], product.workflow.review_queue_url, ground_truth_dir,
+                args.reviewer or login_name())
+        loop = close_the_loop(product, routings, ground_truth_dir, answered_in_page)
     for routing in routings:
         routing.photo_set = photo_sets.get(routing.image, OWN_SET)
         routing.kind = kinds.get(routing.image, "")

@@ -18,7 +18,7 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
@@ -30,6 +30,7 @@ CLAIM_SECONDS = 300
 PHOTO_URL_SECONDS = 300
 REVIEWER_LOG = "reviewers"           # below the ground truth: one empty marker per answer, for "answered today"
 MARKER_SUFFIX = ".answer"
+REVIEW_RECORD_PREFIX = "review-"      # the desk's ground-truth files: review-<inference id>.jsonl
 SET_ASIDE_REASON_ATTRIBUTE = "SetAsideReason"
 # Bad requests, by reason: what the page shows.
 NO_INFERENCE_ID = "no inference id (not a review request)"
@@ -80,6 +81,9 @@ class Desk:
     photo_url_seconds: int = PHOTO_URL_SECONDS
     dead_letter_url: Optional[str] = None   # default: the review queue's own dead-letter queue
     clock: Callable[[], datetime] = _now
+    # A local server remembers its claims, to give back at once what its pages still hold when it stops.
+    track_claims: bool = False
+    _held: dict = field(default_factory=dict, repr=False)
 
     # --- what the page shows ------------------------------------------------------------------------
     def waiting(self) -> int:
@@ -105,6 +109,8 @@ class Desk:
         if not messages:
             return None
         message = messages[0]
+        if self.track_claims:
+            self._held[message["MessageId"]] = message["ReceiptHandle"]
         try:
             body = json.loads(message["Body"])
         except ValueError:
@@ -112,7 +118,8 @@ class Desk:
         body = body if isinstance(body, dict) else {"unreadable_body": message["Body"][:500]}
         sent = datetime.fromtimestamp(int(message["Attributes"]["SentTimestamp"]) / 1000, timezone.utc)
         accepted = self.clock()
-        task = {"token": encode_token({"receipt": message["ReceiptHandle"], "sent": iso(sent),
+        task = {"token": encode_token({"receipt": message["ReceiptHandle"], "message_id": message["MessageId"],
+                                       "sent": iso(sent),
                                        "accepted": iso(accepted), "body": body}),
                 **self.describe(body)}
         return task
@@ -120,7 +127,15 @@ class Desk:
     def skip(self, token: str) -> None:
         """The request goes back on the queue at once, for anyone."""
         task = decode_token(token)
+        self._held.pop(task.get("message_id"), None)
         self._visible_again(task["receipt"])
+
+    def release_all(self) -> int:
+        """Give back every request this desk claimed and nobody answered (track_claims); how many."""
+        held, self._held = self._held, {}
+        for receipt in held.values():
+            self._visible_again(receipt)
+        return len(held)
 
     def _visible_again(self, receipt: str) -> None:
         from botocore.exceptions import ClientError
@@ -180,6 +195,7 @@ class Desk:
         key = self.record_key(str(body["inference_id"]), task["sent"])
         self._write_record(key, body, label, worker, task["accepted"], seconds_on_screen)
         self._delete(task["receipt"])
+        self._held.pop(task.get("message_id"), None)
         return {"answer_id": key, "inference_id": body["inference_id"], "label": label}
 
     def undo(self, answer_id: str, worker: str) -> dict:
@@ -209,6 +225,7 @@ class Desk:
                               MessageAttributes={SET_ASIDE_REASON_ATTRIBUTE: {
                                   "DataType": "String", "StringValue": (reason or "set aside")[:1000]}})
         self._delete(task["receipt"])
+        self._held.pop(task.get("message_id"), None)
 
     def dead_letter_queue_url(self) -> str:
         if self.dead_letter_url:
@@ -226,7 +243,7 @@ class Desk:
     def record_key(inference_id: str, sent: str) -> str:
         """yyyy/mm/dd/hh/review-<inference id>.jsonl, the hour the request was queued."""
         queued = datetime.fromisoformat(sent.replace("Z", "+00:00"))
-        return ground_truth.ground_truth_key(queued, f"review-{safe_name(inference_id)}{storage.JSONL_SUFFIX}")
+        return ground_truth.ground_truth_key(queued, f"{REVIEW_RECORD_PREFIX}{safe_name(inference_id)}{storage.JSONL_SUFFIX}")
 
     def _read_record(self, key) -> dict:
         if not isinstance(key, str) or not re.fullmatch(r"\d{4}/\d{2}/\d{2}/\d{2}/review-[A-Za-z0-9._-]+\.jsonl", key):

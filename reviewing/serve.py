@@ -18,6 +18,8 @@ class ReviewServer:
     """The app for one named reviewer on 127.0.0.1:port (0: any free port), served in a thread."""
 
     def __init__(self, desk: Desk, reviewer: str, port: int = 0, threads: int = 8):
+        desk.track_claims = True
+        self.desk = desk
         app = create_app(desk, identify=lambda environ: reviewer)
         self._server = create_server(app, host=LOOPBACK, port=port, threads=threads, ident="review")
         self._thread = threading.Thread(target=self._server.run, name="review-page", daemon=True)
@@ -33,6 +35,7 @@ class ReviewServer:
     def stop(self) -> None:
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self._server.close()
+        self.desk.release_all()  # what the pages still held goes back on the queue at once
         self._thread.join(timeout=5)
 
 

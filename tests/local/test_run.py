@@ -266,7 +266,8 @@ def test_run_busy_port_exits_with_message(tiny_model_dir, image_folder, artifact
     (["--sample", "0"], "--sample must be at least 1"),
     (["--threshold", "1.5"], "--threshold must be in (0, 1]"),
     (["--image", "/no/such/image.png"], "no such file or folder"),
-], ids=["sample-zero", "threshold-above-one", "missing-image"])
+    (["--reviewer", "ann"], "--reviewer goes with --review"),
+], ids=["sample-zero", "threshold-above-one", "missing-image", "reviewer-without-review"])
 def test_run_bad_arguments_exit_with_usage_message(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run.parse_args(arguments)

@@ -200,3 +200,24 @@ def test_review_holds_a_skipped_request_that_comes_round_again_in_a_long_session
     ids=["bicycle", "motorcycle", "other-is-not-a-vehicle", "no-answer-folder", "no-key"])
 def test_answer_from_folder_reads_the_folder_a_photo_was_uploaded_under(key, expected):
     assert review.answer_from_folder(review.Request("handle", {"s3_key": key})) == expected
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--web", "--labels", "answers.jsonl"], "--web is for people"),
+    (["--web", "--labels-from-folders"], "--web is for people"),
+    (["--reviewer", "ann"], "--reviewer and --port go with --web"),
+    (["--web", "--reviewer", " "], "--reviewer must not be empty"),
+    (["--web", "--port", "70000"], "--port must be between 0 and 65535"),
+], ids=["web-and-labels", "web-and-folders", "reviewer-without-web", "blank-reviewer", "port-too-high"])
+def test_review_web_arguments_that_cannot_go_together_exit_with_usage(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        review.parse_args(["--queue", "https://sqs.us-east-1.amazonaws.com/123456789012/reviews", *arguments])
+
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_review_web_refuses_a_queue_that_is_not_there(aws, tmp_path, capsys):
+    status = review.main(["--web", "--queue", "https://sqs.us-east-1.amazonaws.com/123456789012/nope",
+                          "--ground-truth", str(tmp_path)])
+
+    assert status == 2 and "no review queue" in capsys.readouterr().err

@@ -186,3 +186,45 @@ def test_desk_answer_refuses_an_unknown_label(queue, desk):
 
     with pytest.raises(DeskError, match="unknown answer"):
         desk.answer(desk.claim()["token"], "car", "ann")
+
+
+def test_desk_answers_are_what_the_learning_cycle_assembles_unchanged(queue, desk, tmp_path):
+    # GIVEN three captured photos, answered on the desk (one undone and answered again, one set aside)
+    from monitoring import capture_format
+    from training import dataset
+    from imaging import samples as sample_photos
+    photos = {f"id-{number}": sample_photos.encoded(sample_photos.scene(64 + number, 48, noise=3, seed=number), "PNG")
+              for number in range(3)}
+    captured = tmp_path / "captures" / capture_format.capture_key("", "ep", "AllTraffic", datetime.now(timezone.utc))
+    captured.parent.mkdir(parents=True)
+    captured.write_text("".join(capture_format.to_jsonl_line(capture_format.build_capture_record(
+        body, "image/png", b"[0.6, 0.4]", "application/json", inference_id=inference_id))
+        for inference_id, body in photos.items()))
+    queue.put(*(request(inference_id) for inference_id in photos), '{"kind": "review"}')
+    answers = {"id-0": "bicycle", "id-1": "motorcycle", "id-2": settings.NOT_A_VEHICLE}
+    for _ in range(4):
+        task = desk.claim()
+        if task.get("problem"):
+            desk.set_aside(task["token"], task["problem"])
+        else:
+            given = desk.answer(task["token"], "bicycle" if task["inference_id"] == "id-1" else answers[task["inference_id"]],
+                                "ann")
+            if task["inference_id"] == "id-1":
+                desk.answer_again(desk.undo(given["answer_id"], "ann")["token"], "motorcycle", "ann")
+
+    # WHEN the retraining pipeline's first step assembles its channel from that ground truth
+    document = dataset.build(desk.ground_truth, tmp_path / "captures", tmp_path / "channel", holdout_share=0.0)
+
+    # THEN every answer is a labelled photo, with its latest answer
+    assert document["counts"][dataset.REVIEWED_CHANNEL] == {"bicycle": 1, "motorcycle": 1, settings.NOT_A_VEHICLE: 1}
+
+
+def test_desk_release_all_gives_back_what_it_claimed_and_nobody_answered(queue, desk):
+    desk.track_claims = True
+    queue.put(request("id-1"), request("id-2"), request("id-3"))
+    answered, skipped, held = desk.claim(), desk.claim(), desk.claim()
+    desk.answer(answered["token"], "bicycle", "ann")
+    desk.skip(skipped["token"])
+
+    assert desk.release_all() == 1
+    assert queue.visible() == 2 and held["inference_id"] != answered["inference_id"]

@@ -203,3 +203,49 @@ def test_page_photo_deleted_from_s3_is_set_aside_and_the_queue_goes_on(queue, de
     (dead,) = queue.sqs.receive_message(QueueUrl=queue.dead_letter_url, MessageAttributeNames=["All"])["Messages"]
     assert json.loads(dead["Body"])["inference_id"] == "id-gone"
     assert dead["MessageAttributes"][desk_module.SET_ASIDE_REASON_ATTRIBUTE]["StringValue"] == desk_module.PHOTO_GONE
+
+
+def test_page_served_by_the_review_command_against_the_stand_in(aws, queue, browser, tmp_path):
+    import os
+    import subprocess
+    import sys
+    queue.put(request("id-1"), request("id-2", kind="audit"))
+    command = subprocess.Popen(
+        [sys.executable, "-m", "monitoring.review", "--web", "--queue", queue.url, "--ground-truth",
+         str(tmp_path / "truth"), "--reviewer", "cli-reviewer"], cwd=settings.PROJECT_ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **aws.client_environment()})
+    try:
+        first_line = command.stdout.readline()
+        assert first_line.startswith("Review page: http://127.0.0.1:"), first_line
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(first_line.split()[2])
+        expect(page.locator("#reviewer")).to_have_text("cli-reviewer")
+        answered = answer_until_empty(page, "2")
+        context.close()
+    finally:
+        command.terminate()
+        command.wait(timeout=30)
+
+    assert sorted(answered) == ["id-1", "id-2"]
+    assert ground_truth.read_ground_truth(tmp_path / "truth")[0] == {"id-1": "motorcycle", "id-2": "motorcycle"}
+
+
+def test_page_left_open_by_the_run_then_the_rest_back_on_the_queue(aws, queue, browser, tmp_path, capsys):
+    from local import loop
+    queue.put(request("id-1"), request("id-2", kind="audit"), request("id-3"))
+
+    def person_answers_two() -> None:
+        page = browser.new_page(viewport=VIEWPORT)
+        printed = capsys.readouterr().out.splitlines()
+        page.goto(next(line for line in printed if "Review page:" in line).split()[2])
+        answer_one(page, "1")
+        answer_one(page, "2")
+        page.close()
+
+    kinds = loop.answer_in_the_page(queue.sqs, queue.s3, queue.url, tmp_path / "truth", "newcomer",
+                                    wait=person_answers_two)
+
+    assert sum(kinds.values()) == 2
+    assert len(ground_truth.read_ground_truth(tmp_path / "truth")[0]) == 2
+    assert queue.visible() == 1  # the one the page held ahead went back at once
