@@ -113,7 +113,12 @@ function answer(label) {
 function skip() {
   if (!current) return;
   const task = current;
-  act(async () => { await api("api/skip", {token: task.token}); await showNext(); });
+  act(async () => {
+    // The claim made ahead must land first: made after the skip, it would get the skipped request back.
+    if (aheadPromise) await aheadPromise.catch(() => null);
+    await api("api/skip", {token: task.token});
+    await showNext();
+  });
 }
 
 function undo() {
