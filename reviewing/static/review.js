@@ -43,8 +43,19 @@ async function refreshCounts() {
   } catch (error) { /* the counts wait for the next action */ }
 }
 
+// Each task's photo is its own <img>, fetched and decoded while the task waits its turn; showing the
+// task swaps that element in, so neither the download nor the decode of a phone's photo is waited for.
+function photoElement(task) {
+  if (!task.image) {
+    task.image = new Image();
+    task.image.alt = "the driver's photo";
+    task.image.src = task.photo_url;
+  }
+  return task.image;
+}
+
 function preload(task) {
-  if (task && task.photo_url) { const image = new Image(); image.src = task.photo_url; }
+  if (task && task.photo_url) { const image = photoElement(task); if (image.decode) image.decode().catch(() => {}); }
   return task;
 }
 
@@ -78,10 +89,24 @@ function show(task) {
   $("problem").textContent = task.problem ? "Cannot be answered: " + task.problem + ". Set it aside (x) or skip it." : "";
   $("set-aside").hidden = !task.problem;
   document.querySelectorAll("#answers button[data-label]").forEach((button) => { button.disabled = !!task.problem; });
-  $("photo-frame").classList.remove("zoomed");
-  const photo = $("photo");
-  photo.hidden = !!task.problem;
-  if (task.photo_url) photo.src = task.photo_url; else { photo.removeAttribute("src"); photoShown(); }
+  const frame = $("photo-frame");
+  frame.classList.remove("zoomed");
+  const old = $("photo");
+  if (task.photo_url) {
+    const image = photoElement(task);
+    image.id = "photo";
+    image.hidden = false;
+    image.style.transformOrigin = "50% 50%";
+    image.onclick = zoom;
+    image.onerror = () => { say("The photo did not load (its link may have expired): skip it (s)."); photoShown(); };
+    if (old !== image) frame.replaceChild(image, old);
+    if (image.complete && image.naturalWidth > 0) requestAnimationFrame(photoShown);
+    else image.onload = photoShown;
+  } else {
+    old.hidden = true;
+    old.removeAttribute("src");
+    photoShown();
+  }
   $("inference").textContent = "inference " + task.inference_id;
 }
 
@@ -194,9 +219,6 @@ $("skip").addEventListener("click", skip);
 $("undo").addEventListener("click", undo);
 $("set-aside").addEventListener("click", setAside);
 $("zoom").addEventListener("click", () => zoom());
-$("photo").addEventListener("click", zoom);
-$("photo").addEventListener("load", photoShown);
-$("photo").addEventListener("error", () => { say("The photo did not load (its link may have expired): skip it (s)."); photoShown(); });
 $("sign-in").addEventListener("submit", signIn);
 window.addEventListener("pagehide", release);
 if (config.auth === "cognito" && !token()) showSignIn(); else start();
