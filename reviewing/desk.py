@@ -190,7 +190,7 @@ class Desk:
             raise DeskError(f"unknown answer {label!r}; expected one of {', '.join(settings.REVIEW_LABELS)}")
         task = decode_token(token)
         body = task.get("body") or {}
-        if self.problem(body) == NO_INFERENCE_ID:
+        if not str(body.get("inference_id") or "").strip():
             raise DeskError("this request has no inference id: set it aside instead")
         key = self.record_key(str(body["inference_id"]), task["sent"])
         self._write_record(key, body, label, worker, task["accepted"], seconds_on_screen)
@@ -213,9 +213,12 @@ class Desk:
             raise DeskError(f"unknown answer {label!r}")
         task = decode_token(token)
         key = task.get("answer_id")
-        self._read_record(key)  # it must be one of the desk's records
-        self._write_record(key, task["body"], label, worker, task["accepted"], seconds_on_screen, count=False)
-        return {"answer_id": key, "inference_id": task["body"].get("inference_id"), "label": label}
+        record = self._read_record(key)  # one of the desk's records, and what it was about comes from it
+        if record["humanAnswers"][-1].get("workerId") != worker:
+            raise DeskError("only the reviewer who gave an answer can answer it again")
+        body = record.get("inputContent") or {}
+        self._write_record(key, body, label, worker, task["accepted"], seconds_on_screen, count=False)
+        return {"answer_id": key, "inference_id": body.get("inference_id"), "label": label}
 
     def set_aside(self, token: str, reason: str) -> None:
         """Move a request nobody can answer to the dead-letter queue, with its reason."""

@@ -228,3 +228,17 @@ def test_desk_release_all_gives_back_what_it_claimed_and_nobody_answered(queue, 
 
     assert desk.release_all() == 1
     assert queue.visible() == 2 and held["inference_id"] != answered["inference_id"]
+
+
+def test_desk_answer_again_keeps_what_the_record_was_about_and_its_reviewer(queue, desk):
+    queue.put(request("id-1"))
+    answered = desk.answer(desk.claim()["token"], "bicycle", "ann")
+    undone = desk.undo(answered["answer_id"], "ann")
+    tampered = desk_module.encode_token({**desk_module.decode_token(undone["token"]),
+                                         "body": {"inference_id": "someone-else"}})
+
+    with pytest.raises(DeskError, match="only the reviewer"):
+        desk.answer_again(undone["token"], "motorcycle", "bob")
+    desk.answer_again(tampered, "motorcycle", "ann")
+
+    assert ground_truth.read_ground_truth(desk.ground_truth)[0] == {"id-1": "motorcycle"}
