@@ -158,11 +158,13 @@ def print_summary(summary: dict, title: str = "images") -> None:
     if loop:
         print(f"  events published                {loop['driver_routed_events']} {settings.DRIVER_ROUTED}, "
               f"{loop['driver_needs_review_events']} {settings.DRIVER_NEEDS_REVIEW}")
-        print(f"  reviews queued                  {loop['reviews_queued']}"
-              + (f" ({loop['answered_in_the_page']} answered in the review page)" if loop.get("answered_in_the_page") else ""))
+        print(f"  reviews queued                  {loop['reviews_queued']}")
         print(f"  audits queued                   {loop['audits_queued']}"
               + (f" ({loop['waiting_for_a_person']} requests wait for a person)" if loop["waiting_for_a_person"] else
-                 f" (all {loop['requests_answered']} answered with the true classes: the report's ground truth)"))
+                 f" (all {loop['requests_answered']} answered"
+                 + (f", {loop['answered_in_the_page']} of them by you in the review page"
+                    if loop.get("answered_in_the_page") else " with the true classes")
+                 + ": the report's ground truth)"))
 
 
 def write_results(routings: Sequence[Routing], summary: dict, results_dir: Path) -> tuple[Path, Path]:

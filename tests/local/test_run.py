@@ -361,3 +361,18 @@ def test_summary_of_few_routed_drivers_gives_the_label_free_interval_without_a_p
     estimate = summary["label_free_routed_accuracy"]
     assert estimate["value"] is None and estimate["drivers"] == 3
     assert "right among routed, label-free  between" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("in_page, expected", [
+    (0, "audits queued                   1 (all 4 answered with the true classes: the report's ground truth)"),
+    (3, "audits queued                   1 (all 4 answered, 3 of them by you in the review page: the report's "
+        "ground truth)"),
+], ids=["by-the-run", "in-the-review-page"])
+def test_summary_says_who_answered_the_review_queue(capsys, in_page, expected):
+    summary = {**run.summarise([_routed(0.99)] * 3, 0.95), "loop": {
+        "driver_routed_events": 3, "driver_needs_review_events": 3, "reviews_queued": 3, "audits_queued": 1,
+        "requests_answered": 4, "answered_in_the_page": in_page, "waiting_for_a_person": 0}}
+
+    run.print_summary(summary)
+
+    assert expected in capsys.readouterr().out
