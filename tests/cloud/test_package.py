@@ -32,6 +32,8 @@ WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
 # The photo decoder goes only where photos are decoded; Pillow comes from the layer.
 FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"},
+                        # The routing rule, shared with the fleet onboarding (handlers/routing_rule.py).
+                        "filterConfidence": {"handlers/routing_rule.py"},
                         # The monitor's plain-Python core: no numpy, no plotting, no report.
                         "monitorModel": {f"monitoring/{name}.py" for name in (
                             "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features", "formatting",
