@@ -81,7 +81,7 @@ class InProcessLambda:
             source = settings.PROJECT_ROOT / f"{module_path}.py"
             spec = importlib.util.spec_from_file_location(f"lambda_{function.function_name}", source)
             module = importlib.util.module_from_spec(spec)
-            with self._environment_lock, applied_environment(environment):
+            with self._environment_lock, applied_environment(environment), own_handler_modules():
                 spec.loader.exec_module(module)
             self._modules[container] = module
         return getattr(self._modules[container], function_name)
@@ -131,6 +131,38 @@ def applied_environment(variables: dict) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def own_handler_modules() -> Iterator[None]:
+    """A function's own copies of the handler modules it imports (the fleet onboarding's chunk function
+    imports serialize_image and classify_image, say). On Lambda each function is a process of its own,
+    so those modules read their configuration and make their clients with that function's
+    environment; in this process they would otherwise be whichever copy was imported first, under
+    another function's or a test's environment. Modules without a handler (errors, support, the
+    routing rule) hold no configuration and stay shared."""
+    import sys
+
+    import handlers
+
+    def entry_points() -> dict:
+        return {name: module for name, module in sys.modules.items()
+                if name.startswith("handlers.") and hasattr(module, "handler")}
+
+    shared, attributes = entry_points(), dict(vars(handlers))
+    for name in shared:
+        del sys.modules[name]
+        vars(handlers).pop(name.rpartition(".")[2], None)
+    try:
+        yield
+    finally:
+        for name in entry_points():
+            del sys.modules[name]
+        sys.modules.update(shared)
+        for name in [name for name in vars(handlers) if name not in attributes]:
+            delattr(handlers, name)
+        for name, value in attributes.items():
+            setattr(handlers, name, value)
 
 
 @contextmanager
