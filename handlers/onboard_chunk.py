@@ -60,14 +60,20 @@ def handler(event: dict, context) -> dict:
         outcomes = list(pool.map(lambda row: _decide(row, claim_ids[row.driver_id], bucket, run_id, execution),
                                  undecided))
     decided.update({item["inference_id"]: item for item in outcomes if isinstance(item, dict)})
-    published_now = _publish([item for item in decided.values() if not item.get("published")], bucket)
+    _publish([item for item in decided.values() if not item.get("published")], run_id)
     transient = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-    if transient:  # what was decided is published and kept; the state machine's retry does the rest
+    lines = [_report_line(row, decided[claim_ids[row.driver_id]]) if claim_ids[row.driver_id] in decided
+             else onboarding.report_line(row.driver_id, row.s3_key, onboarding.FAILED, line=row.line,
+                                         reason=f"{type(transient[0]).__name__}: {transient[0]} (after the retries, "
+                                                "a rerun of the manifest finishes it)")
+             for row in rows]
+    # Events this run put for the chunk, over all its attempts: a retry must not forget the first's.
+    published_now = sum(item.get("published_in_run") == run_id for item in decided.values())
+    onboarding.write_json(s3, bucket, onboarding.result_key(chunk), {"rows": lines, "published_now": published_now})
+    if transient:  # what was decided is published and reported; the state machine's retry does the rest
         log_decision(logger, STEP, type(transient[0]).__name__, chunk=chunk, undecided=len(transient),
                      reason=str(transient[0]))
         raise transient[0]
-    lines = [_report_line(row, decided[claim_ids[row.driver_id]]) for row in rows]
-    onboarding.write_json(s3, bucket, onboarding.result_key(chunk), {"rows": lines, "published_now": published_now})
     counts = {decision: sum(line["decision"] == decision for line in lines) for decision in onboarding.DECISIONS}
     log_decision(logger, STEP, "onboarded", chunk=chunk, rows=len(rows), published_now=published_now, **counts)
     return {"chunk_key": chunk, "rows": len(rows), "published_now": published_now, **counts}
@@ -136,9 +142,9 @@ def _decisions_so_far(claim_ids: list) -> dict:
     return found
 
 
-def _publish(items: list, bucket: str) -> int:
+def _publish(items: list, run_id: str) -> None:
     """Review requests and audits on the queue, then DriverRouted and DriverNeedsReview on the bus,
-    shaped as the per-photo workflow's; then the claims marked published. Returns the events put."""
+    shaped as the per-photo workflow's; then the claims marked published (by this run)."""
     now = datetime.now(timezone.utc).isoformat()
     messages = [_queue_message(item, now) for item in items
                 if item["decision"] == routing_rule.REVIEW or item.get("audit")]
@@ -153,8 +159,10 @@ def _publish(items: list, bucket: str) -> int:
         answer = _call(events.put_events, Entries=entries[start:start + EVENTS_PER_CALL])
         if answer.get("FailedEntryCount"):
             raise DecisionStoreUnavailable(f"EventBridge refused {answer['FailedEntryCount']} decision events")
+    for item in items:
+        item.update(published=True, published_in_run=run_id)
     for start in range(0, len(items), ITEMS_PER_WRITE):
-        request = {CLAIMS_TABLE: [{"PutRequest": {"Item": _attributes({**item, "published": True})}}
+        request = {CLAIMS_TABLE: [{"PutRequest": {"Item": _attributes(item)}}
                                   for item in items[start:start + ITEMS_PER_WRITE]]}
         for _ in range(5):
             request = _call(dynamodb.batch_write_item, RequestItems=request).get("UnprocessedItems") or {}
@@ -162,7 +170,6 @@ def _publish(items: list, bucket: str) -> int:
                 break
         if request:
             raise DecisionStoreUnavailable(f"DynamoDB left claims of {CLAIMS_TABLE} unmarked after 5 calls")
-    return len(entries)
 
 
 def _bus_event(item: dict) -> dict:

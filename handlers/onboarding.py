@@ -182,3 +182,9 @@ def read_json(s3, bucket: str, key: str):
 
 def write_json(s3, bucket: str, key: str, document) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json")
+
+
+def chunk_key_of_result(key: str) -> str:
+    """The chunk a results file belongs to (result_key's inverse)."""
+    run, _, name = key.rpartition("/results/")
+    return f"{run}/chunks/{name}"

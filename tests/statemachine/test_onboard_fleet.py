@@ -4,6 +4,7 @@ import base64
 import csv
 import io
 import json
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -26,20 +27,22 @@ COLOURS = {"blue": (0, 0, 255), "red": (255, 0, 0), "green": (0, 128, 0), "black
 @pytest.fixture
 def colour_endpoint(endpoint, monkeypatch):
     """The endpoint answers each photo by its colour (the middle pixel of what it is sent); `failures`
-    lists errors the next calls raise first."""
-    failures = []
+    lists errors the next calls raise first, and photos of a colour in `throttled` are always throttled."""
+    state = SimpleNamespace(failures=[], throttled=set())
 
     def invoke_endpoint(backend, endpoint_name, unique_repr):
-        if failures:
-            raise failures.pop(0)
+        if state.failures:
+            raise state.failures.pop(0)
         body = json.loads(base64.b64decode(unique_repr))["Body"].encode("latin-1")
         with Image.open(io.BytesIO(body)) as image:
             pixel = image.convert("RGB").getpixel((image.width // 2, image.height // 2))
         colour = min(COLOURS, key=lambda name: sum((a - b) ** 2 for a, b in zip(COLOURS[name], pixel)))
+        if colour in state.throttled:
+            raise SageMakerRuntimeError("ThrottlingException", "Rate exceeded")
         return ANSWERS[colour], settings.ASSESSMENT_CONTENT_TYPE, "AllTraffic", None
 
     monkeypatch.setattr(SageMakerRuntimeBackend, "invoke_endpoint", invoke_endpoint)
-    return failures
+    return state
 
 
 @pytest.fixture
@@ -133,7 +136,7 @@ def test_onboard_fleet_retries_a_throttled_chunk_and_finishes_only_what_is_left(
                                                                              retry_waits):
     bucket = onboard.images_bucket
     key = manifest(bucket, fleet(bucket, {f"d{number}": "blue" for number in range(6)}))
-    colour_endpoint.append(SageMakerRuntimeError("ThrottlingException", "Rate exceeded"))
+    colour_endpoint.failures.append(SageMakerRuntimeError("ThrottlingException", "Rate exceeded"))
 
     result = onboard.run({"manifest_key": key}, timeout_seconds=120)
 
@@ -152,3 +155,27 @@ def test_onboard_fleet_refuses_a_manifest_without_its_header(onboard, colour_end
 
     assert (result.status, result.error) == ("FAILED", "InvalidManifest")
     assert "driver_id,s3_key" in result.error_message
+
+
+def test_onboard_fleet_run_that_failed_half_way_is_finished_by_a_rerun_deciding_each_driver_once(
+        onboard, colour_endpoint, dispatch):
+    bucket = onboard.images_bucket
+    key = manifest(bucket, fleet(bucket, {f"d{number}": "blue" if number % 2 else "red" for number in range(6)}))
+    colour_endpoint.throttled.add("red")  # throttled through every retry of the chunk
+
+    half = onboard.run({"manifest_key": key}, timeout_seconds=120)
+    colour_endpoint.throttled.clear()
+    heard_first = dispatch.events()
+    rest = onboard.run({"manifest_key": key}, timeout_seconds=120)
+    heard_then = dispatch.events()
+
+    assert (half.status, half.output["routed"], half.output["failed"]) == ("SUCCEEDED", 3, 3)
+    assert half.output["events_published"] == 3
+    reasons = {driver: row["reason"] for driver, row in report_of(bucket, half.output).items()
+               if row["decision"] == "failed"}
+    assert sorted(reasons) == ["d0", "d2", "d4"] and all(reason.startswith("EndpointUnavailable")
+                                                        for reason in reasons.values())
+    assert (rest.status, rest.output["routed"], rest.output["failed"], rest.output["events_published"],
+            rest.output["decided_earlier"]) == ("SUCCEEDED", 6, 0, 3, 3)
+    drivers = sorted(event["detail"]["driver_id"] for event in heard_first + heard_then)
+    assert drivers == [f"d{number}" for number in range(6)]
