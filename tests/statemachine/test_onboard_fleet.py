@@ -179,3 +179,59 @@ def test_onboard_fleet_run_that_failed_half_way_is_finished_by_a_rerun_deciding_
             rest.output["decided_earlier"]) == ("SUCCEEDED", 6, 0, 3, 3)
     drivers = sorted(event["detail"]["driver_id"] for event in heard_first + heard_then)
     assert drivers == [f"d{number}" for number in range(6)]
+
+
+def test_onboard_fleet_decides_as_the_per_photo_workflow_does_on_the_same_photos(onboard, workflow, endpoint,
+                                                                               monkeypatch):
+    """A few hundred photos through both paths: the same label, confidence, decision and reason each."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    def invoke_endpoint(backend, endpoint_name, unique_repr):  # an answer that follows the photo's colour
+        body = json.loads(base64.b64decode(unique_repr))["Body"].encode("latin-1")
+        with Image.open(io.BytesIO(body)) as image:
+            red, green, blue = image.convert("RGB").getpixel((image.width // 2, image.height // 2))
+        bicycle = round(red / 255, 3)
+        reasons = ["too dark (brightness below 18 of 255)"] if max(red, green, blue) < 40 else []
+        return (assessment(bicycle, round(1 - bicycle, 3), reasons=reasons, codes=["too_dark"] if reasons else []),
+                settings.ASSESSMENT_CONTENT_TYPE, "AllTraffic", None)
+
+    monkeypatch.setattr(SageMakerRuntimeBackend, "invoke_endpoint", invoke_endpoint)
+    bucket, draw = onboard.images_bucket, random.Random(31)
+    colours = {f"p{number:03d}": (draw.choice([0, 3, 8, 12, 30, 128, 242, 246, 250, 255]), draw.randrange(60),
+                                  draw.randrange(60)) for number in range(240)}
+    lines = fleet(bucket, colours)
+    put(bucket, "fleet/broken.png", b"\x89PNG broken")
+    lines.append("broken,fleet/broken.png")
+    keys = {line.split(",")[0]: line.split(",")[1] for line in lines}
+
+    def per_photo(driver):
+        result = workflow.run({"s3_bucket": bucket, "s3_key": keys[driver]})
+        if result.status == "SUCCEEDED":
+            return driver, ("routed", result.output["label"], round(result.output["confidence"], 6), "")
+        return driver, ("review", *_classified(result), result.error)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        expected = dict(pool.map(per_photo, keys))
+    fleet_run = onboard.run({"manifest_key": manifest(bucket, lines)}, timeout_seconds=600)
+    decided = {driver: (row["decision"], row["label"] or None,
+                        round(float(row["confidence"]), 6) if row["confidence"] else None,
+                        row["reason"].split(":", 1)[0]) for driver, row in report_of(bucket, fleet_run.output).items()}
+
+    assert fleet_run.status == "SUCCEEDED" and len(decided) == len(keys) == 241
+    assert decided == expected
+    assert {outcome[3] for outcome in expected.values()} == {"", "ConfidenceBelowThreshold", "UnusableImage",
+                                                             "NotAnImage"}
+
+
+def _classified(result) -> tuple:
+    """(label, confidence) a failed per-photo execution carried, from its history (None when never classified)."""
+    events = boto3.client("stepfunctions").get_execution_history(executionArn=result.arn, reverseOrder=True)["events"]
+    for event in events:
+        details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails")
+        if details:
+            output = json.loads(details["output"])
+            payload = output.get("Payload", output)
+            if "confidence" in payload:
+                return payload["label"], round(payload["confidence"], 6)
+    return None, None
