@@ -90,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the trained model (default: %(default)s)")
     parser.add_argument("--kill-at", type=float, default=None, metavar="F",
                         help="stop the first run once this share of drivers is decided, then start it again")
+    parser.add_argument("--lambda-containers", type=int, default=4,
+                        help="warm containers per function in the stand-in, so onboardMaxConcurrency chunks run at "
+                             "once as on Lambda (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.drivers < 1 or args.generated < 0:
@@ -112,7 +115,9 @@ def main(argv=None) -> int:
         print(f"{args.drivers} drivers over a pool of {len(pool)} photos ({args.generated} generated phone-size, "
               f"{len(pool) - args.generated} real), made in {time.perf_counter() - began:.0f} s")
         with quiet_expected_noise(), running_product(args.model_dir, settings.DEFAULT_ENDPOINT_NAME, 0,
-                                                     Path(scratch) / "captures", settings.DEFAULT_THRESHOLD) as product:
+                                                     Path(scratch) / "captures", settings.DEFAULT_THRESHOLD,
+                                                     stand_in_options={"lambda_containers": args.lambda_containers}
+                                                     ) as product:
             s3, bucket = product.clients["s3"], product.workflow.images_bucket
             onboard.stage(s3, bucket, rows, "bench", progress=not args.quiet)
             first, seconds = run(product, rows, "bench-1", not args.quiet, args.kill_at)

@@ -32,6 +32,8 @@ ONBOARD_OUTPUT = "OnboardFleetStateMachineArn"
 PHOTOS_PREFIX = f"{onboarding.ONBOARDING_PREFIX}/photos"
 UPLOAD_THREADS = 8
 POLL_SECONDS = 0.5
+# Warm containers per function in the stand-in: onboardMaxConcurrency chunks run at once, as on Lambda.
+LAMBDA_CONTAINERS = 4
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ def main(argv=None) -> int:
         run_id = "onboard-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         output = args.output / run_id
         with quiet_expected_noise(), running_product(args.model_dir, settings.DEFAULT_ENDPOINT_NAME, args.port,
-                                                     output / "captures", args.threshold) as product:
+                                                     output / "captures", args.threshold,
+                                                     stand_in_options={"lambda_containers": LAMBDA_CONTAINERS}) as product:
             s3, bucket = product.clients["s3"], product.workflow.images_bucket
             manifest_key = stage(s3, bucket, rows, run_id, progress=not args.quiet)
             started = time.perf_counter()
