@@ -26,7 +26,7 @@ import settings
 from handlers import onboarding
 from imaging import samples
 from local import onboard
-from local.product import PHOTO_SUFFIXES, model_is_complete, quiet_expected_noise, running_product
+from local.product import PHOTO_SUFFIXES, RunError, quiet_expected_noise, require_model, running_product
 
 GOAL_SECONDS = 15 * 60
 
@@ -104,8 +104,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not model_is_complete(args.model_dir):
-        print(f"error: no trained model in {args.model_dir} (python -m local.run trains one)", file=sys.stderr)
+    try:
+        require_model(args.model_dir)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     real_dir = args.real_dir if args.real_dir.is_dir() else Path(tempfile.mkdtemp())
     with tempfile.TemporaryDirectory(prefix="onboard-bench-") as scratch:
@@ -120,6 +122,7 @@ def main(argv=None) -> int:
                                                      ) as product:
             s3, bucket = product.clients["s3"], product.workflow.images_bucket
             onboard.stage(s3, bucket, rows, "bench", progress=not args.quiet)
+            cpu_began = time.process_time()
             first, seconds = run(product, rows, "bench-1", not args.quiet, args.kill_at)
             figures = [f"first run: {first['status']} in {seconds:.0f} s"]
             run_ids = ["bench-1"]
@@ -128,6 +131,7 @@ def main(argv=None) -> int:
                 figures.append(f"restarted after being stopped at {args.kill_at:.0%}: {again['status']} in {more:.0f} s")
                 seconds += more
                 run_ids.append("bench-1-restarted")
+            cpu_seconds = time.process_time() - cpu_began
             summary = onboarding.read_json(s3, bucket, onboarding.summary_key(run_ids[-1]))
             report = report_rows(s3, bucket, run_ids[-1])
             events = product.dispatch.events()
@@ -139,7 +143,8 @@ def main(argv=None) -> int:
     print("\n".join(figures))
     print(f"onboardFleet over {args.drivers} drivers: {seconds:.0f} s ({seconds / 60:.1f} min; goal "
           f"{GOAL_SECONDS // 60} min on 2 cores: {'met' if seconds <= GOAL_SECONDS else 'MISSED'}); "
-          f"{args.drivers / seconds:.1f} drivers/s")
+          f"{args.drivers / seconds:.1f} drivers/s; CPU time of this process {cpu_seconds:.0f} s "
+          f"(at best {cpu_seconds / 2 / 60:.1f} min with both cores to itself)")
     print(f"counts: {summary['routed']} routed ({summary['audited']} audited), {summary['review']} review, "
           f"{summary['failed']} failed = {summary['routed'] + summary['review'] + summary['failed']} of "
           f"{summary['rows']} rows ({'add up' if summary['routed'] + summary['review'] + summary['failed'] == args.drivers else 'DO NOT ADD UP'})")

@@ -172,7 +172,9 @@ def summary(run_id: str, lines: list[dict], report_uri: str) -> dict:
                                    and line["decision"] != FAILED for line in lines),
             "review_reasons": dict(sorted(reasons.items())),
             "failed_rows": [{"line": line["line"], "driver_id": line["driver_id"], "s3_key": line["s3_key"],
-                             "reason": line["reason"]} for line in lines if line["decision"] == FAILED],
+                             "reason": line["reason"]}
+                            for line in sorted(lines, key=lambda line: int(line.get("line") or 0))
+                            if line["decision"] == FAILED],
             "report": report_uri}
 
 

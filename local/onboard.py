@@ -176,11 +176,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from local.product import model_is_complete, quiet_expected_noise, running_product
+    from local.product import quiet_expected_noise, require_model, running_product
     try:
         rows = rows_of_manifest(args.source) if args.source.is_file() else rows_of_folder(args.source)
-        if not model_is_complete(args.model_dir):
-            raise RunError(f"No trained model in {args.model_dir}: run `python -m local.run` first, or pass --model-dir.")
+        require_model(args.model_dir)
         run_id = "onboard-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         output = args.output / run_id
         with quiet_expected_noise(), running_product(args.model_dir, settings.DEFAULT_ENDPOINT_NAME, args.port,

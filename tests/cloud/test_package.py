@@ -97,6 +97,15 @@ def validate_asl(definition_path: Path) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+def packaged_definition(template: dict, machine: str, directory: Path) -> tuple[str, dict, subprocess.CompletedProcess]:
+    """(the packaged state machine's ASL with dummy ARNs for its references, the references, asl-validator's run on it)."""
+    text, references = template["Resources"][machine]["Properties"]["DefinitionString"]["Fn::Sub"]
+    for placeholder, reference in references.items():
+        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
+    (directory / f"{machine}.json").write_text(text)
+    return text, references, validate_asl(directory / f"{machine}.json")
+
+
 def test_package_template_passes_cfn_lint(package_dir):
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
 
@@ -583,13 +592,7 @@ def test_package_outputs_name_the_bus_the_queue_and_the_rule(template):
 
 
 def test_package_retrain_model_state_machine_passes_asl_validator_and_calls_its_two_functions(template, tmp_path):
-    machine = template["Resources"]["RetrainModelStateMachine"]
-    text, references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
-    for placeholder, reference in references.items():
-        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
-    (tmp_path / "retrain.json").write_text(text)
-
-    validated = validate_asl(tmp_path / "retrain.json")
+    text, references, validated = packaged_definition(template, "RetrainModelStateMachine", tmp_path)
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert sorted(reference["Fn::GetAtt"][0] for reference in references.values()) == [
@@ -632,13 +635,7 @@ def test_package_retraining_starts_by_hand_on_a_schedule_or_on_deterioration_onl
 
 def test_package_onboard_fleet_passes_asl_validator_with_a_bounded_distributed_map_calling_its_three_functions(
         template, tmp_path):
-    machine = template["Resources"]["OnboardFleetStateMachine"]["Properties"]
-    text, references = machine["DefinitionString"]["Fn::Sub"]
-    for placeholder, reference in references.items():
-        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
-    (tmp_path / "onboard.json").write_text(text)
-
-    validated = validate_asl(tmp_path / "onboard.json")
+    text, references, validated = packaged_definition(template, "OnboardFleetStateMachine", tmp_path)
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert sorted(reference["Fn::GetAtt"][0] for reference in references.values()) == [
