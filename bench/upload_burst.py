@@ -64,17 +64,20 @@ def burst(product, bodies: list[bytes], prefix: str, seconds: float, timeout: fl
         list(pool.map(upload, enumerate(bodies)))
     upload_seconds = time.time() - began
     heard: dict = {}
+    reasons: Counter = Counter()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in product.dispatch.events():
             key = event["detail"].get("s3_key", "")
             if key in uploaded:
                 heard.setdefault(key, []).append(event["detail-type"])
+                reasons[event["detail"].get("reason") or "routed"] += 1
         if len(heard) == len(uploaded):
             time.sleep(5)  # a second event for a key would show up now
             for event in product.dispatch.events():
                 if event["detail"].get("s3_key", "") in uploaded:
                     heard[event["detail"]["s3_key"]].append(event["detail-type"])
+                    reasons[event["detail"].get("reason") or "routed"] += 1
             break
         time.sleep(1)
     latencies, statuses = [], Counter()
@@ -91,7 +94,7 @@ def burst(product, bodies: list[bytes], prefix: str, seconds: float, timeout: fl
     return {"uploads": len(uploaded), "upload_seconds": upload_seconds, "exactly_once": sum(once.values()),
             "routed": once.get(settings.DRIVER_ROUTED, 0), "review": once.get(settings.DRIVER_NEEDS_REVIEW, 0),
             "lost": len(uploaded) - len(heard), "more_than_once": sum(len(types) > 1 for types in heard.values()),
-            "executions": dict(statuses), "latencies": latencies}
+            "executions": dict(statuses), "reasons": dict(reasons.most_common()), "latencies": latencies}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -136,7 +139,8 @@ def main(argv=None) -> int:
         latencies = result["latencies"]
         print(f"round {number}: {result['uploads']} uploads in {result['upload_seconds']:.0f} s; ended exactly once: "
               f"{result['exactly_once']} ({result['routed']} DriverRouted, {result['review']} DriverNeedsReview); "
-              f"lost {result['lost']}, more than once {result['more_than_once']}; executions {result['executions']}")
+              f"lost {result['lost']}, more than once {result['more_than_once']}; executions {result['executions']}; "
+              f"why: {result['reasons']}")
         if latencies:
             print(f"  end-to-end latency (upload to the execution's end): p50 {percentile(latencies, 0.5):.1f} s, "
                   f"p99 {percentile(latencies, 0.99):.1f} s, mean {statistics.mean(latencies):.1f} s, "
