@@ -149,3 +149,10 @@ LOCAL_MONITORING_DIR = ARTIFACTS_DIR / "monitoring"
 LOCAL_BASELINE_DIR = ARTIFACTS_DIR / "model" / "baseline"
 # `sls package` output, one directory per stage, parameters and content of what it reads (local/deployment.py).
 PACKAGE_CACHE_DIR = PROJECT_ROOT / ".build" / "packages"
+
+# --- The fleet onboarding (onboardFleet; handlers/onboarding.py, docs/onboarding.md) ---------------
+ENV_CHUNK_SIZE = "CHUNK_SIZE"              # manifest rows per chunk the Distributed Map hands a child
+ENV_CHUNK_WORKERS = "CHUNK_WORKERS"        # photos one chunk function classifies at once
+ENV_CLAIMS_TABLE = "CLAIMS_TABLE"          # the upload claims table, which also keeps onboarding decisions
+ENV_REVIEW_QUEUE_URL = "REVIEW_QUEUE_URL"
+LOCAL_ONBOARDING_DIR = ARTIFACTS_DIR / "onboarding"

@@ -46,15 +46,21 @@ def handler(event: dict, context) -> dict:
         log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), endpoint=ENDPOINT_NAME,
                      reason=str(error))
         raise
-    best = max(range(len(CLASS_NAMES)), key=probabilities.__getitem__)
+    label, confidence = top_class(probabilities)
     result = {key: value for key, value in event.items() if key != "image_data"}
-    result.update(inferences=probabilities, label=CLASS_NAMES[best], confidence=probabilities[best],
+    result.update(inferences=probabilities, label=label, confidence=confidence,
                   inference_id=inference_id, usable=not unusable_reasons, unusable_reasons=unusable_reasons,
                   endpoint_name=ENDPOINT_NAME)
     log_decision(logger, STEP, "classified", image=s3_uri(event), endpoint=ENDPOINT_NAME, label=result["label"],
                  confidence=result["confidence"], inference_id=inference_id, usable=result["usable"],
                  unusable_reasons=unusable_reasons)
     return result
+
+
+def top_class(probabilities: list[float]) -> tuple[str, float]:
+    """The most likely class and its probability."""
+    best = max(range(len(CLASS_NAMES)), key=probabilities.__getitem__)
+    return CLASS_NAMES[best], probabilities[best]
 
 
 def _image(event: dict) -> tuple[bytes, str]:
@@ -81,6 +87,8 @@ def _inference_id(event: dict) -> str:
 
 @tracer.capture_method
 def _invoke_endpoint(image: bytes, content_type: str, inference_id: str) -> tuple[list[float], list[str]]:
+    """(probabilities in class order, reasons the picture is unusable): the serving contract, which
+    the fleet onboarding (handlers/onboard_chunk.py) calls too."""
     try:
         response = sagemaker_runtime.invoke_endpoint(
             EndpointName=ENDPOINT_NAME, ContentType=content_type, Accept=settings.ASSESSMENT_CONTENT_TYPE,
@@ -91,6 +99,10 @@ def _invoke_endpoint(image: bytes, content_type: str, inference_id: str) -> tupl
     except BotoCoreError as error:  # connection refused, read timeout: the endpoint may recover
         raise EndpointUnavailable(f"endpoint {ENDPOINT_NAME!r} did not answer: {error}") from error
     return _assessment(answer)
+
+
+# The serving contract under a public name: the fleet onboarding (handlers/onboard_chunk.py) calls it too.
+assess = _invoke_endpoint
 
 
 def _named_endpoint_error(error: ClientError) -> Exception:

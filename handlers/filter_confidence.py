@@ -6,8 +6,6 @@ execution fails under that name and nobody routes a driver on a guess (the state
 review request on the queue first). A routed driver is marked for an audit when its inference id
 falls in the audited share (AUDIT_RATE): the same id is always audited or never, on any machine.
 """
-import hashlib
-import math
 import os
 import warnings
 
@@ -15,16 +13,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 import settings
+from handlers import routing_rule
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
-from handlers.support import log_decision, required_text, s3_uri
+from handlers.support import log_decision, s3_uri
 
 STEP = "filter_confidence"
-THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
-if not 0.0 < THRESHOLD <= 1.0:
-    raise ValueError(f"{settings.ENV_THRESHOLD} must be a probability in (0, 1], got {THRESHOLD}")
-AUDIT_RATE = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)
-if not 0.0 <= AUDIT_RATE <= 1.0:
-    raise ValueError(f"{settings.ENV_AUDIT_RATE} must be a share in [0, 1], got {AUDIT_RATE}")
+# The rule's inputs (handlers/routing_rule.py holds the rule itself, shared with the fleet onboarding).
+THRESHOLD = routing_rule.threshold_from_environment()
+AUDIT_RATE = routing_rule.audit_rate_from_environment()
 ENDPOINT_NAME = os.environ.get(settings.ENV_ENDPOINT_NAME) or settings.DEFAULT_ENDPOINT_NAME
 # Powertools Metrics reads it; without one, each invocation would end in its SchemaValidationError.
 if not os.environ.get(settings.ENV_POWERTOOLS_METRICS_NAMESPACE):
@@ -48,15 +44,13 @@ warnings.filterwarnings("ignore", "No application metrics to publish", module="a
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
     try:
-        label, confidence = _classification(event)
-        reasons = _unusable_reasons(event)
-        if reasons:
-            raise UnusableImage(f"{s3_uri(event) or 'the image'} is not a usable photo of a vehicle: "
-                                f"{'; '.join(reasons)}; a person should check this driver")
-        if confidence < THRESHOLD:
-            raise ConfidenceBelowThreshold(
-                f"confidence {confidence:.4f} that {s3_uri(event) or 'the image'} shows a {label} "
-                f"is below the threshold {THRESHOLD}; a person should check this driver")
+        if not isinstance(event, dict):
+            raise InvalidEvent(f"the state input must be a JSON object, got {type(event).__name__}")
+        decision = routing_rule.decide(event.get("label"), event.get("confidence"), event.get("usable"),
+                                       event.get("unusable_reasons"), event.get("inference_id"), THRESHOLD,
+                                       AUDIT_RATE, image=s3_uri(event))
+        if decision.error is not None:
+            raise decision.error
     except Exception as error:
         if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)):
             metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=1)
@@ -65,37 +59,7 @@ def handler(event: dict, context) -> dict:
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
                      threshold=THRESHOLD)
         raise
-    route = settings.ROUTE_BY_LABEL[label]
-    audit = audited(event.get("inference_id"), AUDIT_RATE)
     metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=0)
-    log_decision(logger, STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
-                 threshold=THRESHOLD, route=route, audit=audit)
-    return {**event, "accepted": True, "threshold": THRESHOLD, "route": route, "audit": audit}
-
-
-def audited(inference_id, rate: float) -> bool:
-    """Whether this inference is in the audited share: the first 52 bits of its SHA-256 as a
-    fraction of 1, below the rate (uniform over ids, the same everywhere and every time)."""
-    if not isinstance(inference_id, str) or not inference_id:
-        return False
-    fraction = int(hashlib.sha256(inference_id.encode()).hexdigest()[:13], 16) / 16 ** 13
-    return fraction < rate
-
-
-def _classification(event: dict) -> tuple[str, float]:
-    label = required_text(event, "label")
-    if label not in settings.ROUTE_BY_LABEL:
-        raise InvalidEvent(f"label must be one of {sorted(settings.ROUTE_BY_LABEL)}, got {label!r}")
-    confidence = event.get("confidence")
-    if (not isinstance(confidence, (int, float)) or isinstance(confidence, bool)
-            or math.isnan(confidence) or not 0.0 <= confidence <= 1.0):
-        raise InvalidEvent(f"confidence must be a number between 0 and 1, got {confidence!r}")
-    return label, float(confidence)
-
-
-def _unusable_reasons(event: dict) -> list[str]:
-    usable, reasons = event.get("usable"), event.get("unusable_reasons")
-    if not isinstance(usable, bool) or not isinstance(reasons, list) or usable == bool(reasons):
-        raise InvalidEvent(f"usable must be true or false, with unusable_reasons listing why when false; got "
-                           f"usable={usable!r}, unusable_reasons={reasons!r}"[:300])
-    return reasons
+    log_decision(logger, STEP, "accepted", image=s3_uri(event), label=decision.label, confidence=decision.confidence,
+                 threshold=THRESHOLD, route=decision.route, audit=decision.audit)
+    return {**event, "accepted": True, "threshold": THRESHOLD, "route": decision.route, "audit": decision.audit}

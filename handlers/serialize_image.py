@@ -44,8 +44,7 @@ def handler(event: dict, context) -> dict:
         event = _with_bucket(event)
         location = s3_uri(event)
         tracer.put_annotation("image", location)  # X-Ray finds the photo's trace by it
-        event, location, data = _read_image_at_key_as_given_or_decoded(event, location)
-        image, content_type, original = _normalized(data, location)
+        event, image, content_type, original = read_normalized(event)
     except Exception as error:
         log_decision(logger, STEP, type(error).__name__, image=location, reason=str(error))
         raise
@@ -53,6 +52,17 @@ def handler(event: dict, context) -> dict:
                  original=original)
     return {**event, "image_data": base64.b64encode(image).decode("ascii"), "content_type": content_type,
             "original": original}
+
+
+def read_normalized(event: dict) -> tuple[dict, bytes, str, dict]:
+    """(the event with the key as found, the normalised image, its content type, what the original
+    was) for the photo the event names; the fleet onboarding (handlers/onboard_chunk.py) reads
+    photos through it too, so both paths refuse and normalise alike."""
+    event = _with_bucket(event)
+    location = s3_uri(event)
+    event, location, data = _read_image_at_key_as_given_or_decoded(event, location)
+    image, content_type, original = _normalized(data, location)
+    return event, image, content_type, original
 
 
 def _with_bucket(event: dict) -> dict:

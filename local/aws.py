@@ -65,13 +65,17 @@ class StandIn:
     def __init__(self, port: int = DEFAULT_PORT, host: str = settings.LOCAL_ENDPOINT_HOST,
                  model_dir: Optional[Path] = None, endpoint_name: Optional[str] = None,
                  capture_dir=None, region: str = DEFAULT_REGION, extra_listener=None,
-                 monitoring_bucket: Optional[str] = None, data_dir: Optional[Path] = None):
+                 monitoring_bucket: Optional[str] = None, data_dir: Optional[Path] = None,
+                 lambda_containers: int = 1):
         self.host, self.requested_port, self.region = host, port, region
         self.model_dir, self.capture_dir = model_dir, capture_dir
         # Created at start, as training/launch.py's S3 prefix exists before `sls deploy` in the cloud:
         # the endpoint captures into it, and the model's baseline is uploaded where the monitor reads it.
         self.monitoring_bucket = monitoring_bucket
         self.data_dir = data_dir
+        # Warm containers per function serving invocations at once (Lambda scales out; 1 keeps the
+        # handlers one at a time, as the offline run measures them).
+        self.lambda_containers = lambda_containers
         self._endpoint_server = None
         self._models_by_url: dict = {}   # ModelDataUrl -> the model served for it (UpdateEndpoint)
         self.endpoint_name = endpoint_name or deployed_endpoint_name()
@@ -126,7 +130,7 @@ class StandIn:
         overrides = self.client_environment()
         if self.model_dir is not None:
             overrides[settings.ENV_SAGEMAKER_RUNTIME_URL] = self._start_endpoint()
-        self._stack.enter_context(handlers_in_process(overrides))
+        self._stack.enter_context(handlers_in_process(overrides, self.lambda_containers))
         # A fresh AWS each time: moto keeps its state per process, and a stand-in started before in
         # this process (the offline run in a test session, say) must leave nothing behind.
         self._post("/moto-api/reset", {})

@@ -42,14 +42,19 @@ class Dispatch:
 
     def received(self) -> Counter:
         """Events received so far, by detail type (each read once)."""
-        counts: Counter = Counter()
+        return Counter(event.get("detail-type", "?") for event in self.events())
+
+    def events(self) -> list:
+        """The events received so far, whole (each read once)."""
+        events = []
         while True:
             messages = self._sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
-                return counts
+                return events
             for message in messages:
-                counts[json.loads(message["Body"]).get("detail-type", "?")] += 1
-                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                events.append(json.loads(message["Body"]))
+            self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(number), "ReceiptHandle": message["ReceiptHandle"]} for number, message in enumerate(messages)])
 
 
 @dataclass(frozen=True)

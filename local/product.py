@@ -119,6 +119,12 @@ def model_is_complete(model_dir: Path) -> bool:
     return True
 
 
+def require_model(model_dir: Path) -> None:
+    """RunError unless model_dir holds a whole trained model (the offline commands and benchmarks serve it)."""
+    if not model_is_complete(model_dir):
+        raise RunError(f"No trained model in {model_dir}: run `python -m local.run` first, or pass --model-dir.")
+
+
 def train_model(data_dir: Path, model_dir: Path) -> None:
     """Train with train.py's default hyperparameters, as SageMaker would run it."""
     from training import train

@@ -44,11 +44,14 @@ class InProcessLambda:
     """Replacement for LambdaFunction._invoke_lambda: one warm 'container' (module) per function,
     code and environment."""
 
-    def __init__(self, overrides: dict | None = None):
+    def __init__(self, overrides: dict | None = None, containers: int = 1):
         self._overrides = dict(overrides or {})
         self._modules: dict[tuple, ModuleType] = {}
-        self._containers: dict[tuple, threading.Lock] = {}
-        self._containers_lock = threading.Lock()
+        # Up to `containers` warm containers per function serve invocations at once, as Lambda scales
+        # a function out; an invocation takes the lowest free one, so sequential calls stay warm.
+        self._containers = max(1, int(containers))
+        self._free: dict[tuple, list] = {}
+        self._containers_lock = threading.Condition()
         # Two functions importing at once must not interleave their environments.
         self._environment_lock = threading.Lock()
 
@@ -59,19 +62,29 @@ class InProcessLambda:
             event = json.loads(event or "{}")
         environment = {**(function.environment_vars or {}), **self._overrides}
         container = (function.function_arn, function.code_sha_256, tuple(sorted(environment.items())))
-        with self._container(container):
+        with self._container(container) as index:
             try:
-                handler = self._handler(function, container, environment)
+                handler = self._handler(function, (*container, index), environment)
                 return json.dumps(handler(event if event is not None else {}, LambdaContext.of(function))), False, ""
             except Exception as error:  # noqa: BLE001 - Lambda reports every exception the same way
                 payload = {"errorMessage": str(error), "errorType": type(error).__name__,
                            "stackTrace": traceback.format_tb(error.__traceback__)}
                 return json.dumps(payload), True, ""
 
-    def _container(self, container: tuple) -> threading.Lock:
-        """The lock that lets one warm container serve one invocation at a time, as Lambda's do."""
+    @contextmanager
+    def _container(self, container: tuple) -> Iterator[int]:
+        """A warm container of this function, serving this one invocation, as Lambda's do."""
         with self._containers_lock:
-            return self._containers.setdefault(container, threading.Lock())
+            free = self._free.setdefault(container, list(range(self._containers)))
+            self._containers_lock.wait_for(lambda: free)
+            index = min(free)
+            free.remove(index)
+        try:
+            yield index
+        finally:
+            with self._containers_lock:
+                free.append(index)
+                self._containers_lock.notify()
 
     def _handler(self, function, container: tuple, environment: dict):
         """The handler, its module imported on first use (the cold start); the caller holds the
@@ -81,7 +94,7 @@ class InProcessLambda:
             source = settings.PROJECT_ROOT / f"{module_path}.py"
             spec = importlib.util.spec_from_file_location(f"lambda_{function.function_name}", source)
             module = importlib.util.module_from_spec(spec)
-            with self._environment_lock, applied_environment(environment):
+            with self._environment_lock, applied_environment(environment), own_handler_modules():
                 spec.loader.exec_module(module)
             self._modules[container] = module
         return getattr(self._modules[container], function_name)
@@ -134,13 +147,46 @@ def applied_environment(variables: dict) -> Iterator[None]:
 
 
 @contextmanager
-def handlers_in_process(overrides: dict | None = None) -> Iterator[InProcessLambda]:
+def own_handler_modules() -> Iterator[None]:
+    """A function's own copies of the handler modules it imports (the fleet onboarding's chunk function
+    imports serialize_image and classify_image, say). On Lambda each function is a process of its own,
+    so those modules read their configuration and make their clients with that function's
+    environment; in this process they would otherwise be whichever copy was imported first, under
+    another function's or a test's environment. Modules without a handler (errors, support, the
+    routing rule) hold no configuration and stay shared."""
+    import sys
+
+    import handlers
+
+    def entry_points() -> dict:
+        return {name: module for name, module in sys.modules.items()
+                if name.startswith("handlers.") and hasattr(module, "handler")}
+
+    shared, attributes = entry_points(), dict(vars(handlers))
+    for name in shared:
+        del sys.modules[name]
+        vars(handlers).pop(name.rpartition(".")[2], None)
+    try:
+        yield
+    finally:
+        for name in entry_points():
+            del sys.modules[name]
+        sys.modules.update(shared)
+        for name in [name for name in vars(handlers) if name not in attributes]:
+            delattr(handlers, name)
+        for name, value in attributes.items():
+            setattr(handlers, name, value)
+
+
+@contextmanager
+def handlers_in_process(overrides: dict | None = None, containers: int = 1) -> Iterator[InProcessLambda]:
     """While active, every moto Lambda invocation runs the function's handler in this process, with
-    the function's environment plus `overrides` (the stand-in's endpoints and credentials)."""
+    the function's environment plus `overrides` (the stand-in's endpoints and credentials), in up to
+    `containers` warm containers per function at once."""
     from moto.awslambda.models import LambdaFunction
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    seam = InProcessLambda(overrides)
+    seam = InProcessLambda(overrides, containers)
 
     def invoke(function, event=None):
         return seam(function, event)

@@ -27,12 +27,17 @@ FUNCTION_HANDLERS = {"serializeImage": "handlers/serialize_image.py", "classifyI
                      "compareVariants": "handlers/compare_variants.py",
                      "promoteChallenger": "handlers/promote_challenger.py",
                      "handOverBaseline": "handlers/hand_over_baseline.py",
-                     "reviewPage": "handlers/review_page.py"}
+                     "reviewPage": "handlers/review_page.py",
+                     "prepareOnboarding": "handlers/prepare_onboarding.py",
+                     "onboardChunk": "handlers/onboard_chunk.py",
+                     "reportOnboarding": "handlers/report_onboarding.py"}
 # The functions the classify-vehicle state machine calls (the monitor runs on its own schedule).
 WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
 # The photo decoder goes only where photos are decoded; Pillow comes from the layer.
 FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"},
+                        # The routing rule, shared with the fleet onboarding (handlers/routing_rule.py).
+                        "filterConfidence": {"handlers/routing_rule.py"},
                         # The monitor's plain-Python core: no numpy, no plotting, no report.
                         "monitorModel": {f"monitoring/{name}.py" for name in (
                             "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features", "formatting",
@@ -48,6 +53,12 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                         "compareVariants": {"handlers/rollout_errors.py", *(f"monitoring/{name}.py" for name in (
                             "__init__", "capture_format", "compare", "estimates", "features", "formatting",
                             "ground_truth", "storage"))},
+                        # The fleet onboarding: its core, and the chunk function the per-photo path's code.
+                        "prepareOnboarding": {"handlers/onboarding.py", "handlers/onboarding_errors.py"},
+                        "reportOnboarding": {"handlers/onboarding.py", "handlers/onboarding_errors.py"},
+                        "onboardChunk": {"handlers/onboarding.py", "handlers/onboarding_errors.py",
+                                         "handlers/routing_rule.py", "handlers/serialize_image.py",
+                                         "handlers/classify_image.py", "imaging/__init__.py", "imaging/photo.py"},
                         "handOverBaseline": {"training/__init__.py", "training/rollout.py",
                                              *(f"monitoring/{name}.py" for name in ("__init__", "baseline", "storage"))},
                         # The review page: its app, page and instruction photos, and the ground-truth writer.
@@ -94,6 +105,15 @@ def validate_asl(definition_path: Path) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+def packaged_definition(template: dict, machine: str, directory: Path) -> tuple[str, dict, subprocess.CompletedProcess]:
+    """(the packaged state machine's ASL with dummy ARNs for its references, the references, asl-validator's run on it)."""
+    text, references = template["Resources"][machine]["Properties"]["DefinitionString"]["Fn::Sub"]
+    for placeholder, reference in references.items():
+        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
+    (directory / f"{machine}.json").write_text(text)
+    return text, references, validate_asl(directory / f"{machine}.json")
+
+
 def test_package_template_passes_cfn_lint(package_dir):
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
 
@@ -103,9 +123,19 @@ def test_package_template_passes_cfn_lint(package_dir):
     assert (linted.returncode, linted.stdout) == (0, ""), linted.stdout + linted.stderr
 
 
+def with_default_params(definition: Path, directory: Path) -> Path:
+    """The ASL file with each ${param:NAME} as serverless.yml's default value (a number stays a number)."""
+    import yaml
+    defaults = yaml.safe_load((ROOT / "serverless.yml").read_text())["params"]["default"]
+    text = re.sub(r'"\$\{param:(\w+)\}"', lambda match: json.dumps(defaults[match.group(1)]), definition.read_text())
+    resolved = directory / definition.name
+    resolved.write_text(text)
+    return resolved
+
+
 @pytest.mark.parametrize("definition", sorted((ROOT / "statemachine").glob("*.asl.json")), ids=lambda path: path.name)
-def test_package_state_machine_file_passes_asl_validator(definition):
-    validated = validate_asl(definition)
+def test_package_state_machine_file_passes_asl_validator(definition, tmp_path):
+    validated = validate_asl(with_default_params(definition, tmp_path))
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
 
@@ -308,6 +338,11 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
     ("handOverBaseline", {"s3:GetObject", "s3:PutObject"}),
     ("reviewPage", {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                     "sqs:SendMessage", "s3:GetObject", "s3:ListBucket", "s3:PutObject"}),
+    ("prepareOnboarding", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
+    ("onboardChunk", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "sagemaker:InvokeEndpoint", "dynamodb:PutItem",
+                      "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "events:PutEvents",
+                      "sqs:SendMessage"}),
+    ("reportOnboarding", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
     function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
@@ -383,7 +418,7 @@ def test_package_traces_every_function_and_every_state_machine_with_the_permissi
         role = template["Resources"][role_arn["Fn::GetAtt"][0]]
         return {action for statement in statements_of(role) for action in as_list(statement["Action"])}
 
-    assert len(machines) == 4
+    assert len(machines) == 5  # classify, retrain, deploy, promote, onboard
     assert all(function["Properties"]["TracingConfig"] == {"Mode": "Active"} for function in functions.values())
     assert all(machine["Properties"]["TracingConfiguration"] == {"Enabled": True} for machine in machines.values())
     assert all(granted(function["Properties"]["Role"]) >= LAMBDA_TRACING_ACTIONS for function in functions.values())
@@ -567,13 +602,7 @@ def test_package_outputs_name_the_bus_the_queue_and_the_rule(template):
 
 
 def test_package_retrain_model_state_machine_passes_asl_validator_and_calls_its_two_functions(template, tmp_path):
-    machine = template["Resources"]["RetrainModelStateMachine"]
-    text, references = machine["Properties"]["DefinitionString"]["Fn::Sub"]
-    for placeholder, reference in references.items():
-        text = text.replace("${" + placeholder + "}", DUMMY_LAMBDA_ARN if "Fn::GetAtt" in reference else "resource-name")
-    (tmp_path / "retrain.json").write_text(text)
-
-    validated = validate_asl(tmp_path / "retrain.json")
+    text, references, validated = packaged_definition(template, "RetrainModelStateMachine", tmp_path)
 
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert sorted(reference["Fn::GetAtt"][0] for reference in references.values()) == [
@@ -647,3 +676,40 @@ def test_package_review_api_needs_a_cognito_token_except_for_the_page_itself(tem
     client = template["Resources"]["ReviewerUserPoolClient"]["Properties"]
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert client["GenerateSecret"] is False and "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+def test_package_onboard_fleet_passes_asl_validator_with_a_bounded_distributed_map_calling_its_three_functions(
+        template, tmp_path):
+    text, references, validated = packaged_definition(template, "OnboardFleetStateMachine", tmp_path)
+
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert sorted(reference["Fn::GetAtt"][0] for reference in references.values()) == [
+        "OnboardChunkLambdaFunction", "PrepareOnboardingLambdaFunction", "ReportOnboardingLambdaFunction"]
+    chunks = json.loads(text)["States"]["Onboard Chunks"]
+    # Always a bound: with none, moto starts a thread per item, and AWS up to 10,000 children at the endpoint.
+    assert isinstance(chunks["MaxConcurrency"], int) and 1 <= chunks["MaxConcurrency"] <= 100
+    assert chunks["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert "ItemBatcher" not in chunks  # the chunks are files Prepare Onboarding writes (moto cannot parse it)
+
+
+def test_package_onboard_fleet_role_may_invoke_its_functions_read_its_chunks_and_run_its_children(template):
+    machine = template["Resources"]["OnboardFleetStateMachine"]["Properties"]
+    role = template["Resources"]["OnboardFleetStateMachineRole"]
+    granted = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["OnboardFleetStateMachineRole", "Arn"]}
+    assert set(granted) - STATE_MACHINE_TRACING_ACTIONS == {
+        "lambda:InvokeFunction", "s3:GetObject", "states:StartExecution", "states:DescribeExecution",
+        "states:StopExecution"}
+    own = "".join(part for part in granted["states:StartExecution"]["Resource"]["Fn::Join"][1] if isinstance(part, str))
+    assert own.endswith(":stateMachine:vehicle-routing-test-onboard-fleet")
+    reads = "".join(part for part in granted["s3:GetObject"]["Resource"]["Fn::Join"][1] if isinstance(part, str))
+    assert reads.endswith(":s3:::vehicle-routing-test-images/onboarding/runs/*")
+
+
+def test_package_onboarding_prefix_is_not_one_the_upload_rule_starts_executions_for(template):
+    from handlers import onboarding
+    [rule] = [rule for rule in resources_of_type(template, "AWS::Events::Rule").values()
+              if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.s3"]]
+    prefixes = [entry["prefix"] for entry in rule["Properties"]["EventPattern"]["detail"]["object"]["key"]]
+
+    assert not any(onboarding.ONBOARDING_PREFIX.startswith(prefix) or prefix.startswith(onboarding.ONBOARDING_PREFIX)
+                   for prefix in prefixes)

@@ -174,3 +174,60 @@ def test_handlers_in_process_gives_moto_one_lambda_client_per_region(aws_credent
 
     assert clients[0] is clients[1]
     assert clients[2] is not clients[0] and clients[2].meta.region_name == "eu-west-1"
+
+
+FAKE_HANDLER = '''
+import threading
+import time
+
+from handlers import serialize_image
+
+CONTAINER = object()
+
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"images_bucket": serialize_image.IMAGES_BUCKET, "container": id(CONTAINER)}
+'''
+
+
+def fake_function(name: str, **environment):
+    from types import SimpleNamespace
+    return SimpleNamespace(function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}", code_sha_256="same",
+                           environment_vars=environment, handler="fake_handler.handler", function_name=name,
+                           version="$LATEST", memory_size=128, timeout=30)
+
+
+@pytest.fixture
+def seam_root(tmp_path, monkeypatch, dummy_aws_credentials):
+    (tmp_path / "fake_handler.py").write_text(FAKE_HANDLER)
+    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path)
+
+
+def test_seam_gives_each_function_its_own_copy_of_the_handler_modules_it_imports(seam_root):
+    from local.workflow import InProcessLambda
+    import handlers.serialize_image as shared_before
+    seam = InProcessLambda()
+
+    first = json.loads(seam(fake_function("one", IMAGES_BUCKET="bucket-one"), {})[0])
+    second = json.loads(seam(fake_function("two", IMAGES_BUCKET="bucket-two"), {})[0])
+
+    assert (first["images_bucket"], second["images_bucket"]) == ("bucket-one", "bucket-two")
+    assert sys.modules["handlers.serialize_image"] is shared_before
+    import handlers
+    assert handlers.serialize_image is shared_before
+
+
+@pytest.mark.parametrize("containers, distinct", [(1, 1), (2, 2)])
+def test_seam_serves_concurrent_invocations_in_up_to_its_warm_containers(seam_root, containers, distinct):
+    from concurrent.futures import ThreadPoolExecutor
+    from local.workflow import InProcessLambda
+    seam, function = InProcessLambda(containers=containers), fake_function("busy")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        at_once = [json.loads(answer[0])["container"] for answer in pool.map(
+            lambda _: seam(function, {"sleep": 0.5}), range(2))]
+    one_after_another = [json.loads(seam(function, {})[0])["container"] for _ in range(3)]
+
+    assert len(set(at_once)) == distinct
+    assert len(set(one_after_another)) == 1 and one_after_another[0] in at_once  # the first stays warm
