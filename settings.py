@@ -50,7 +50,8 @@ MODEL_DETERIORATED = "ModelDeteriorated"
 DEFAULT_AUDIT_RATE = 0.05
 # Environment variables the Lambdas read.
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
-ENV_THRESHOLD = "THRESHOLD"
+ENV_THRESHOLD = "THRESHOLD"                        # the conservative default, as deployed
+ENV_THRESHOLD_PARAMETER = "THRESHOLD_PARAMETER"    # the SSM parameter holding the threshold in force
 ENV_AUDIT_RATE = "AUDIT_RATE"
 ENV_CLASS_NAMES = "CLASS_NAMES"          # comma-separated, in model output order
 ENV_IMAGES_BUCKET = "IMAGES_BUCKET"                # where photos are read when the event names no bucket

@@ -16,12 +16,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 import settings
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
+from handlers.routing_threshold import current_threshold, default_threshold
 from handlers.support import log_decision, required_text, s3_uri
 
 STEP = "filter_confidence"
-THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
-if not 0.0 < THRESHOLD <= 1.0:
-    raise ValueError(f"{settings.ENV_THRESHOLD} must be a probability in (0, 1], got {THRESHOLD}")
+# Checked at start: a meaningless default must stop the function before it judges anyone. The
+# threshold in force is read per invocation (routing_threshold: an SSM parameter, cached briefly).
+DEFAULT_THRESHOLD = default_threshold()
 AUDIT_RATE = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)
 if not 0.0 <= AUDIT_RATE <= 1.0:
     raise ValueError(f"{settings.ENV_AUDIT_RATE} must be a share in [0, 1], got {AUDIT_RATE}")
@@ -47,30 +48,31 @@ warnings.filterwarnings("ignore", "No application metrics to publish", module="a
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
+    threshold = current_threshold()
     try:
         label, confidence = _classification(event)
         reasons = _unusable_reasons(event)
         if reasons:
             raise UnusableImage(f"{s3_uri(event) or 'the image'} is not a usable photo of a vehicle: "
                                 f"{'; '.join(reasons)}; a person should check this driver")
-        if confidence < THRESHOLD:
+        if confidence < threshold:
             raise ConfidenceBelowThreshold(
                 f"confidence {confidence:.4f} that {s3_uri(event) or 'the image'} shows a {label} "
-                f"is below the threshold {THRESHOLD}; a person should check this driver")
+                f"is below the threshold {threshold}; a person should check this driver")
     except Exception as error:
         if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)):
             metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=1)
         log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
                      label=event.get("label") if isinstance(event, dict) else None,
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
-                     threshold=THRESHOLD)
+                     threshold=threshold)
         raise
     route = settings.ROUTE_BY_LABEL[label]
     audit = audited(event.get("inference_id"), AUDIT_RATE)
     metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=0)
     log_decision(logger, STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
-                 threshold=THRESHOLD, route=route, audit=audit)
-    return {**event, "accepted": True, "threshold": THRESHOLD, "route": route, "audit": audit}
+                 threshold=threshold, route=route, audit=audit)
+    return {**event, "accepted": True, "threshold": threshold, "route": route, "audit": audit}
 
 
 def audited(inference_id, rate: float) -> bool:

@@ -58,6 +58,7 @@ class Window:
     end: Optional[datetime]
     rows: List[dict] = field(default_factory=list)
     join_keys: List[str] = field(default_factory=list)
+    times: List[datetime] = field(default_factory=list)
     files: int = 0
     skipped: Counter = field(default_factory=Counter)
 
@@ -125,6 +126,7 @@ def read_window(captures: storage.Location, start: Optional[datetime] = None, en
                 window.skipped["output is not class probabilities"] += 1
                 continue
             window.join_keys.append(record.join_key)
+            window.times.append(when)
     window.files = len(files)
     return window
 

@@ -11,6 +11,7 @@ from local.workflow import LambdaContext
 from tests.handlers.doubles import MotoEndpoint, XRayDaemon, image_bytes
 
 HANDLER_SETTINGS = (settings.ENV_ENDPOINT_NAME, settings.ENV_IMAGES_BUCKET, settings.ENV_THRESHOLD, settings.ENV_AUDIT_RATE, settings.ENV_CLASS_NAMES,
+                    settings.ENV_THRESHOLD_PARAMETER, "POWERTOOLS_PARAMETERS_MAX_AGE",
                     settings.ENV_MAX_IMAGE_BYTES, settings.ENV_MAX_IMAGE_MEGAPIXELS,
                     settings.ENV_MAX_IMAGE_SIDE, settings.ENV_SAGEMAKER_RUNTIME_URL)
 
@@ -26,6 +27,9 @@ def aws(monkeypatch):
     # metrics namespace.
     monkeypatch.setenv(settings.ENV_POWERTOOLS_SERVICE_NAME, settings.SERVICE_NAME)
     monkeypatch.setenv(settings.ENV_POWERTOOLS_METRICS_NAMESPACE, "vehicle-routing/test")
+    # Powertools' Parameters keeps its cache per process: each test starts without one.
+    from aws_lambda_powertools.utilities import parameters
+    parameters.clear_caches()
     with mock_aws():
         yield
 
