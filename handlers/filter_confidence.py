@@ -16,13 +16,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 import settings
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
-from handlers.routing_threshold import current_threshold, default_threshold
+from handlers.routing_threshold import ThresholdSource, current_threshold
 from handlers.support import log_decision, required_text, s3_uri
 
 STEP = "filter_confidence"
 # Checked at start: a meaningless default must stop the function before it judges anyone. The
 # threshold in force is read per invocation (routing_threshold: an SSM parameter, cached briefly).
-DEFAULT_THRESHOLD = default_threshold()
+THRESHOLD_SOURCE = ThresholdSource.from_environment()
 AUDIT_RATE = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)
 if not 0.0 <= AUDIT_RATE <= 1.0:
     raise ValueError(f"{settings.ENV_AUDIT_RATE} must be a share in [0, 1], got {AUDIT_RATE}")
@@ -48,7 +48,7 @@ warnings.filterwarnings("ignore", "No application metrics to publish", module="a
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
-    threshold = current_threshold()
+    threshold = current_threshold(THRESHOLD_SOURCE)
     try:
         label, confidence = _classification(event)
         reasons = _unusable_reasons(event)
@@ -62,6 +62,7 @@ def handler(event: dict, context) -> dict:
     except Exception as error:
         if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)):
             metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)
         log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
                      label=event.get("label") if isinstance(event, dict) else None,
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
@@ -70,6 +71,7 @@ def handler(event: dict, context) -> dict:
     route = settings.ROUTE_BY_LABEL[label]
     audit = audited(event.get("inference_id"), AUDIT_RATE)
     metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=0)
+    metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)
     log_decision(logger, STEP, "accepted", image=s3_uri(event), label=label, confidence=confidence,
                  threshold=threshold, route=route, audit=audit)
     return {**event, "accepted": True, "threshold": threshold, "route": route, "audit": audit}

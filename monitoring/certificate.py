@@ -39,8 +39,10 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import List, Optional, Sequence
 
-DEFAULT_TARGET_PRECISION = 0.99
-DEFAULT_CONFIDENCE = 0.95
+import settings
+
+DEFAULT_TARGET_PRECISION = settings.TARGET_PRECISION
+DEFAULT_CONFIDENCE = settings.CERTIFICATE_CONFIDENCE
 # The candidates: a fixed grid (chosen before any data), plus the threshold in force. Finer steps
 # find a lower threshold but stop the sequence at more local failures; half a point of confidence
 # is finer than a softmax's threshold is ever read.

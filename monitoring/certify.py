@@ -35,6 +35,7 @@ from monitoring.monitor import Window, read_window
 logger = logging.getLogger(__name__)
 
 CERTIFICATE_FILE = "certificate.json"
+UNKNOWN_MODEL = "unknown"
 
 
 class CertifyError(Exception):
@@ -54,22 +55,6 @@ def tallies_of(window: Window, labels: Dict[str, str], threshold_now: float) -> 
                                          int(checked and label != row["predicted_class"]),
                                          audited=row["confidence"] >= threshold_now))
     return tallies
-
-
-def _carried_looks(previous: Optional[dict], model_version: str, threshold_now: float, target: float,
-                   confidence: float) -> Tuple[certificate.Looks, Optional[dict]]:
-    """The looks of the previous certificate when it is about the same pile, else none."""
-    if not previous:
-        return certificate.Looks(), None
-    same = (previous.get("model_version") == model_version
-            and abs(previous.get("threshold_now", -1) - threshold_now) < 1e-9
-            and abs(previous.get("target_precision", -1) - target) < 1e-9
-            and abs(previous.get("confidence", -1) - confidence) < 1e-9)
-    if not same:
-        return certificate.Looks(), None
-    looks = previous.get("looks") or {}
-    return certificate.Looks(looks.get("count", 0), looks.get("checks_at_last", 0), looks.get("wrong_at_last", 0)), \
-        previous
 
 
 def read_previous(output: str, s3_client=None) -> Optional[dict]:
@@ -96,30 +81,58 @@ def certify_captures(captures: storage.Location, ground_truth: Optional[storage.
                      class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None) -> dict:
     """The certificate (JSON-ready) over the captures and answers; `previous` carries its looks on
     when it is about the same model, threshold in force, target and confidence."""
-    model_version = model_version or "unknown"
-    looks, carried = _carried_looks(previous, model_version, threshold_now, target_precision, confidence)
+    carried = _same_pile(previous, model_version, threshold_now, target_precision, confidence)
     if carried and start is None and (carried.get("window") or {}).get("start"):
         start = datetime.fromisoformat(carried["window"]["start"])
     window = read_window(captures, start, end, class_names, s3_client, variant)
     labels = read_ground_truth(ground_truth, class_names, s3_client)[0] if ground_truth is not None else {}
-    tallies = tallies_of(window, labels, threshold_now)
-    times = sorted(window.times)
+    return certify_tallies(tallies_of(window, labels, threshold_now), window.times, threshold_now, target_precision,
+                           confidence, model_version, previous,
+                           {"captures": str(captures), "ground_truth": str(ground_truth) if ground_truth else None,
+                            "variant": variant}, start)
+
+
+def certify_tallies(tallies: Sequence[certificate.Tally], times: Sequence[datetime], threshold_now: float,
+                    target_precision: float = certificate.DEFAULT_TARGET_PRECISION,
+                    confidence: float = certificate.DEFAULT_CONFIDENCE, model_version: Optional[str] = None,
+                    previous: Optional[dict] = None, sources: Optional[dict] = None,
+                    start: Optional[datetime] = None) -> dict:
+    """The certificate document over drivers already counted (the report counts them from its own
+    reading of the captures): the answer, the model version, the window and its sources."""
+    model_version = model_version or UNKNOWN_MODEL
+    carried = _same_pile(previous, model_version, threshold_now, target_precision, confidence)
+    looks = certificate.Looks(**{key: (carried.get("looks") or {}).get(key, 0)
+                                 for key in ("count", "checks_at_last", "wrong_at_last")}) if carried else certificate.Looks()
+    times = sorted(times)
     days = (times[-1] - times[0]).total_seconds() / 86400 if len(times) > 1 else None
     answer = certificate.certify(tallies, threshold_now, target_precision, confidence, days, looks)
     if carried and carried.get("certified") and not answer.looked:
         result = dict(carried)  # no new look: the last look's certificate stands
     else:
         result = answer.to_json()
+    first = start or (times[0] if times else None)
     result["model_version"] = model_version
     result["window"] = {
-        "start": (start or (times[0] if times else None)) and (start or times[0]).isoformat(),
+        "start": first.isoformat() if first else None,
         "first_inference": times[0].isoformat() if times else None,
         "last_inference": times[-1].isoformat() if times else None,
-        "days": None if days is None else round(days, 4),
-        "captures": str(captures), "ground_truth": str(ground_truth) if ground_truth is not None else None,
-        "variant": variant, "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        "days": None if days is None else round(days, 4), **(sources or {}),
+        "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     result["answer"] = answer_text(result)
     return result
+
+
+def _same_pile(previous: Optional[dict], model_version: Optional[str], threshold_now: float, target: float,
+               confidence: float) -> Optional[dict]:
+    """The previous certificate when it is about the same pile (model, threshold in force, target and
+    confidence), else None: its looks carry on."""
+    if not previous:
+        return None
+    same = (previous.get("model_version") == (model_version or UNKNOWN_MODEL)
+            and abs(previous.get("threshold_now", -1) - threshold_now) < 1e-9
+            and abs(previous.get("target_precision", -1) - target) < 1e-9
+            and abs(previous.get("confidence", -1) - confidence) < 1e-9)
+    return previous if same else None
 
 
 def _duration(days: Optional[float]) -> str:

@@ -32,10 +32,13 @@ WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
 # The photo decoder goes only where photos are decoded; Pillow comes from the layer.
 FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"},
+                        # The threshold in force, read at run time (an SSM parameter).
+                        "filterConfidence": {"handlers/routing_threshold.py"},
                         # The monitor's plain-Python core: no numpy, no plotting, no report.
                         "monitorModel": {f"monitoring/{name}.py" for name in (
-                            "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features", "formatting",
-                            "ground_truth", "monitor", "storage")},
+                            "__init__", "baseline", "capture_format", "certificate_watch", "checks", "drift",
+                            "estimates", "features", "formatting", "ground_truth", "monitor", "storage",
+                            "threshold_store")},
                         "assembleDataset": {"handlers/retraining_errors.py", "training/__init__.py", "training/dataset.py",
                                             *(f"monitoring/{name}.py" for name in (
                                                 "__init__", "capture_format", "ground_truth", "storage"))},
@@ -43,7 +46,8 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                                                "monitoring/storage.py"},
                         # The rollout: plain boto3 (training/rollout.py), and the comparison's plain-Python core.
                         "deployChallenger": {"training/__init__.py", "training/rollout.py"},
-                        "promoteChallenger": {"training/__init__.py", "training/rollout.py"},
+                        "promoteChallenger": {"training/__init__.py", "training/rollout.py", "monitoring/__init__.py",
+                                              "monitoring/threshold_store.py"},
                         "compareVariants": {"handlers/rollout_errors.py", *(f"monitoring/{name}.py" for name in (
                             "__init__", "capture_format", "compare", "estimates", "features", "formatting",
                             "ground_truth", "storage"))},
@@ -285,8 +289,9 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
 @pytest.mark.parametrize("function_key, actions", [
     ("serializeImage", {"s3:GetObject", "s3:ListBucket"}),
     ("classifyImage", {"sagemaker:InvokeEndpoint"}),
-    ("filterConfidence", set()),
-    ("monitorModel", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "cloudwatch:PutMetricData", "events:PutEvents"}),
+    ("filterConfidence", {"ssm:GetParameter"}),
+    ("monitorModel", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "cloudwatch:PutMetricData", "events:PutEvents",
+                      "ssm:GetParameter", "ssm:PutParameter"}),
     ("assembleDataset", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
     ("registerChallenger", {"s3:GetObject", "s3:PutObject", "sagemaker:DescribeModelPackageGroup",
                             "sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage"}),
@@ -296,7 +301,8 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
     ("compareVariants", {"s3:ListBucket", "s3:GetObject"}),
     ("promoteChallenger", {"sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:AddTags",
                            "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:DescribeModel",
-                           "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"}),
+                           "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage",
+                           "ssm:PutParameter"}),
     ("handOverBaseline", {"s3:GetObject", "s3:PutObject"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
@@ -602,3 +608,20 @@ def test_package_retraining_starts_by_hand_on_a_schedule_or_on_deterioration_onl
     assert by_kind["schedule"]["State"] == "DISABLED" and by_kind["deterioration"]["State"] == "DISABLED"
     assert by_kind["deterioration"]["EventPattern"]["detail-type"] == [settings.MODEL_DETERIORATED]
     assert by_kind["deterioration"]["EventBusName"] == {"Ref": "DecisionBus"}
+
+
+@pytest.mark.parametrize("function_key, actions", [("filterConfidence", ["ssm:GetParameter"]),
+                                                   ("monitorModel", ["ssm:GetParameter", "ssm:PutParameter"]),
+                                                   ("promoteChallenger", ["ssm:PutParameter"])])
+def test_package_only_the_routing_threshold_parameter_is_read_or_set(template, function_key, actions):
+    function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
+    role = template["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+    [statement] = [statement for statement in statements_of(role) if str(statement["Action"]).startswith("['ssm:")
+                   or str(statement["Action"]).startswith("ssm:")]
+
+    assert as_list(statement["Action"]) == actions
+    assert {"Ref": "RoutingThresholdParameter"} in statement["Resource"]["Fn::Join"][1]
+    assert function["Properties"]["Environment"]["Variables"][settings.ENV_THRESHOLD_PARAMETER] == {
+        "Ref": "RoutingThresholdParameter"}
+    parameter = template["Resources"]["RoutingThresholdParameter"]["Properties"]
+    assert json.loads(parameter["Value"])["threshold"] == settings.DEFAULT_THRESHOLD

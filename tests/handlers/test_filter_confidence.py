@@ -185,10 +185,13 @@ def test_filter_confidence_publishes_whether_a_person_decides_per_model_answer_b
                                                        "InvalidEvent"]
     # One document per model answer; a malformed event is none, so it publishes nothing.
     assert [document[settings.SENT_TO_PERSON_METRIC] for document in documents] == [[0.0], [1.0], [1.0]]
+    # Beside it, the threshold each answer was judged at (the dashboard's threshold in force).
+    assert [document[settings.ROUTING_THRESHOLD_METRIC] for document in documents] == [[0.95]] * 3
     for document in documents:
         [directive] = document["_aws"]["CloudWatchMetrics"]
         assert directive == {"Namespace": "vehicle-routing/prod", "Dimensions": [["EndpointName"]],
-                             "Metrics": [{"Name": settings.SENT_TO_PERSON_METRIC, "Unit": "Count"}]}
+                             "Metrics": [{"Name": settings.SENT_TO_PERSON_METRIC, "Unit": "Count"},
+                                         {"Name": settings.ROUTING_THRESHOLD_METRIC, "Unit": "None"}]}
         assert document["EndpointName"] == "vehicle-classifier" and document["_aws"]["Timestamp"] > 1.7e12
 
 
