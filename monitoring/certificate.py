@@ -40,6 +40,7 @@ from functools import lru_cache
 from typing import List, Optional, Sequence
 
 import settings
+from monitoring.formatting import percent
 
 DEFAULT_TARGET_PRECISION = settings.TARGET_PRECISION
 DEFAULT_CONFIDENCE = settings.CERTIFICATE_CONFIDENCE
@@ -359,3 +360,38 @@ def _missing(audited: Stratum, looks: Looks, target_precision: float, confidence
     return {"clean_checks": more, "checks_needed": needed, "checks_now": audited.checked,
             "mistakes_seen": wrong, "audit_share": audit_share, "routed_drivers": routed_more,
             "days": None if more_days is None else round(more_days, 2)}
+
+
+# --- in words ----------------------------------------------------------------------------------------
+
+def _duration(days: Optional[float]) -> str:
+    if days is None:
+        return "an unknown time (the window is a single moment)"
+    if days < 1:
+        return f"about {days * 24:.1f} hours"
+    return f"about {days:.1f} days"
+
+
+def answer_text(cert: dict) -> str:
+    """The operator's answer, in one or two sentences: is the promise certified, at which threshold
+    and for what share of drivers; if not, what is missing."""
+    promise = (f"at least {percent(cert['target_precision'])} of routed drivers right, with "
+               f"{percent(cert['confidence'])} confidence")
+    if cert["certified"]:
+        audited, reviewed = cert["checks"]["audited"], cert["checks"]["reviewed"]
+        rests = f"{audited['checked']} audited routed drivers ({audited['wrong']} wrong)"
+        if reviewed["drivers"]:
+            rests += f" and all {reviewed['drivers']} reviewed ones below {cert['threshold_now']:g} " \
+                     f"({reviewed['wrong']} wrong, {reviewed['unanswered']} unanswered counted wrong)"
+        return (f"Certified: {promise}, at threshold {cert['threshold']:g}, which routes "
+                f"{percent(cert['routed_share'])} of usable drivers (model {cert['model_version']}; it rests on {rests}).")
+    missing = cert["missing_checks"]
+    seen = (f"; the last look found {missing['mistakes_seen']} of the audited drivers wrong"
+            if missing["mistakes_seen"] else "")
+    when = ""
+    if missing["routed_drivers"] is not None:
+        when = (f", about {missing['routed_drivers']:,} more routed drivers at today's audit share of "
+                f"{percent(missing['audit_share'])}, {_duration(missing['days'])} at today's traffic")
+    return (f"Not yet certified ({promise}): {missing['clean_checks']} more clean audits of drivers routed at "
+            f"{cert['threshold_now']:g} are needed ({missing['checks_now']} so far, the next look needs "
+            f"{missing['checks_needed']}{seen}){when}. Until then the threshold stays {cert['threshold_now']:g}.")

@@ -28,7 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import settings
 from monitoring import certificate, storage, threshold_store
-from monitoring.formatting import fraction, percent
+from monitoring.certificate import answer_text
+from monitoring.formatting import fraction
 from monitoring.ground_truth import read_ground_truth
 from monitoring.monitor import Window, read_window
 
@@ -133,39 +134,6 @@ def _same_pile(previous: Optional[dict], model_version: Optional[str], threshold
             and abs(previous.get("target_precision", -1) - target) < 1e-9
             and abs(previous.get("confidence", -1) - confidence) < 1e-9)
     return previous if same else None
-
-
-def _duration(days: Optional[float]) -> str:
-    if days is None:
-        return "an unknown time (the window is a single moment)"
-    if days < 1:
-        return f"about {days * 24:.1f} hours"
-    return f"about {days:.1f} days"
-
-
-def answer_text(cert: dict) -> str:
-    """The operator's answer, in one or two sentences: is the promise certified, at which threshold
-    and for what share of drivers; if not, what is missing."""
-    promise = (f"at least {percent(cert['target_precision'])} of routed drivers right, with "
-               f"{percent(cert['confidence'])} confidence")
-    if cert["certified"]:
-        audited, reviewed = cert["checks"]["audited"], cert["checks"]["reviewed"]
-        rests = f"{audited['checked']} audited routed drivers ({audited['wrong']} wrong)"
-        if reviewed["drivers"]:
-            rests += f" and all {reviewed['drivers']} reviewed ones below {cert['threshold_now']:g} " \
-                     f"({reviewed['wrong']} wrong, {reviewed['unanswered']} unanswered counted wrong)"
-        return (f"Certified: {promise}, at threshold {cert['threshold']:g}, which routes "
-                f"{percent(cert['routed_share'])} of usable drivers (model {cert['model_version']}; it rests on {rests}).")
-    missing = cert["missing_checks"]
-    seen = (f"; the last look found {missing['mistakes_seen']} of the audited drivers wrong"
-            if missing["mistakes_seen"] else "")
-    when = ""
-    if missing["routed_drivers"] is not None:
-        when = (f", about {missing['routed_drivers']:,} more routed drivers at today's audit share of "
-                f"{percent(missing['audit_share'])}, {_duration(missing['days'])} at today's traffic")
-    return (f"Not yet certified ({promise}): {missing['clean_checks']} more clean audits of drivers routed at "
-            f"{cert['threshold_now']:g} are needed ({missing['checks_now']} so far, the next look needs "
-            f"{missing['checks_needed']}{seen}){when}. Until then the threshold stays {cert['threshold_now']:g}.")
 
 
 # --- command line -------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import settings
-from monitoring import storage
+from monitoring import certificate, storage
 from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, variant_of
 from monitoring.estimates import Inference, Stratum, ThresholdEstimates, correct_count_bounds
 from monitoring.features import UnusableOutput, features_of
@@ -287,6 +287,26 @@ def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], thresho
     return ThresholdEstimates(inferences, threshold)
 
 
+def _certificate(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float,
+                 target_precision: float) -> dict:
+    """The side's certificate (or "not yet") from the shadow window's answers: its drivers the
+    champion routed are the audited stratum (audits chose among them), those it sent to a person the
+    reviewed census. One look at this window: it informs the verdict and applies nothing."""
+    tallies = []
+    for pair in pairs:
+        answer, champion = getattr(pair, side), pair.champion
+        if not answer.usable:
+            continue
+        label = labels.get(pair.inference_id)
+        tallies.append(certificate.Tally(answer.confidence, 1, int(label is not None),
+                                         int(label is not None and label != answer.predicted),
+                                         audited=_routed(champion, threshold)))
+    result = certificate.certify(tallies, threshold, target_precision).to_json()
+    result["model_version"] = side
+    result["answer"] = certificate.answer_text(result)
+    return result
+
+
 def _variant_figures(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float,
                      target_precision: float) -> dict:
     """One model's figures: its precision of routing (audited, shown only where informative), the
@@ -311,7 +331,8 @@ def _variant_figures(pairs: Sequence[Pair], side: str, labels: Dict[str, str], t
         "coverage_at_target_precision": coverage_at_target.shown_value,
         "coverage_at_target_precision_interval": coverage_at_target.interval,
         "coverage_at_target_precision_evidence": coverage_at_target.evidence(),
-        "coverage_at_target_precision_text": coverage_share(coverage_at_target)}}
+        "coverage_at_target_precision_text": coverage_share(coverage_at_target),
+        "certificate": _certificate(pairs, side, labels, threshold, target_precision)}}
 
 
 def _routing_evidence(tally: RoutingTally, challenger_p: float, champion_p: float) -> str:
@@ -398,7 +419,8 @@ def table(result: dict) -> List[str]:
                   f"  precision among routed, label-free: {figures['label_free_text']}",
                   f"  {figures['calibration_text']}",
                   f"  coverage at {percent(result['target_precision'])} precision: "
-                  f"{figures['coverage_at_target_precision_text']}"]
+                  f"{figures['coverage_at_target_precision_text']}",
+                  f"  certificate from its shadow answers: {figures['certificate']['answer']}"]
     lines.append(f"Class named right where the two differ: challenger {result['challenger_better']}, champion "
                  f"{result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}; it decides nothing).")
     verdict = f"Verdict: {result['verdict']}: {result['reason']}"

@@ -49,8 +49,8 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                         "promoteChallenger": {"training/__init__.py", "training/rollout.py", "monitoring/__init__.py",
                                               "monitoring/threshold_store.py"},
                         "compareVariants": {"handlers/rollout_errors.py", *(f"monitoring/{name}.py" for name in (
-                            "__init__", "capture_format", "compare", "estimates", "features", "formatting",
-                            "ground_truth", "storage"))},
+                            "__init__", "capture_format", "certificate", "compare", "estimates", "features",
+                            "formatting", "ground_truth", "storage"))},
                         "handOverBaseline": {"training/__init__.py", "training/rollout.py",
                                              *(f"monitoring/{name}.py" for name in ("__init__", "baseline", "storage"))}}
 MAX_ZIP_BYTES = 50 * 1024
