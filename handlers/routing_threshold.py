@@ -9,8 +9,8 @@ configuration is; what the threshold is, at every call of current_threshold().
 """
 import logging
 import os
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import settings
 
@@ -25,6 +25,9 @@ class ThresholdSource:
     parameter: Optional[str]
     default: float
     max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS
+    # Powertools' SSM provider with its own client, made when the function starts: the client takes
+    # its region, endpoint and credentials from the function's settings then (offline, the stand-in's).
+    provider: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_environment(cls) -> "ThresholdSource":
@@ -32,18 +35,22 @@ class ThresholdSource:
         default = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
         if not 0.0 < default <= 1.0:
             raise ValueError(f"{settings.ENV_THRESHOLD} must be a probability in (0, 1], got {default}")
-        return cls(os.environ.get(settings.ENV_THRESHOLD_PARAMETER) or None, default,
-                   int(os.environ.get(MAX_AGE_VARIABLE) or DEFAULT_MAX_AGE_SECONDS))
+        parameter = os.environ.get(settings.ENV_THRESHOLD_PARAMETER) or None
+        provider = None
+        if parameter:
+            # Imported only then: boto3 comes with it, and a function without the parameter never pays for it.
+            import boto3
+            from aws_lambda_powertools.utilities.parameters import SSMProvider
+            provider = SSMProvider(boto3_client=boto3.client("ssm"))
+        return cls(parameter, default, int(os.environ.get(MAX_AGE_VARIABLE) or DEFAULT_MAX_AGE_SECONDS), provider)
 
 
 def current_threshold(source: ThresholdSource) -> float:
     """The threshold in force: the parameter's, else the default."""
     if not source.parameter:
         return source.default
-    # Imported here: boto3 comes with it, and a function without the parameter never pays for it.
-    from aws_lambda_powertools.utilities import parameters
     try:
-        record = parameters.get_parameter(source.parameter, transform="json", max_age=source.max_age_seconds)
+        record = source.provider.get(source.parameter, transform="json", max_age=source.max_age_seconds)
         value = float(record["threshold"])
     except Exception as error:  # unreadable, missing, malformed: never route on a guess
         logger.warning("routing threshold parameter %s unusable (%s); using the default", source.parameter, error)

@@ -327,7 +327,7 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
                  progress: bool = False, champion: str = settings.DEFAULT_VARIANT_NAME,
                  challenger: str = settings.CHALLENGER_VARIANT_NAME, compare_variants: Optional[bool] = None,
                  exclude_manifest: Optional[storage.Location] = None,
-                 model_version: Optional[str] = None) -> ReportResult:
+                 model_version: Optional[str] = None, carry_looks: bool = True) -> ReportResult:
     """Read captures (and ground truth), write the plots, summary.json and report.html.
 
     captures / ground_truth: a local directory or s3://bucket/prefix (searched recursively for
@@ -336,7 +336,8 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     both are captured; True: required, NothingToCompare without pairs; False: never).
     exclude_manifest: the challenger's dataset manifest, whose trained-on photos never count.
     model_version: the model the captures come from, named in the certificate (certificate.json,
-    whose looks carry on from the one already in output_dir).
+    whose looks carry on from the one already in output_dir, unless carry_looks is False: the
+    captures are a pile of their own, as each offline run's are).
     Raises what analyse() raises; writes nothing then.
     """
     started = time.perf_counter()
@@ -344,7 +345,8 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     shadowed = challenger in variants and len(variants) > 1
     output_dir = Path(output_dir)
     variant = champion if shadowed or compare_variants else None
-    certifying = {"model_version": model_version, "previous": certify.read_previous(str(output_dir / CERTIFICATE_FILE)),
+    previous = certify.read_previous(str(output_dir / CERTIFICATE_FILE)) if carry_looks else None
+    certifying = {"model_version": model_version, "previous": previous,
                   "sources": {"captures": str(captures), "ground_truth": str(ground_truth) if ground_truth else None,
                               "variant": variant}}
     capture_set, summary = analyse(captures, ground_truth, threshold, target_precision, class_names,

@@ -27,9 +27,6 @@ def aws(monkeypatch):
     # metrics namespace.
     monkeypatch.setenv(settings.ENV_POWERTOOLS_SERVICE_NAME, settings.SERVICE_NAME)
     monkeypatch.setenv(settings.ENV_POWERTOOLS_METRICS_NAMESPACE, "vehicle-routing/test")
-    # Powertools' Parameters keeps its cache per process: each test starts without one.
-    from aws_lambda_powertools.utilities import parameters
-    parameters.clear_caches()
     with mock_aws():
         yield
 

@@ -91,7 +91,8 @@ def stack(monkeypatch, packaged_service):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-    fast = {settings.ENV_POLL_SECONDS: "1", settings.ENV_CANARY_WAIT_SECONDS: "1"}
+    # No parameter cache: each test reads the routing threshold as it is at that moment.
+    fast = {settings.ENV_POLL_SECONDS: "1", settings.ENV_CANARY_WAIT_SECONDS: "1", "POWERTOOLS_PARAMETERS_MAX_AGE": "0"}
     with mock_aws(config=MOTO_CONFIG), moto_gaps.bridged(), handlers_in_process(fast):
         deployed = deployment.deploy(packaged_service, STAGE)
         functions = boto3.client("lambda")
@@ -250,9 +251,7 @@ def threshold_record() -> dict:
 
 
 def judged_at(stack) -> float:
-    """The threshold the deployed Check Confidence judges a driver at now (its short cache expired)."""
-    from aws_lambda_powertools.utilities import parameters
-    parameters.clear_caches()
+    """The threshold the deployed Check Confidence judges a driver at now."""
     answer = {"s3_bucket": "images", "s3_key": "drivers/a.jpg", "label": "bicycle", "confidence": 0.999,
               "usable": True, "unusable_reasons": [], "inference_id": "sequencer-etag"}
     response = boto3.client("lambda").invoke(FunctionName=f"{GROUP}-filterConfidence", Payload=json.dumps(answer))
