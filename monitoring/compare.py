@@ -275,16 +275,20 @@ def checked_disagreements(pairs: Sequence[Pair], labels: Dict[str, str], thresho
     return rows
 
 
-def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float) -> ThresholdEstimates:
-    inferences = []
+def _usable_answers(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float):
+    """(the side's usable answer, what a person said or None, whether the champion routed it): people
+    checked drivers by the champion's decision, so that decision is the stratum."""
     for pair in pairs:
         answer, champion = getattr(pair, side), pair.champion
-        if not answer.usable:
-            continue
-        label = labels.get(pair.inference_id)
-        inferences.append(Inference(answer.confidence, None if label is None else label == answer.predicted,
-                                    routed_by_workflow=champion.usable and champion.confidence >= threshold))
-    return ThresholdEstimates(inferences, threshold)
+        if answer.usable:
+            yield answer, labels.get(pair.inference_id), _routed(champion, threshold)
+
+
+def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float) -> ThresholdEstimates:
+    return ThresholdEstimates([Inference(answer.confidence, None if label is None else label == answer.predicted,
+                                         routed_by_workflow=routed)
+                               for answer, label, routed in _usable_answers(pairs, side, labels, threshold)],
+                              threshold)
 
 
 def _certificate(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float,
@@ -292,15 +296,9 @@ def _certificate(pairs: Sequence[Pair], side: str, labels: Dict[str, str], thres
     """The side's certificate (or "not yet") from the shadow window's answers: its drivers the
     champion routed are the audited stratum (audits chose among them), those it sent to a person the
     reviewed census. One look at this window: it informs the verdict and applies nothing."""
-    tallies = []
-    for pair in pairs:
-        answer, champion = getattr(pair, side), pair.champion
-        if not answer.usable:
-            continue
-        label = labels.get(pair.inference_id)
-        tallies.append(certificate.Tally(answer.confidence, 1, int(label is not None),
-                                         int(label is not None and label != answer.predicted),
-                                         audited=_routed(champion, threshold)))
+    tallies = [certificate.Tally(answer.confidence, 1, int(label is not None),
+                                 int(label is not None and label != answer.predicted), audited=routed)
+               for answer, label, routed in _usable_answers(pairs, side, labels, threshold)]
     result = certificate.certify(tallies, threshold, target_precision).to_json()
     result["model_version"] = side
     result["answer"] = certificate.answer_text(result)
