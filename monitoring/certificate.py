@@ -367,6 +367,9 @@ def _missing(audited: Stratum, looks: Looks, target_precision: float, confidence
 def _duration(days: Optional[float]) -> str:
     if days is None:
         return "an unknown time (the window is a single moment)"
+    if days * 24 < 1:
+        minutes = max(1, round(days * 24 * 60))
+        return f"about {minutes} minute{'s' if minutes > 1 else ''}"
     if days < 1:
         return f"about {days * 24:.1f} hours"
     return f"about {days:.1f} days"
