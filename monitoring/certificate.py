@@ -346,10 +346,10 @@ def _row(test: Judged) -> dict:
 def _missing(audited: Stratum, looks: Looks, target_precision: float, confidence: float,
              days: Optional[float]) -> dict:
     """How many more clean audits of drivers routed at the threshold in force the next look needs,
-    and how long that takes at the pile's audit rate and traffic. Mistakes count only where a look
-    saw them (where the last look's sequence stopped); no label is read for this."""
+    given the mistakes among them so far, and how long that takes at the pile's audit rate and
+    traffic. Saying so looks at labels but decides nothing: when the next look comes is counted."""
     level = 1.0 - look_level(looks.count + 1, confidence)
-    wrong = looks.wrong_at_last
+    wrong = audited.wrong
     needed = max(next_look_at(looks, target_precision, confidence),
                  clean_checks_needed(wrong, 1.0 - target_precision, level))
     more = max(0, needed - audited.checked)
@@ -389,7 +389,7 @@ def answer_text(cert: dict) -> str:
         return (f"Certified: {promise}, at threshold {cert['threshold']:g}, which routes "
                 f"{percent(cert['routed_share'])} of usable drivers (model {cert['model_version']}; it rests on {rests}).")
     missing = cert["missing_checks"]
-    seen = (f"; the last look found {missing['mistakes_seen']} of the audited drivers wrong"
+    seen = (f"; people found {missing['mistakes_seen']} of the {missing['checks_now']} audited so far wrong"
             if missing["mistakes_seen"] else "")
     when = ""
     if missing["routed_drivers"] is not None:

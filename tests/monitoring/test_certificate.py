@@ -36,6 +36,15 @@ def reviewed(confidence, drivers, wrong=0, checked=None):
     return Tally(confidence, drivers, drivers if checked is None else checked, wrong, audited=False)
 
 
+def test_before_a_look_the_missing_checks_count_the_mistakes_so_far_without_testing_anything():
+    answer = certify([routed(0.99, 4000, 200, wrong=2)], 0.95)
+
+    assert not answer.looked and answer.looks["count"] == 0
+    assert answer.missing_checks["mistakes_seen"] == 2
+    assert answer.missing_checks["checks_needed"] == certificate.clean_checks_needed(
+        2, 0.01, 1 - certificate.look_level(1))
+
+
 def test_too_few_audits_say_not_yet_with_the_clean_checks_and_days_missing_and_look_at_no_label():
     tallies = [routed(0.99, 4000, 200, wrong=0), reviewed(0.8, 1000, wrong=300)]
 
