@@ -31,7 +31,7 @@ from monitoring import certificate, storage, threshold_store
 from monitoring.certificate import answer_text
 from monitoring.formatting import fraction
 from monitoring.ground_truth import read_ground_truth
-from monitoring.monitor import Window, read_window
+from monitoring.monitor import Window, moment, read_window
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +154,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="confidence of the certificate (default: %(default)s)")
     parser.add_argument("--threshold-now", type=fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the threshold the workflow judged these drivers at (default: %(default)s)")
+    parser.add_argument("--start", type=moment, default=None,
+                        help="first inference time of the pile (ISO 8601, UTC): when the model began serving at "
+                             "--threshold-now, e.g. when a certificate was applied or the default put back "
+                             "(default: every capture, or the start of the certificate at --output)")
     parser.add_argument("--output", required=True, metavar="FILE_OR_S3_URI",
                         help="where the certificate JSON goes; a certificate already there carries its looks on")
     parser.add_argument("--restart", action="store_true",
@@ -190,7 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             threshold_store.served_model(sagemaker, args.endpoint_name) if sagemaker else None)
         previous = None if args.restart else read_previous(args.output)
         result = certify_captures(args.captures, args.ground_truth, args.threshold_now, args.target_precision,
-                                  args.confidence, model_version, previous, args.variant)
+                                  args.confidence, model_version, previous, args.variant, start=args.start)
         parent, name = _split(args.output)
         written = storage.write_text(parent, name, json.dumps(result, indent=2), None)
         print(result["answer"])

@@ -304,7 +304,7 @@ def run(captures: storage.Location, baseline_location: storage.Location, output:
 
 # --- command line -------------------------------------------------------------------------------
 
-def _moment(text: str) -> datetime:
+def moment(text: str) -> datetime:
     """An ISO 8601 time read as capture reads inferenceTime (a trailing Z, or no zone, means UTC)."""
     try:
         return parse_inference_time(text)
@@ -328,8 +328,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ground-truth", default=None, metavar="DIR_OR_S3_URI",
                         help="Model Quality Monitor ground truth from the review loop: adds the check of the precision "
                              "of automatic routing (default: none)")
-    parser.add_argument("--start", type=_moment, default=None, help="first inference time of the window (ISO 8601, UTC)")
-    parser.add_argument("--end", type=_moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
+    parser.add_argument("--start", type=moment, default=None, help="first inference time of the window (ISO 8601, UTC)")
+    parser.add_argument("--end", type=moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
     parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the workflow's confidence threshold in that window (default: %(default)s)")
     parser.add_argument("--target-precision", type=fraction, default=settings.TARGET_PRECISION,
