@@ -364,9 +364,7 @@ def _missing(audited: Stratum, looks: Looks, target_precision: float, confidence
 
 # --- in words ----------------------------------------------------------------------------------------
 
-def _duration(days: Optional[float]) -> str:
-    if days is None:
-        return "an unknown time (the window is a single moment)"
+def _duration(days: float) -> str:
     if days * 24 < 1:
         minutes = max(1, round(days * 24 * 60))
         return f"about {minutes} minute{'s' if minutes > 1 else ''}"
@@ -394,7 +392,8 @@ def answer_text(cert: dict) -> str:
     when = ""
     if missing["routed_drivers"] is not None:
         when = (f", about {missing['routed_drivers']:,} more routed drivers at today's audit share of "
-                f"{percent(missing['audit_share'])}, {_duration(missing['days'])} at today's traffic")
+                f"{percent(missing['audit_share'])}"
+                + (f", {_duration(missing['days'])} at today's traffic" if missing["days"] is not None else ""))
     return (f"Not yet certified ({promise}): {missing['clean_checks']} more clean audits of drivers routed at "
             f"{cert['threshold_now']:g} are needed ({missing['checks_now']} so far, the next look needs "
             f"{missing['checks_needed']}{seen}){when}. Until then the threshold stays {cert['threshold_now']:g}.")
