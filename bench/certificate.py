@@ -7,16 +7,16 @@ Each draw is a stream of days of traffic. A driver's confidence c has 1 - c = 0.
 46% of drivers at or above 0.95), and the model is wrong with probability s (1 - c), so the
 precision among drivers routed at t is 1 - s (1 - t) / 4; s sets the true precision among drivers
 routed at the threshold in force (0.95) to 97%, 99% or 99.7%. Routed drivers are audited at the
-rate given, every other driver is reviewed. Every day the certificate is asked for, on the open
-window, exactly as `monitoring.certify` does: a window is tested once it holds enough checks, and a
-tested window that does not certify is spent (the next starts the day after). The first
-certificate of the draw ends it.
+rate given, every other driver is reviewed. Every day the certificate is asked for on the pile so
+far, exactly as `monitoring.certify` does: it looks at the labels only when the audited checks have
+grown enough, and each look spends its share of the error rate. The first certificate of the draw
+ends it.
 
-A certificate is wrong when the precision among the window's drivers routed at its threshold is
+A certificate is wrong when the precision among the pile's drivers routed at its threshold is
 below the 99% target (the certified traffic); the model's precision there (the stream's, not the
-window's) is shown beside it. The goal: wrong in at most 5% of draws in every case. For contrast,
-the last column re-tests the growing pile from day one every day, which is what disjoint windows
-prevent.
+pile's) is shown beside it. The goal: wrong in at most 5% of draws in every case. For contrast,
+the last column tests the growing pile afresh at 5% every day, which the spending of the error
+rate over looks prevents.
 """
 import argparse
 import sys
@@ -61,7 +61,7 @@ def tallies_of(drivers, checked, wrong_checked, routed):
 
 
 def one_draw(rng, share, mean_wrong, audit_rate, days, per_day, naive=False):
-    """(day of the first certificate or None, its threshold, precision of the window's drivers routed there)."""
+    """(day of the first certificate or None, its threshold, precision of the pile's drivers routed there)."""
     routed = np.asarray(BIN_EDGES[:100]) >= THRESHOLD_NOW - 1e-12
     pile = [np.zeros(100, dtype=int) for _ in range(4)]  # drivers, checked, wrong among checked, wrong in all
     looks = certificate.Looks()
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     print(f"{args.draws} draws a case, {args.days} days of {args.drivers_per_day} usable drivers; threshold in force "
-          f"{THRESHOLD_NOW}, target {TARGET:.0%} at {certificate.DEFAULT_CONFIDENCE:.0%}; wrong: the window's "
+          f"{THRESHOLD_NOW}, target {TARGET:.0%} at {certificate.DEFAULT_CONFIDENCE:.0%}; wrong: the pile's "
           f"drivers routed at the certified threshold are below the target (95% Wilson interval)")
     header = (f"{'true precision at 0.95':<23}{'audit':>6}  {'wrong':<20}{'not yet':>8}  {'first certificate: day (drivers), median [10-90%]':<52}"
               f"{'thresholds certified':<22}{'model precision there':<23}{'naive re-testing: wrong':<24}")

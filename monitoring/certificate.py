@@ -3,7 +3,7 @@ confidence, that at least the target share of routed drivers is right; or an hon
 
 Plain Python (no numpy, no scipy), so the monitor Lambda, the report, the comparison and the
 command line share it. Selective classification with a finite-sample guarantee (Geifman and
-El-Yaniv's SGR) chosen as multiple testing (Learn-then-Judged):
+El-Yaniv's SGR) chosen as multiple testing (Learn-then-Test):
 
 - For a candidate threshold t the null hypothesis is "more than 1 - target of the drivers routed
   at t are wrong". It is rejected with an exact binomial (Clopper-Pearson) test on the checked
@@ -22,16 +22,18 @@ El-Yaniv's SGR) chosen as multiple testing (Learn-then-Judged):
 - Fixed-sequence testing: the candidates are tested from the highest down, each at the full
   level, and the sequence stops at the first that fails; the certificate names the lowest that
   passed. Trying many thresholds costs nothing, whatever their dependence.
-- A candidate enters the sequence only when it rests on at least clean_checks_needed(0) checked
-  drivers (299 for 99% at 95%): below that not even a clean record could pass it, so the high
-  thresholds with a handful of audits do not stop the sequence before it starts. Which candidates
-  qualify depends on counts alone, never on whether the model was right, so the choice costs no
-  validity.
+- A candidate enters the sequence only when its audited stratum holds enough checks for a clean
+  record to pass (or, with no audited driver, its census does): below that the high thresholds
+  with a handful of audits would stop the sequence before it starts. Which candidates qualify
+  depends on counts alone, never on whether the model was right, so the choice costs no validity.
 
 Re-testing a growing pile of answers would inflate the error: tested again and again, some day a
-lucky run passes. Each test here consumes its window instead (disjoint windows): a window is
-tested only once it holds enough checks (a count, decided without looking at a label), and the
-next certificate rests only on answers after the end of a tested window (Certificate.next_start).
+lucky run passes. The pile is kept, and each look at its labels spends part of the error rate:
+look j is tested at (1 - confidence) / (j (j + 1)), which sums to 1 - confidence over every look
+(a union bound: the guarantee holds at every look, however many). A look is due only when the
+audited checks have grown by LOOK_GROWTH since the last one: a count, so when to look is never
+chosen from the labels, and the looks stay few. The looks so far travel in the certificate's file
+(Looks). Disjoint windows would be valid too, but would throw each failed window's answers away.
 bench/certificate.py checks the error rate of this whole procedure by simulation.
 """
 import math
