@@ -26,6 +26,8 @@ DEFAULT_THRESHOLD = 0.95
 # The precision automatic routing must keep (the monitor's quality check, the comparison, the report);
 # training/model_artifacts.TARGET_PRECISION repeats it for the SageMaker container (a test ties them).
 TARGET_PRECISION = 0.99
+# The confidence a routing threshold's certificate gives that promise (monitoring/certificate.py).
+CERTIFICATE_CONFIDENCE = 0.95
 # Photo limits and the normalised size are defined with the decoder, in imaging/photo.py
 # (DEFAULT_MAX_BYTES, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MAX_SIDE): it also ships to SageMaker.
 # What the classify handler asks the endpoint for: probabilities and whether the photo is usable.
@@ -50,7 +52,8 @@ MODEL_DETERIORATED = "ModelDeteriorated"
 DEFAULT_AUDIT_RATE = 0.05
 # Environment variables the Lambdas read.
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
-ENV_THRESHOLD = "THRESHOLD"
+ENV_THRESHOLD = "THRESHOLD"                        # the conservative default, as deployed
+ENV_THRESHOLD_PARAMETER = "THRESHOLD_PARAMETER"    # the SSM parameter holding the threshold in force
 ENV_AUDIT_RATE = "AUDIT_RATE"
 ENV_CLASS_NAMES = "CLASS_NAMES"          # comma-separated, in model output order
 ENV_IMAGES_BUCKET = "IMAGES_BUCKET"                # where photos are read when the event names no bucket
@@ -98,6 +101,7 @@ ENV_PHOTO_URL_SECONDS = "PHOTO_URL_SECONDS"        # how long a presigned photo 
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SENT_TO_PERSON_METRIC = "SentToPerson"             # 1 per driver sent to a person, 0 per routed one
+ROUTING_THRESHOLD_METRIC = "RoutingThreshold"      # the threshold each driver was judged at
 
 # --- Where the endpoint name travels from training to serverless.yml ----------------------------
 # training/launch.py writes {"endpoint_name": ...} here; serverless.yml reads it with a default.

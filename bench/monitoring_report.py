@@ -74,8 +74,8 @@ def main() -> None:
     print(f"records: {args.records}  capture data: {size / 1e6:.1f} MB  (generated in {generated:.1f} s)")
     print(f"reading the captures alone: {reading:.2f} s  ({args.records / reading:,.0f} records/s)")
     print(f"whole report (read captures and ground truth, 4 plots, HTML): {elapsed:.2f} s")
-    print(f"accuracy {result.summary['accuracy']:.4f}  recommended threshold "
-          f"{result.summary['recommended_threshold']}  ECE {result.summary['expected_calibration_error']:.4f}")
+    print(f"accuracy {result.summary['accuracy']:.4f}  certified threshold "
+          f"{result.summary['certificate']['threshold']}  ECE {result.summary['expected_calibration_error']:.4f}")
 
 
 if __name__ == "__main__":

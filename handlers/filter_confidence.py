@@ -15,11 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 import settings
 from handlers import routing_rule
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
+from handlers.routing_threshold import ThresholdSource, current_threshold
 from handlers.support import log_decision, s3_uri
 
 STEP = "filter_confidence"
 # The rule's inputs (handlers/routing_rule.py holds the rule itself, shared with the fleet onboarding).
-THRESHOLD = routing_rule.threshold_from_environment()
+# Checked at start: a meaningless default must stop the function before it judges anyone. The
+# threshold in force is read per invocation (routing_threshold: an SSM parameter, cached briefly).
+THRESHOLD_SOURCE = ThresholdSource.from_environment()
 AUDIT_RATE = routing_rule.audit_rate_from_environment()
 ENDPOINT_NAME = os.environ.get(settings.ENV_ENDPOINT_NAME) or settings.DEFAULT_ENDPOINT_NAME
 # Powertools Metrics reads it; without one, each invocation would end in its SchemaValidationError.
@@ -43,23 +46,26 @@ warnings.filterwarnings("ignore", "No application metrics to publish", module="a
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
+    threshold = current_threshold(THRESHOLD_SOURCE)
     try:
         if not isinstance(event, dict):
             raise InvalidEvent(f"the state input must be a JSON object, got {type(event).__name__}")
         decision = routing_rule.decide(event.get("label"), event.get("confidence"), event.get("usable"),
-                                       event.get("unusable_reasons"), event.get("inference_id"), THRESHOLD,
+                                       event.get("unusable_reasons"), event.get("inference_id"), threshold,
                                        AUDIT_RATE, image=s3_uri(event))
         if decision.error is not None:
             raise decision.error
     except Exception as error:
         if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)):
             metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)
         log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
                      label=event.get("label") if isinstance(event, dict) else None,
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
-                     threshold=THRESHOLD)
+                     threshold=threshold)
         raise
     metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=0)
+    metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)
     log_decision(logger, STEP, "accepted", image=s3_uri(event), label=decision.label, confidence=decision.confidence,
-                 threshold=THRESHOLD, route=decision.route, audit=decision.audit)
-    return {**event, "accepted": True, "threshold": THRESHOLD, "route": decision.route, "audit": decision.audit}
+                 threshold=threshold, route=decision.route, audit=decision.audit)
+    return {**event, "accepted": True, "threshold": threshold, "route": decision.route, "audit": decision.audit}

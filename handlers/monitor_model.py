@@ -4,7 +4,9 @@ Runs on a schedule (EventBridge, hourly by default). The window is the WINDOW_HO
 before the schedule's time; the reports go below REPORTS_URI/<endpoint>/<schedule>/yyyy/mm/dd/hh/
 (statistics.json, constraint_violations.json), the metrics to CloudWatch with Model Monitor's names
 and dimensions, and a window with violations puts a ModelDeteriorated event on the decisions bus.
-The judging is monitoring/monitor.py's, the same code the command line runs.
+The judging is monitoring/monitor.py's, the same code the command line runs. The window is judged at
+the routing threshold in force (the THRESHOLD_PARAMETER record); when that came from a certificate
+and the audits since it break its promise, the threshold goes back to the conservative default.
 """
 import json
 import os
@@ -14,7 +16,7 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 
 import settings
-from monitoring import monitor
+from monitoring import monitor, threshold_store
 from monitoring.capture_format import hour_path, parse_inference_time
 
 logger = Logger()
@@ -30,6 +32,7 @@ METRICS_NAMESPACE = os.environ[settings.ENV_METRICS_NAMESPACE]
 DECISION_BUS = os.environ[settings.ENV_DECISION_BUS]
 WINDOW_HOURS = int(os.environ.get(settings.ENV_WINDOW_HOURS) or 1)
 THRESHOLD = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
+THRESHOLD_PARAMETER = os.environ.get(settings.ENV_THRESHOLD_PARAMETER) or None
 if WINDOW_HOURS < 1:
     raise ValueError(f"{settings.ENV_WINDOW_HOURS} must be at least 1, got {WINDOW_HOURS}")
 
@@ -37,6 +40,7 @@ if WINDOW_HOURS < 1:
 S3 = boto3.client("s3")
 CLOUDWATCH = boto3.client("cloudwatch")
 EVENTS = boto3.client("events")
+SSM = boto3.client("ssm")
 
 
 def window_of(event: dict) -> tuple:
@@ -58,12 +62,18 @@ def window_of(event: dict) -> tuple:
 def handler(event: dict, context) -> dict:
     start, end = window_of(event)
     output = f"{REPORTS_URI.rstrip('/')}/{ENDPOINT_NAME}/{SCHEDULE_NAME}/{hour_path(start)}"
+    record = threshold_store.read(SSM, THRESHOLD_PARAMETER) if THRESHOLD_PARAMETER else None
+    threshold = float(record["threshold"]) if record else THRESHOLD
     # The production variant's answers only: a shadow's are captured beside them, never served.
-    result = monitor.run(CAPTURE_URI, BASELINE_URI, output, GROUND_TRUTH_URI, start, end, THRESHOLD, s3_client=S3,
+    result = monitor.run(CAPTURE_URI, BASELINE_URI, output, GROUND_TRUTH_URI, start, end, threshold, s3_client=S3,
                          cloudwatch=CLOUDWATCH, metrics_namespace=METRICS_NAMESPACE, endpoint_name=ENDPOINT_NAME,
-                         schedule_name=SCHEDULE_NAME, variant=settings.DEFAULT_VARIANT_NAME)
+                         schedule_name=SCHEDULE_NAME, variant=settings.DEFAULT_VARIANT_NAME, threshold_record=record)
     for line in result.lines:
         logger.info(line)
+    if result.certificate_broken:
+        threshold_store.reset(SSM, THRESHOLD_PARAMETER, f"the monitor found the certificate broken: "
+                              f"{result.certificate.description()}", "monitorModel", THRESHOLD)
+        logger.warning("Routing threshold back to the default %g: the certificate no longer holds", THRESHOLD)
     violations = result.violations["violations"]
     if violations:
         response = EVENTS.put_events(Entries=[{
@@ -76,5 +86,6 @@ def handler(event: dict, context) -> dict:
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"{settings.MODEL_DETERIORATED} was not put on {DECISION_BUS}: {response['Entries']}")
     return {"window_start": start.isoformat(), "window_end": end.isoformat(), "items": result.verdict.items,
-            "enough_data": result.verdict.enough_data, "violations": len(violations),
+            "enough_data": result.verdict.enough_data, "violations": len(violations), "threshold": threshold,
+            "threshold_reset": result.certificate_broken,
             "reports": result.locations}

@@ -26,11 +26,13 @@ import settings
 from handlers import classify_image, onboarding, routing_rule, serialize_image
 from handlers.errors import EndpointUnavailable, ImageStoreUnavailable, WorkflowError
 from handlers.onboarding_errors import DecisionStoreUnavailable
+from handlers.routing_threshold import ThresholdSource, current_threshold
 from handlers.support import log_decision, required_text, single_attempt_client
 
 STEP = "onboard_chunk"
-# The rule's inputs, read as Check Confidence reads them (handlers/routing_rule.py).
-THRESHOLD = routing_rule.threshold_from_environment()
+# The rule's inputs, read as Check Confidence reads them (handlers/routing_rule.py): the threshold in
+# force per chunk from the stack's parameter (handlers/routing_threshold.py), the audit share at start.
+THRESHOLD_SOURCE = ThresholdSource.from_environment()
 AUDIT_RATE = routing_rule.audit_rate_from_environment()
 CLAIMS_TABLE = os.environ.get(settings.ENV_CLAIMS_TABLE, "")
 DECISION_BUS = os.environ.get(settings.ENV_DECISION_BUS, "")
@@ -56,9 +58,10 @@ def handler(event: dict, context) -> dict:
     claim_ids = {row.driver_id: onboarding.inference_id(row) for row in rows}
     decided = _decisions_so_far(list(claim_ids.values()))
     undecided = [row for row in rows if claim_ids[row.driver_id] not in decided]
+    threshold = current_threshold(THRESHOLD_SOURCE)
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="onboard") as pool:
-        outcomes = list(pool.map(lambda row: _decide(row, claim_ids[row.driver_id], bucket, run_id, execution),
-                                 undecided))
+        outcomes = list(pool.map(
+            lambda row: _decide(row, claim_ids[row.driver_id], bucket, run_id, execution, threshold), undecided))
     decided.update({item["inference_id"]: item for item in outcomes if isinstance(item, dict)})
     _publish([item for item in decided.values() if not item.get("published")], run_id)
     transient = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
@@ -79,7 +82,7 @@ def handler(event: dict, context) -> dict:
     return {"chunk_key": chunk, "rows": len(rows), "published_now": published_now, **counts}
 
 
-def _decide(row: onboarding.Row, claim_id: str, bucket: str, run_id: str, execution: str):
+def _decide(row: onboarding.Row, claim_id: str, bucket: str, run_id: str, execution: str, threshold: float):
     """The claimed decision for one driver (an earlier writer's, if it won the claim), or the
     transient error that kept this one from being decided now."""
     location = f"s3://{bucket}/{row.s3_key}"
@@ -90,9 +93,9 @@ def _decide(row: onboarding.Row, claim_id: str, bucket: str, run_id: str, execut
         _, image, content_type, _ = serialize_image.read_normalized({"s3_bucket": bucket, "s3_key": row.s3_key})
         probabilities, reasons = classify_image.assess(image, content_type, claim_id)
         label, confidence = classify_image.top_class(probabilities)
-        decision = routing_rule.decide(label, confidence, not reasons, reasons, claim_id, THRESHOLD, AUDIT_RATE,
+        decision = routing_rule.decide(label, confidence, not reasons, reasons, claim_id, threshold, AUDIT_RATE,
                                        image=location)
-        item.update(decision=decision.outcome, label=label, confidence=confidence, threshold=THRESHOLD,
+        item.update(decision=decision.outcome, label=label, confidence=confidence, threshold=threshold,
                     route=decision.route, audit=decision.audit, reason=decision.reason, message=decision.message,
                     unusable_reasons=json.dumps(reasons))
     except TRANSIENT as error:

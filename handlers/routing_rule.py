@@ -69,14 +69,6 @@ def audited(inference_id, rate: float) -> bool:
     return fraction < rate
 
 
-def threshold_from_environment() -> float:
-    """THRESHOLD as serverless.yml sets it (settings.DEFAULT_THRESHOLD without it), checked."""
-    threshold = float(os.environ.get(settings.ENV_THRESHOLD) or settings.DEFAULT_THRESHOLD)
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"{settings.ENV_THRESHOLD} must be a probability in (0, 1], got {threshold}")
-    return threshold
-
-
 def audit_rate_from_environment() -> float:
     """AUDIT_RATE as serverless.yml sets it (settings.DEFAULT_AUDIT_RATE without it), checked."""
     rate = float(os.environ.get(settings.ENV_AUDIT_RATE) or settings.DEFAULT_AUDIT_RATE)

@@ -1,12 +1,14 @@
 """The whole learning cycle offline, in one command, on the AWS stand-in.
 
-    python -m local.learn FOLDER [FOLDER ...] [--later-share 0.3] [--shadow-share 100]
+    python -m local.learn FOLDER [FOLDER ...] [--later-share 0.3] [--shadow-share 100] [--audit-share 0.05]
 
   1. Every photo below the folders arrives as a driver's upload, in a fixed shuffled order (the
      arrival order); its folder answers for it when a person is asked (bicycle/, motorcycle/,
      other/ = not a vehicle: settings.FOLDER_ANSWERS).
-  2. The first share goes through the current model: reviews and audits are answered, the
-     deterioration monitor judges the capture.
+  2. The first share goes through the current model: reviews and audits are answered (--audit-share
+     of the routed drivers audited: 1 audits every one, for a rehearsal), the deterioration monitor
+     judges the capture, and monitoring.certify certifies the threshold or says "not yet"; a
+     certificate is applied to the stand-in's routing threshold, which stays the default otherwise.
   3. retrainModel trains a challenger on what people answered (a real training job in the
      stand-in) and registers it.
   4. A person approves the package: the approval event starts deployChallenger, which deploys it as
@@ -18,9 +20,11 @@
      local.endpoint serve by default, and the previous model is kept beside it.
 
 It prints the monitor's findings on the first share (the audited precision of routing beside the
-label-free one), the champion-versus-challenger table (each model's precision audited and
-label-free) and the verdict with the counts it rests on, and what it did, and writes the
-monitoring report with its side-by-side section (thumbnails of the checked disagreements).
+label-free one), the champion's certificate on it, the champion-versus-challenger table (each
+model's precision audited and label-free, and each one's certificate from the shadow answers) and
+the verdict with the counts it rests on, what it did, and the routing threshold the stand-in
+ends with; and writes the monitoring report with its side-by-side section (thumbnails of the
+checked disagreements).
 """
 import argparse
 import io
@@ -44,6 +48,7 @@ RETRAIN_TIMEOUT_SECONDS = 3600
 RETRAIN_OUTPUT = "RetrainModelStateMachineArn"
 DEPLOY_OUTPUT = "DeployChallengerStateMachineArn"
 PROMOTE_OUTPUT = "PromoteChallengerStateMachineArn"
+THRESHOLD_OUTPUT = "RoutingThresholdParameterName"
 ROLLOUT_TIMEOUT_SECONDS = 600
 # The stack's rollout, quick enough for a rehearsal: the canary is watched for seconds, not minutes.
 ROLLOUT_PARAMS = {"canaryWaitSeconds": "5", "rolloutPollSeconds": "1"}
@@ -155,11 +160,31 @@ def install(s3, model_data: str, model_dir: Path) -> Path:
     return previous
 
 
+def certify_first_share(product, capture_uri: str, ground_truth_uri: str, report_dir: Path, say) -> dict:
+    """The champion's certificate on what people answered so far, applied to the stand-in's routing
+    threshold when it certifies (as `monitoring.certify --apply` would); the threshold stays the
+    default otherwise."""
+    from monitoring import certify, storage, threshold_store
+    clients, endpoint = product.clients, settings.DEFAULT_ENDPOINT_NAME
+    served = threshold_store.served_model(clients["sagemaker"], endpoint)
+    cert = certify.certify_captures(f"{capture_uri}/{endpoint}", ground_truth_uri, settings.DEFAULT_THRESHOLD,
+                                    model_version=served, variant=settings.DEFAULT_VARIANT_NAME,
+                                    s3_client=clients["s3"])
+    location = str(Path(report_dir) / "certificate-champion.json")
+    storage.write_atomically(Path(location), json.dumps(cert, indent=2).encode())
+    say(f"   Certificate: {cert['answer']}")
+    if cert["certified"]:
+        record = threshold_store.apply(clients["ssm"], product.deployment.outputs[THRESHOLD_OUTPUT], cert, location,
+                                       served, "local.learn")
+        say(f"   Applied: the stand-in's Check Confidence now routes at {record['threshold']:g}.")
+    return cert
+
+
 def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT_LATER_SHARE,
           shadow_share: float = 100.0, hyperparameters: Optional[dict] = None, seed: int = 1,
           progress: bool = True, say=print, data_dir: Optional[Path] = None,
-          report_dir: Optional[Path] = None) -> dict:
-    from monitoring import compare, monitor
+          report_dir: Optional[Path] = None, audit_share: float = settings.DEFAULT_AUDIT_RATE) -> dict:
+    from monitoring import compare, monitor, threshold_store
     from monitoring.report import build_report
 
     photos = photos_in(folders)
@@ -176,7 +201,7 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
     if not offline.model_is_complete(model_dir):
         raise LearnError(f"no trained model in {model_dir}: run `python -m local.run` first")
     params = {"monitoringBucket": bucket, "retrainPollSeconds": "2", "minNewLabels": "4",
-              "shadowShare": format(shadow_share, "g"), **ROLLOUT_PARAMS}
+              "shadowShare": format(shadow_share, "g"), "auditRate": format(audit_share, "g"), **ROLLOUT_PARAMS}
     options = {"monitoring_bucket": bucket, "data_dir": data_dir}
     with offline.quiet_expected_noise(), offline.running_product(
             model_dir, settings.DEFAULT_ENDPOINT_NAME, 0, capture_uri, settings.DEFAULT_THRESHOLD, STAGE,
@@ -194,6 +219,7 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
         say("2. The deterioration monitor, on the capture and the answers so far:")
         for line in verdict.lines[1:-1]:
             say(f"   {line}")
+        champion_certificate = certify_first_share(product, capture_uri, ground_truth_uri, report_dir, say)
         say("3. retrainModel trains a challenger on what people answered (a real training job) ...")
         retrained = retrain(product, hyperparameters or {})
         package = retrained["model_package_arn"]
@@ -230,8 +256,12 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
             # The verdict's reason, with the counts it rests on, is the table's last line above.
             meaning = compare.VERDICT_MEANINGS[result["verdict"]]
             say(f"   Not promoted: the verdict is {result['verdict']!r} ({meaning}); {model_dir} keeps the current model.")
+        record = threshold_store.read(clients["ssm"], product.deployment.outputs[THRESHOLD_OUTPUT])
+        say(f"   Routing threshold in the stand-in now: {record['threshold']:g} ({record['source']}: "
+            f"{record.get('reason')}, set by {record.get('set_by')}).")
         say(f"   Report with the side-by-side section: {report.html_path}")
-    return {"comparison": result, "promoted": promoted, "package": package, "report": str(report.html_path)}
+    return {"comparison": result, "promoted": promoted, "package": package, "report": str(report.html_path),
+            "certificate": champion_certificate, "threshold": record}
 
 
 def main(argv=None) -> int:
@@ -243,6 +273,9 @@ def main(argv=None) -> int:
     parser.add_argument("--later-share", type=float, default=DEFAULT_LATER_SHARE,
                         help="share of the photos kept back from training, to judge both models (default: %(default)s)")
     parser.add_argument("--shadow-share", type=float, default=100.0, help="percent of requests the shadow gets")
+    parser.add_argument("--audit-share", type=float, default=settings.DEFAULT_AUDIT_RATE,
+                        help="share of routed drivers a person audits (1 audits every one, so a rehearsal can "
+                             "certify the threshold; default: %(default)s)")
     parser.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                         help="train.py option for the challenger's training job (e.g. epochs=20)")
     parser.add_argument("--seed", type=int, default=1, help="the arrival order's shuffle")
@@ -250,6 +283,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.later_share < 1:
         parser.error("--later-share must be between 0 and 1")
+    if not 0 <= args.audit_share <= 1:
+        parser.error("--audit-share must be between 0 and 1")
     from training.launch import LaunchError, parse_hyperparameters
     try:
         hyperparameters = parse_hyperparameters(args.hyperparameter)
@@ -258,7 +293,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     try:
         learn(args.folders, args.model_dir, args.later_share, args.shadow_share, hyperparameters, args.seed,
-              progress=not args.no_progress)
+              progress=not args.no_progress, audit_share=args.audit_share)
     except (LearnError, offline.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -226,7 +226,7 @@ def running_product(model_dir: Path, endpoint_name: str, port: int, capture_dir,
                                 aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
                                 region_name=stand_in.region)
         clients = {name: session.client(name, endpoint_url=stand_in.url) for name in
-                   ("cloudformation", "s3", "stepfunctions", "events", "sqs", "sagemaker", "cloudwatch")}
+                   ("cloudformation", "s3", "stepfunctions", "events", "sqs", "sagemaker", "cloudwatch", "ssm")}
         print(f"Packaging with `sls package` and deploying to the AWS stand-in at {stand_in.url} ...", flush=True)
         try:
             package_dir = deployment.package(
@@ -289,13 +289,25 @@ def close_the_loop(product: LocalProduct, routings: Sequence[Routing], ground_tr
 
 # --- what the run says and writes -----------------------------------------------------------------
 
-def write_monitoring(capture_dir: Path, ground_truth_dir: Optional[Path], report_dir: Path, threshold: float):
+def model_version(model_dir: Path) -> str:
+    """A model's identity for its certificate: the SHA-256 of its weights (the first 16 hex digits)."""
+    import hashlib
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).glob("*.params")):
+        digest.update(path.read_bytes())
+    return f"weights-sha256:{digest.hexdigest()[:16]}"
+
+
+def write_monitoring(capture_dir: Path, ground_truth_dir: Optional[Path], report_dir: Path, threshold: float,
+                     model_dir: Optional[Path] = None):
     """The monitoring report over this run, its ground truth the review loop's answers: every
-    rejected driver reviewed, routed ones audited at the workflow's audit rate."""
+    rejected driver reviewed, routed ones audited at the workflow's audit rate. Its certificate
+    rests on this run's capture alone (a pile of its own), for the model in model_dir."""
     from monitoring import report, storage
     try:
         return report.build_report(str(capture_dir), str(ground_truth_dir) if ground_truth_dir else None,
-                                   threshold, report_dir)
+                                   threshold, report_dir,
+                                   model_version=model_version(model_dir) if model_dir else None, carry_looks=False)
     except (report.NothingToReport, storage.LocationNotFound) as error:  # nothing reached the endpoint
         logger.warning("No monitoring report: %s", error)
         return None

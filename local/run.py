@@ -343,14 +343,18 @@ def run_quietly(args: argparse.Namespace) -> int:
                 print("  (a 32-px thumbnail is not a driver's photo: upsampled to the model's input, many show "
                       "the backbone's ImageNet head too little of a two-wheeler, and go to a person)")
     print_summary(summary, "photos in all" if len(sets) > 1 else sets[0] if sets else "images")
+    result = write_monitoring(capture_dir, ground_truth_dir if loop["requests_answered"] else None,
+                              settings.LOCAL_REPORT_DIR, args.threshold, model_dir)
+    if result is not None:
+        # The promise, certified or not: the operator's answer, in the summary and routing.json too.
+        summary["certificate"] = result.summary["certificate"]
+        print(f"  certificate                     {summary['certificate']['answer']}")
     json_path, csv_path = write_results(routings, summary, settings.LOCAL_RESULTS_DIR)
     print(f"\nResults: {json_path} and {csv_path}")
-    result = write_monitoring(capture_dir, ground_truth_dir if loop["requests_answered"] else None,
-                              settings.LOCAL_REPORT_DIR, args.threshold)
     if result is not None:
         for sentence in result.summary.get("sentences", []):
             print(f"  {sentence}")
-        print(f"Monitoring report: {result.html_path}")
+        print(f"Monitoring report: {result.html_path} (certificate: {result.summary['certificate_file']})")
     print("Deterioration monitor (python -m monitoring.monitor, as the scheduled monitorModel runs it):")
     for line in run_monitor(capture_dir, model_dir, ground_truth_dir if loop["requests_answered"] else None,
                             settings.LOCAL_MONITORING_DIR / run_id, args.threshold):

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import settings
-from monitoring import storage
+from monitoring import certificate, storage
 from monitoring.capture_format import MalformedCaptureRecord, parse_capture_line, variant_of
 from monitoring.estimates import Inference, Stratum, ThresholdEstimates, correct_count_bounds
 from monitoring.features import UnusableOutput, features_of
@@ -275,16 +275,34 @@ def checked_disagreements(pairs: Sequence[Pair], labels: Dict[str, str], thresho
     return rows
 
 
-def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float) -> ThresholdEstimates:
-    inferences = []
+def _usable_answers(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float):
+    """(the side's usable answer, what a person said or None, whether the champion routed it): people
+    checked drivers by the champion's decision, so that decision is the stratum."""
     for pair in pairs:
         answer, champion = getattr(pair, side), pair.champion
-        if not answer.usable:
-            continue
-        label = labels.get(pair.inference_id)
-        inferences.append(Inference(answer.confidence, None if label is None else label == answer.predicted,
-                                    routed_by_workflow=champion.usable and champion.confidence >= threshold))
-    return ThresholdEstimates(inferences, threshold)
+        if answer.usable:
+            yield answer, labels.get(pair.inference_id), _routed(champion, threshold)
+
+
+def _estimates(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float) -> ThresholdEstimates:
+    return ThresholdEstimates([Inference(answer.confidence, None if label is None else label == answer.predicted,
+                                         routed_by_workflow=routed)
+                               for answer, label, routed in _usable_answers(pairs, side, labels, threshold)],
+                              threshold)
+
+
+def _certificate(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float,
+                 target_precision: float) -> dict:
+    """The side's certificate (or "not yet") from the shadow window's answers: its drivers the
+    champion routed are the audited stratum (audits chose among them), those it sent to a person the
+    reviewed census. One look at this window: it informs the verdict and applies nothing."""
+    tallies = [certificate.Tally(answer.confidence, 1, int(label is not None),
+                                 int(label is not None and label != answer.predicted), audited=routed)
+               for answer, label, routed in _usable_answers(pairs, side, labels, threshold)]
+    result = certificate.certify(tallies, threshold, target_precision).to_json()
+    result["model_version"] = side
+    result["answer"] = certificate.answer_text(result)
+    return result
 
 
 def _variant_figures(pairs: Sequence[Pair], side: str, labels: Dict[str, str], threshold: float,
@@ -311,7 +329,8 @@ def _variant_figures(pairs: Sequence[Pair], side: str, labels: Dict[str, str], t
         "coverage_at_target_precision": coverage_at_target.shown_value,
         "coverage_at_target_precision_interval": coverage_at_target.interval,
         "coverage_at_target_precision_evidence": coverage_at_target.evidence(),
-        "coverage_at_target_precision_text": coverage_share(coverage_at_target)}}
+        "coverage_at_target_precision_text": coverage_share(coverage_at_target),
+        "certificate": _certificate(pairs, side, labels, threshold, target_precision)}}
 
 
 def _routing_evidence(tally: RoutingTally, challenger_p: float, champion_p: float) -> str:
@@ -398,7 +417,8 @@ def table(result: dict) -> List[str]:
                   f"  precision among routed, label-free: {figures['label_free_text']}",
                   f"  {figures['calibration_text']}",
                   f"  coverage at {percent(result['target_precision'])} precision: "
-                  f"{figures['coverage_at_target_precision_text']}"]
+                  f"{figures['coverage_at_target_precision_text']}",
+                  f"  certificate from its shadow answers: {figures['certificate']['answer']}"]
     lines.append(f"Class named right where the two differ: challenger {result['challenger_better']}, champion "
                  f"{result['champion_better']} (McNemar p = {result['mcnemar_p_value']:.3g}; it decides nothing).")
     verdict = f"Verdict: {result['verdict']}: {result['reason']}"

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import settings
-from monitoring import baseline, checks, storage
+from monitoring import baseline, certificate_watch, checks, storage
 from monitoring.capture_format import (MalformedCaptureRecord, parse_capture_line, parse_inference_time, time_of_path,
                                       variant_of)
 from monitoring.estimates import Inference, ThresholdEstimates
@@ -40,6 +40,10 @@ DEFAULT_SCHEDULE_NAME = "hourly"
 VIOLATION_COUNT_METRIC = "violation_count"
 ITEM_COUNT_METRIC = "item_count"
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+# The certificate in force, watched: the audits since it was applied, and how many were wrong.
+CERTIFICATE_AUDITS_METRIC = "certificate_audits"
+CERTIFICATE_WRONG_METRIC = "certificate_wrong_audits"
+CERTIFICATE_ALLOWED_METRIC = "certificate_wrong_allowed"
 METRICS_PER_CALL = 1000
 # Files are cut at the hour of their first record; a late flush may hold a later hour's records.
 LATE_FLUSH = timedelta(hours=2)
@@ -58,6 +62,7 @@ class Window:
     end: Optional[datetime]
     rows: List[dict] = field(default_factory=list)
     join_keys: List[str] = field(default_factory=list)
+    times: List[datetime] = field(default_factory=list)
     files: int = 0
     skipped: Counter = field(default_factory=Counter)
 
@@ -70,6 +75,11 @@ class MonitorResult:
     verdict: checks.WindowVerdict
     locations: Dict[str, str]
     lines: List[str]
+    certificate: Optional[certificate_watch.Watch] = None
+
+    @property
+    def certificate_broken(self) -> bool:
+        return self.certificate is not None and self.certificate.broken
 
 
 def window_files(captures: storage.Location, start: Optional[datetime], s3_client=None) -> Iterator[str]:
@@ -125,6 +135,7 @@ def read_window(captures: storage.Location, start: Optional[datetime] = None, en
                 window.skipped["output is not class probabilities"] += 1
                 continue
             window.join_keys.append(record.join_key)
+            window.times.append(when)
     window.files = len(files)
     return window
 
@@ -168,8 +179,27 @@ def quality_of(window: Window, labels: Dict[str, str], threshold: float, target_
     return checks.model_quality(precision, target_precision, threshold, label_free, calibration)
 
 
+def watch_certificate(captures: storage.Location, record: dict, labels: Dict[str, str], end: Optional[datetime],
+                      class_names: Sequence[str], s3_client=None,
+                      variant: Optional[str] = None) -> certificate_watch.Watch:
+    """The audits of drivers routed at the certificate's threshold since it was applied, against its
+    promise (monitoring/certificate_watch.py)."""
+    since = parse_inference_time(record["applied_at"])
+    window = read_window(captures, since, end, class_names, s3_client, variant)
+    threshold, checked, wrong = float(record["threshold"]), 0, 0
+    for row, key in zip(window.rows, window.join_keys):
+        label = labels.get(key)
+        if row.get("usable") == "false" or row["confidence"] < threshold or label is None:
+            continue
+        checked += 1
+        wrong += label != row["predicted_class"]
+    return certificate_watch.watch(checked, wrong, threshold, float(record["target_precision"]),
+                                   float(record["confidence"]), record["applied_at"])
+
+
 def publish_metrics(cloudwatch, namespace: str, endpoint_name: str, schedule_name: str,
-                    verdict: checks.WindowVerdict, when: datetime) -> int:
+                    verdict: checks.WindowVerdict, when: datetime,
+                    watched: Optional[certificate_watch.Watch] = None) -> int:
     """Model Monitor's metric names with its Endpoint and MonitoringSchedule dimensions; returns how
     many data points were put."""
     dimensions = [{"Name": "Endpoint", "Value": endpoint_name}, {"Name": "MonitoringSchedule", "Value": schedule_name}]
@@ -184,6 +214,10 @@ def publish_metrics(cloudwatch, namespace: str, endpoint_name: str, schedule_nam
     if verdict.quality and verdict.quality["label_free"]["value"] is not None:
         data.append({"MetricName": checks.LABEL_FREE_PRECISION_METRIC,
                      "Value": float(verdict.quality["label_free"]["value"])})
+    if watched is not None:
+        data += [{"MetricName": CERTIFICATE_AUDITS_METRIC, "Value": float(watched.checks)},
+                 {"MetricName": CERTIFICATE_WRONG_METRIC, "Value": float(watched.wrong)},
+                 {"MetricName": CERTIFICATE_ALLOWED_METRIC, "Value": float(watched.most_wrong_allowed)}]
     for datum in data:
         datum.update(Dimensions=dimensions, Timestamp=when, Unit="None")
     for start in range(0, len(data), METRICS_PER_CALL):
@@ -234,10 +268,12 @@ def run(captures: storage.Location, baseline_location: storage.Location, output:
         target_precision: float = settings.TARGET_PRECISION, class_names: Sequence[str] = settings.CLASS_NAMES,
         s3_client=None, cloudwatch=None, metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         endpoint_name: str = settings.DEFAULT_ENDPOINT_NAME, schedule_name: str = DEFAULT_SCHEDULE_NAME,
-        variant: Optional[str] = None) -> MonitorResult:
+        variant: Optional[str] = None, threshold_record: Optional[dict] = None) -> MonitorResult:
     """Judge one window and write statistics.json and constraint_violations.json below output
     (violations last, so a reader who finds them finds the statistics too); with a CloudWatch
-    client, also publish the metrics."""
+    client, also publish the metrics. threshold_record: the routing threshold in force
+    (monitoring/threshold_store.py); when it came from a certificate, the audits since it was
+    applied are checked against its promise (a certificate_check violation when it is broken)."""
     baseline_statistics, constraints = read_baseline(baseline_location, s3_client)
     window = read_window(captures, start, end, class_names, s3_client, variant)
     statistics = baseline.dataset_statistics(window.rows, feature_names(class_names))
@@ -245,6 +281,13 @@ def run(captures: storage.Location, baseline_location: storage.Location, output:
     labels = read_ground_truth(ground_truth, class_names, s3_client)[0] if ground_truth is not None else {}
     quality = quality_of(window, labels, threshold, target_precision, class_names)
     verdict = checks.check_window(statistics, baseline_statistics, constraints, quality)
+    watched = None
+    if threshold_record and threshold_record.get("source") == "certificate" and ground_truth is not None:
+        watched = watch_certificate(captures, threshold_record, labels, end, class_names, s3_client, variant)
+        if watched.broken:
+            verdict.violations.append({"feature_name": checks.PRECISION_METRIC, "metric_name": CERTIFICATE_WRONG_METRIC,
+                                       "constraint_check_type": certificate_watch.CERTIFICATE_CHECK,
+                                       "description": watched.description()})
     violations = {"violations": verdict.violations}
     locations = {
         "statistics": storage.write_text(output, baseline.STATISTICS_FILE, json.dumps(statistics, indent=2), s3_client),
@@ -252,13 +295,16 @@ def run(captures: storage.Location, baseline_location: storage.Location, output:
     }
     if cloudwatch is not None:
         publish_metrics(cloudwatch, metrics_namespace, endpoint_name, schedule_name, verdict,
-                        end or datetime.now(timezone.utc))
-    return MonitorResult(window, statistics, violations, verdict, locations, summary_lines(window, verdict, locations))
+                        end or datetime.now(timezone.utc), watched)
+    lines = summary_lines(window, verdict, locations)
+    if watched is not None and not watched.broken:
+        lines.insert(-1, f"The certificate in force holds: {watched.description()}.")
+    return MonitorResult(window, statistics, violations, verdict, locations, lines, watched)
 
 
 # --- command line -------------------------------------------------------------------------------
 
-def _moment(text: str) -> datetime:
+def moment(text: str) -> datetime:
     """An ISO 8601 time read as capture reads inferenceTime (a trailing Z, or no zone, means UTC)."""
     try:
         return parse_inference_time(text)
@@ -282,8 +328,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ground-truth", default=None, metavar="DIR_OR_S3_URI",
                         help="Model Quality Monitor ground truth from the review loop: adds the check of the precision "
                              "of automatic routing (default: none)")
-    parser.add_argument("--start", type=_moment, default=None, help="first inference time of the window (ISO 8601, UTC)")
-    parser.add_argument("--end", type=_moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
+    parser.add_argument("--start", type=moment, default=None, help="first inference time of the window (ISO 8601, UTC)")
+    parser.add_argument("--end", type=moment, default=None, help="end of the window, exclusive (ISO 8601, UTC)")
     parser.add_argument("--threshold", type=fraction, default=settings.DEFAULT_THRESHOLD,
                         help="the workflow's confidence threshold in that window (default: %(default)s)")
     parser.add_argument("--target-precision", type=fraction, default=settings.TARGET_PRECISION,

@@ -9,12 +9,17 @@ report.html (plots embedded) into an output directory.
 From Python (the local run does this):
 
     result = build_report("artifacts/captures", "artifacts/ground-truth", 0.95, "artifacts/report")
-    result.summary["recommended_threshold"], result.html_path, result.plot_paths
+    result.summary["certificate"], result.html_path, result.plot_paths
+
+It opens with the operator's answer: is the promise (at least the target share of routed drivers
+right, with 95% confidence) certified, at which threshold and for what share of drivers, and if
+not, what is missing (monitoring/certificate.py). The certificate is written beside the report as
+certificate.json, the file `python -m monitoring.certify` writes, and its looks carry on from the
+one already there. No threshold is recommended that is not certified.
 """
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 import settings
-from monitoring import compare, metrics, storage
+from monitoring import certificate, certify, compare, metrics, storage
 from monitoring.captures import (NO_LABEL, NOT_A_VEHICLE_LABEL, CaptureSet, attach_ground_truth, captured_variants,
                                  read_captures)
 from monitoring.estimates import Estimate, Inference, ThresholdEstimates
@@ -40,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 HTML_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
+CERTIFICATE_FILE = certify.CERTIFICATE_FILE
 PLOT_FILES = {
     "confidence_over_time": "confidence_over_time.png",
     "threshold_curves": "threshold_curves.png",
@@ -62,27 +68,6 @@ class ReportResult:
     html_path: Path
     summary_path: Path
     plot_paths: Dict[str, Path]
-
-
-def display_threshold(threshold: float, next_lower_confidence: float, current: Optional[float] = None) -> float:
-    """The shortest decimal <= threshold that still rejects next_lower_confidence, so the stated
-    threshold is readable and accepts exactly the same predictions as the exact one. When the
-    current threshold already does that, it is the answer: recommending 0.96 where 0.95 accepts
-    the very same predictions would read as advice to change something that needs no change."""
-    if current is not None and next_lower_confidence < current <= threshold:
-        return current
-    for decimals in range(2, 10):
-        scale = 10 ** decimals
-        candidate = math.floor(threshold * scale) / scale
-        if candidate > next_lower_confidence:
-            return candidate
-    return threshold
-
-
-def minimum_evidence(target_precision: float) -> int:
-    """Accepted predictions needed before one error in them can be the (1 - target) share allowed:
-    with fewer, 100% and the target are indistinguishable."""
-    return math.ceil(1 / (1 - target_precision) - 1e-9) if target_precision < 1 else 0
 
 
 # --- summary ------------------------------------------------------------------------------------
@@ -169,7 +154,23 @@ def _label_free_curve(usable_confidences: np.ndarray, thresholds: np.ndarray) ->
         return np.where(count > 0, from_here[start] / np.maximum(count, 1), np.nan)
 
 
-def summarise(captures: CaptureSet, threshold: float, target_precision: float) -> dict:
+def _certificate(captures: CaptureSet, usable: np.ndarray, threshold: float, target_precision: float,
+                 certifying: Optional[dict]) -> dict:
+    """The certificate over these drivers (monitoring/certify.py's document); certifying holds the
+    model version, the previous certificate and the sources, when the caller knows them."""
+    labelled = (captures.true_labels != NO_LABEL) if captures.true_labels is not None else np.zeros(len(captures), bool)
+    wrong = labelled & (captures.predictions != (captures.true_labels if captures.true_labels is not None else -1))
+    tallies = [certificate.Tally(float(confidence), 1, int(checked), int(mistaken), bool(confidence >= threshold))
+               for confidence, checked, mistaken in zip(captures.confidences[usable], labelled[usable], wrong[usable])]
+    times = [datetime.fromtimestamp(moment, timezone.utc) for moment in captures.times]
+    certifying = certifying or {}
+    return certify.certify_tallies(tallies, times, threshold, target_precision, certifying.get("confidence",
+                                   certificate.DEFAULT_CONFIDENCE), certifying.get("model_version"),
+                                   certifying.get("previous"), certifying.get("sources"))
+
+
+def summarise(captures: CaptureSet, threshold: float, target_precision: float,
+              certifying: Optional[dict] = None) -> dict:
     """Every figure of the report, as plain JSON-ready values, plus the sentences that state them.
 
     threshold is the one the workflow used while these inferences were captured: it splits them
@@ -199,6 +200,9 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
         f"At the threshold {threshold:g}, {percent(summary['share_below_threshold'])} of them "
         f"({summary['below_threshold']}) fall below it and would be rejected.",
     ]
+    summary["certificate"] = _certificate(captures, usable, threshold, target_precision, certifying)
+    # The operator's answer first, before any detail.
+    sentences.insert(0, summary["certificate"]["answer"])
     summary["unusable"] = int((~usable).sum())
     if summary["unusable"]:
         sentences.append(f"{summary['unusable']} of them ({percent(summary['unusable'] / len(captures))}) were not "
@@ -217,10 +221,10 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
                          "used and were skipped.")
     if not labelled:
         sentences.append("No ground truth matched these inferences, so whether they are right cannot be "
-                         "checked: supply ground truth to see audited accuracy and a recommended threshold."
+                         "checked: supply ground truth to see audited accuracy and a certified threshold."
                          if captures.true_labels is not None else
                          "No ground truth was given, so whether they are right cannot be checked: supply "
-                         "ground truth to see audited accuracy and a recommended threshold.")
+                         "ground truth to see audited accuracy and a certified threshold.")
         summary["label_free"], label_free_sentences = label_free_figures(confidences, usable, threshold)
         sentences.extend(label_free_sentences)
         summary["sentences"] = sentences
@@ -274,48 +278,15 @@ def summarise(captures: CaptureSet, threshold: float, target_precision: float) -
     sentences.extend(loop_sentences)
 
     curves, low, high, informative = _curves(estimates)
-    recommended_exact, coverage = estimates.coverage_at_target(target_precision)
+    _, coverage = estimates.coverage_at_target(target_precision)
     summary["coverage_at_target_precision"] = coverage.shown_value
     summary["coverage_at_target_precision_interval"] = coverage.interval
     summary["coverage_at_target_precision_evidence"] = coverage.evidence()
     summary["coverage_at_target_precision_text"] = coverage_share(coverage)
-    if recommended_exact is None:
-        finite = np.where(np.isnan(curves.precision), -1.0, curves.precision)
-        top = int(np.argmax(finite)) if finite.size else None
-        summary.update(recommended_threshold=None, recommended=None, recommended_precision_interval=[None, None])
-        best = ("" if top is None or finite[top] < 0 else
-                f": the best point estimate is at {curves.thresholds[top]:g}, accepting "
-                f"{percent(curves.coverage[top])}, where the share right is "
-                f"{audited_share(estimates.precision(float(curves.thresholds[top])))}")
-        sentences.append(f"No threshold reaches {percent(target_precision)} precision among accepted on this data{best}.")
-    else:
-        index = int(np.searchsorted(curves.thresholds, recommended_exact))
-        lower = float(curves.thresholds[index - 1]) if index > 0 else 0.0
-        below_usable = confidences[usable]
-        lower = max([lower] + [float(c) for c in below_usable[below_usable < recommended_exact]])
-        recommended_value = display_threshold(float(recommended_exact), lower, threshold)
-        recommended = _at(estimates, recommended_value)
-        summary.update(recommended_threshold=recommended_value, recommended=recommended,
-                       recommended_precision_interval=recommended["precision_interval"])
-        sentences.append(f"Coverage at {percent(target_precision)} precision (threshold-free: the largest share of "
-                         f"the most confident usable drivers routed with at most {percent(1 - target_precision)} "
-                         f"wrong): {coverage_share(coverage)}.")
-        sentences.append(_threshold_sentence(
-            f"At {recommended_value:g}, the lowest threshold whose estimated precision among accepted is at least "
-            f"{percent(target_precision)},", recommended))
-        sure_low = recommended["precision_interval"][0]
-        labelled_above = recommended["audited"] + recommended["reviewed_accepted"]
-        sentences.append(f"How sure: that precision rests on {labelled_above} checked drivers above the threshold; "
-                         f"its {percent_interval(recommended['precision_interval'])}"
-                         + (", so the target is met with confidence." if sure_low is not None and
-                            sure_low >= target_precision else
-                            ", which still admits less than the target: more audits (or labels) narrow it."))
-        needed = minimum_evidence(target_precision)
-        summary["recommendation_evidence_sufficient"] = labelled_above >= needed
-        if not summary["recommendation_evidence_sufficient"]:
-            sentences.append(f"Caution: that recommendation rests on only {labelled_above} checked drivers above it; "
-                             f"at least {needed} are needed before a precision of {percent(target_precision)} can be "
-                             f"told apart from a perfect score.")
+    # An estimate, not advice: the certificate (the first sentence) is the only threshold offered.
+    sentences.append(f"Coverage at {percent(target_precision)} precision, estimated (threshold-free: the largest "
+                     f"share of the most confident usable drivers with at most {percent(1 - target_precision)} "
+                     f"wrong): {coverage_share(coverage)}.")
     summary["sentences"] = sentences
     # For the plots; dropped from JSON.
     summary["_curves"], summary["_precision_band"], summary["_calibration"] = curves, (low, high), calibration
@@ -328,7 +299,8 @@ def analyse(captures: storage.Location, ground_truth: Optional[storage.Location]
             threshold: float = settings.DEFAULT_THRESHOLD,
             target_precision: float = metrics.DEFAULT_TARGET_PRECISION,
             class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
-            progress: bool = False, variant: Optional[str] = None) -> Tuple[CaptureSet, dict]:
+            progress: bool = False, variant: Optional[str] = None,
+            certifying: Optional[dict] = None) -> Tuple[CaptureSet, dict]:
     """Read captures (and ground truth) and work out every figure, without plotting or writing.
 
     Returns the joined captures and the summary (keys starting with "_" hold arrays for the
@@ -344,7 +316,7 @@ def analyse(captures: storage.Location, ground_truth: Optional[storage.Location]
     if ground_truth is not None:
         labels, skipped = read_ground_truth(ground_truth, class_names, s3_client)
         attach_ground_truth(capture_set, labels, skipped)
-    return capture_set, summarise(capture_set, threshold, target_precision)
+    return capture_set, summarise(capture_set, threshold, target_precision, certifying)
 
 
 def build_report(captures: storage.Location, ground_truth: Optional[storage.Location] = None,
@@ -354,7 +326,8 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
                  class_names: Sequence[str] = settings.CLASS_NAMES, s3_client=None,
                  progress: bool = False, champion: str = settings.DEFAULT_VARIANT_NAME,
                  challenger: str = settings.CHALLENGER_VARIANT_NAME, compare_variants: Optional[bool] = None,
-                 exclude_manifest: Optional[storage.Location] = None) -> ReportResult:
+                 exclude_manifest: Optional[storage.Location] = None,
+                 model_version: Optional[str] = None, carry_looks: bool = True) -> ReportResult:
     """Read captures (and ground truth), write the plots, summary.json and report.html.
 
     captures / ground_truth: a local directory or s3://bucket/prefix (searched recursively for
@@ -362,13 +335,22 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     the champion's, and a side-by-side section compares the two (compare_variants None: whenever
     both are captured; True: required, NothingToCompare without pairs; False: never).
     exclude_manifest: the challenger's dataset manifest, whose trained-on photos never count.
+    model_version: the model the captures come from, named in the certificate (certificate.json,
+    whose looks carry on from the one already in output_dir, unless carry_looks is False: the
+    captures are a pile of their own, as each offline run's are).
     Raises what analyse() raises; writes nothing then.
     """
     started = time.perf_counter()
     variants = captured_variants(captures, s3_client)
     shadowed = challenger in variants and len(variants) > 1
+    output_dir = Path(output_dir)
+    variant = champion if shadowed or compare_variants else None
+    previous = certify.read_previous(str(output_dir / CERTIFICATE_FILE)) if carry_looks else None
+    certifying = {"model_version": model_version, "previous": previous,
+                  "sources": {"captures": str(captures), "ground_truth": str(ground_truth) if ground_truth else None,
+                              "variant": variant}}
     capture_set, summary = analyse(captures, ground_truth, threshold, target_precision, class_names,
-                                   s3_client, progress, variant=champion if shadowed or compare_variants else None)
+                                   s3_client, progress, variant=variant, certifying=certifying)
     comparison = None
     if compare_variants or (compare_variants is None and shadowed):
         comparison = _comparison(captures, capture_set.labels, champion, challenger, threshold, target_precision,
@@ -385,7 +367,6 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     summary = {key: value for key, value in summary.items() if not key.startswith("_")}
     summary["report_seconds"] = round(time.perf_counter() - started, 3)
 
-    output_dir = Path(output_dir)
     plot_paths = {}
     for name, png in images.items():
         plot_paths[name] = output_dir / PLOT_FILES[name]
@@ -395,6 +376,9 @@ def build_report(captures: storage.Location, ground_truth: Optional[storage.Loca
     storage.write_atomically(html_path, render_html(summary, images, sources, comparison).encode("utf-8"))
     summary["plots"] = {name: str(path) for name, path in plot_paths.items()}
     summary["html"] = str(html_path)
+    certificate_path = output_dir / CERTIFICATE_FILE
+    storage.write_atomically(certificate_path, json.dumps(summary["certificate"], indent=2).encode("utf-8"))
+    summary["certificate_file"] = str(certificate_path)
     storage.write_atomically(summary_path, json.dumps(summary, indent=2).encode("utf-8"))
     return ReportResult(summary, html_path, summary_path, plot_paths)
 
@@ -418,8 +402,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         prog="python -m monitoring.report",
         description="Report on captured inferences: confidence against the threshold over time and, with "
                     "ground truth, accuracy on both sides of the threshold, coverage/precision curves, "
-                    "calibration, a confusion matrix and a recommended threshold. Writes PNG plots, "
-                    "summary.json and a self-contained report.html.")
+                    "calibration, a confusion matrix and the threshold's certificate (or 'not yet'). Writes PNG "
+                    "plots, summary.json, certificate.json and a self-contained report.html.")
     parser.add_argument("--captures", default=str(settings.LOCAL_CAPTURE_DIR), metavar="DIR_OR_S3_URI",
                         help="SageMaker data-capture JSONL below this directory or s3://bucket/prefix, "
                              "searched recursively (default: %(default)s)")
@@ -430,8 +414,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="the confidence threshold the workflow used while these were captured: drivers above it "
                              "were routed (a random share audited), those below it reviewed (default: %(default)s)")
     parser.add_argument("--target-precision", type=fraction, default=metrics.DEFAULT_TARGET_PRECISION,
-                        help="precision among accepted the recommended threshold must reach "
-                             "(default: %(default)s)")
+                        help="precision among accepted a certified threshold must keep (default: %(default)s)")
     parser.add_argument("--output-dir", type=Path, default=settings.LOCAL_REPORT_DIR,
                         help="where the PNGs, summary.json and report.html go (default: %(default)s)")
     parser.add_argument("--compare", dest="compare_variants", action="store_const", const=True, default=None,

@@ -99,13 +99,23 @@ as its interval alone (hatched).</figcaption></figure>
 
 def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str], comparison=None) -> str:
     """One page, no external files: plots are embedded as base64 data URIs."""
-    rows = [("Captured inferences", summary["records"]), ("Capture files", summary["capture_files"]),
+    cert = summary["certificate"]
+    missing = cert["missing_checks"]
+    rows = [("Certified threshold", f"{cert['threshold']:g}, routing {percent(cert['routed_share'])} of usable drivers "
+                                    f"(at least {percent(cert['target_precision'])} right, {percent(cert['confidence'])} "
+                                    f"confidence)" if cert["certified"] else
+             f"not yet: {missing['clean_checks']} more clean audits at {cert['threshold_now']:g}"),
+            ("Checks the certificate rests on", f"{cert['checks']['audited']['checked']} audited of "
+                                                f"{cert['checks']['audited']['drivers']} routed "
+                                                f"({cert['checks']['audited']['wrong']} wrong); "
+                                                f"{cert['checks']['reviewed']['drivers']} reviewed below "
+                                                f"{cert['threshold_now']:g} ({cert['checks']['reviewed']['wrong']} wrong)"),
+            ("Captured inferences", summary["records"]), ("Capture files", summary["capture_files"]),
             ("Threshold", f"{summary['threshold']:g}"),
             ("Below threshold", f"{summary['below_threshold']} ({percent(summary['share_below_threshold'])})"),
             ("Skipped capture lines", sum(summary["skipped_capture_lines"].values()))]
     if "accuracy" in summary:
         at = summary["at_threshold"]
-        recommended = summary["recommended_threshold"]
         label_free = summary["label_free"]
         rows += [("Usable inferences (coverage counts these)", at["usable"]),
                  ("Labelled inferences", summary["labelled"]),
@@ -120,8 +130,6 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
                  (f"Precision among accepted at {summary['threshold']:g}, label-free", label_free["precision_text"]),
                  ("Do the audited routed drivers contradict it?", label_free["precision_check_text"]),
                  ("Target precision among accepted", percent(summary["target_precision"])),
-                 ("Recommended threshold", "none reaches the target" if recommended is None else
-                  f"{recommended:g} (precision {summary['recommended']['precision_text']})"),
                  ("Coverage at the target precision", summary["coverage_at_target_precision_text"]),
                  ("Not usable photos (to a person)", summary["unusable"])]
         loop = summary["loop"]
@@ -134,7 +142,7 @@ def render_html(summary: dict, images: Dict[str, bytes], sources: Dict[str, str]
     table = "\n".join(f"<tr><th>{html.escape(str(name))}</th><td{_alarm(str(value))}>"
                       f"{html.escape(str(value))}</td></tr>" for name, value in rows)
     sentences = "\n".join(f"<li{_alarm(sentence)}>{html.escape(sentence)}</li>"
-                          for sentence in summary["sentences"])
+                          for sentence in summary["sentences"][1:])  # the first is the answer, above
     figures = "\n".join(
         f'<figure><img alt="{html.escape(PLOT_CAPTIONS[name])}" src="{_png_uri(png)}"><figcaption>{html.escape(PLOT_CAPTIONS[name])}'
         f'</figcaption></figure>' for name, png in images.items())
@@ -158,6 +166,7 @@ li.alarm, .alarm {{ color: #a00; font-weight: bold; }}
 </style></head><body>
 <h1>Vehicle classifier monitoring report</h1>
 <p class="meta">Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from {html.escape(source_text)}.</p>
+<p class="verdict{' alarm' if not cert['certified'] else ''}" id="answer">{html.escape(cert['answer'])}</p>
 <h2>In plain words</h2>
 <ul>
 {sentences}

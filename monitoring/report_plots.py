@@ -69,16 +69,9 @@ def _zoom_start(summary: dict, lowest: float) -> float:
     """Left edge of the close-up: a little below the lower of the current and recommended
     thresholds, where the decision is made (0.9 and above squeezes into a sliver otherwise)."""
     marks = [summary["threshold"]]
-    if summary.get("recommended_threshold") is not None:
-        marks.append(summary["recommended_threshold"])
+    if summary["certificate"]["certified"]:
+        marks.append(summary["certificate"]["threshold"])
     return max(lowest, min(marks) - max(0.02, (1 - min(marks)) * 0.5))
-
-
-def _short(value, interval) -> str:
-    """A figure for a legend: its point when informative, else its interval."""
-    if value is not None:
-        return percent(value)
-    return f"{percent(interval[0])} to {percent(interval[1])}" if interval and None not in interval else "unknown"
 
 
 def plot_threshold_curves(summary: dict) -> bytes:
@@ -112,10 +105,13 @@ def plot_threshold_curves(summary: dict) -> bytes:
                      label=f"target precision {percent(summary['target_precision'])}")
         axes.axvline(summary["threshold"], color="black", linestyle="--", linewidth=1.2,
                      label=f"current threshold {summary['threshold']:g}")
-        if summary.get("recommended_threshold") is not None:
-            axes.axvline(summary["recommended_threshold"], color="tab:red", linestyle="-.", linewidth=1.2,
-                         label=f"recommended {summary['recommended_threshold']:g} (coverage "
-                               f"{_short(summary['coverage_at_target_precision'], summary['coverage_at_target_precision_interval'])})")
+        cert = summary["certificate"]
+        if cert["certified"]:
+            axes.axvline(cert["threshold"], color="tab:red", linestyle="-.", linewidth=1.2,
+                         label=f"certified {cert['threshold']:g}: routes {percent(cert['routed_share'])}, at least "
+                               f"{percent(cert['target_precision'])} right ({percent(cert['confidence'])} confidence)")
+        else:
+            axes.plot([], [], " ", label=f"not certified yet: {cert['missing_checks']['clean_checks']} more clean audits")
         axes.set_xlabel("confidence threshold (accept when confidence >= threshold)")
         axes.grid(alpha=0.3)
     full.set_xlim(lowest, 1.0)

@@ -323,6 +323,7 @@ def run_rollout(args, boto_session=None) -> dict:
         alarms = rollout.ensure_alarms(session.client("cloudwatch"), args.endpoint_name, settings.DEFAULT_VARIANT_NAME)
         promoted = rollout.promote(sagemaker, args.endpoint_name, alarms + args.alarm, args.canary_percent,
                                    args.canary_wait_seconds)
+        _reset_threshold(session, args, f"promotion of {promoted['model_data']}")
         print(f"{args.endpoint_name}: promoting {promoted['model_data']} (canary {args.canary_percent}% for "
               f"{args.canary_wait_seconds} s, rolled back by {', '.join(alarms + args.alarm)}); previous config "
               f"{promoted['previous']} kept" + (f"; {promoted['model_package_arn']} approved"
@@ -346,7 +347,18 @@ def run_rollout(args, boto_session=None) -> dict:
         return {"config": name}
     previous = rollout.rollback(sagemaker, args.endpoint_name)
     print(f"{args.endpoint_name} is back on {previous}")
+    _reset_threshold(session, args, f"rollback to {previous}")
     return {"config": previous}
+
+
+def _reset_threshold(session, args, why: str) -> None:
+    """A model change: the routing threshold goes back to the default until that model is certified."""
+    if not getattr(args, "threshold_parameter", None):
+        return
+    from monitoring import threshold_store
+    threshold_store.reset(session.client("ssm"), args.threshold_parameter,
+                          f"{why}: a model changed, no certificate of its own yet", "training.launch")
+    print(f"Routing threshold back to the default {settings.DEFAULT_THRESHOLD} ({args.threshold_parameter})")
 
 
 # --- command line ----------------------------------------------------------------------------------
@@ -423,6 +435,10 @@ def parse_args(argv=None):
     for command in (shadow, promote, rollback, drop_shadow):
         command.add_argument("--endpoint-name", type=endpoint_name, default=settings.DEFAULT_ENDPOINT_NAME,
                              help="default: %(default)s")
+    for command in (promote, rollback):
+        command.add_argument("--threshold-parameter", default=None, metavar="NAME",
+                             help="the stack's routing-threshold SSM parameter (its RoutingThresholdParameterName "
+                                  "output): set back to the default, since the new model has no certificate yet")
     args = parser.parse_args(argv)
     if args.mode == "cloud" and args.max_instances < args.min_instances:
         parser.error("--max-instances must be at least --min-instances")

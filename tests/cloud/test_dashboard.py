@@ -125,7 +125,8 @@ def emitted(template) -> list:
     dimensions = {"Endpoint": monitor_variables[settings.ENV_ENDPOINT_NAME],
                   "MonitoringSchedule": monitor_variables[settings.ENV_MONITORING_SCHEDULE]}
     names = [monitor.ITEM_COUNT_METRIC, monitor.VIOLATION_COUNT_METRIC, checks.PRECISION_METRIC,
-             checks.LABEL_FREE_PRECISION_METRIC,
+             checks.LABEL_FREE_PRECISION_METRIC, monitor.CERTIFICATE_AUDITS_METRIC, monitor.CERTIFICATE_WRONG_METRIC,
+             monitor.CERTIFICATE_ALLOWED_METRIC,
              *(f"{monitor.DRIFT_METRIC_PREFIX}{feature}" for feature in feature_names(settings.CLASS_NAMES))]
     metrics += [(monitor_variables[settings.ENV_METRICS_NAMESPACE], name, dimensions) for name in names]
     return metrics

@@ -36,12 +36,14 @@ WORKFLOW_FUNCTIONS = ("serializeImage", "classifyImage", "filterConfidence")
 SHARED_FILES = {"settings.py", "handlers/__init__.py", "handlers/errors.py", "handlers/support.py"}
 # The photo decoder goes only where photos are decoded; Pillow comes from the layer.
 FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo.py"},
-                        # The routing rule, shared with the fleet onboarding (handlers/routing_rule.py).
-                        "filterConfidence": {"handlers/routing_rule.py"},
+                        # The routing rule, shared with the fleet onboarding (handlers/routing_rule.py), and
+                        # the threshold in force, read at run time (an SSM parameter).
+                        "filterConfidence": {"handlers/routing_rule.py", "handlers/routing_threshold.py"},
                         # The monitor's plain-Python core: no numpy, no plotting, no report.
                         "monitorModel": {f"monitoring/{name}.py" for name in (
-                            "__init__", "baseline", "capture_format", "checks", "drift", "estimates", "features", "formatting",
-                            "ground_truth", "monitor", "storage")},
+                            "__init__", "baseline", "capture_format", "certificate_watch", "checks", "drift",
+                            "estimates", "features", "formatting", "ground_truth", "monitor", "storage",
+                            "threshold_store")},
                         "assembleDataset": {"handlers/retraining_errors.py", "training/__init__.py", "training/dataset.py",
                                             *(f"monitoring/{name}.py" for name in (
                                                 "__init__", "capture_format", "ground_truth", "storage"))},
@@ -49,16 +51,18 @@ FUNCTION_EXTRA_FILES = {"serializeImage": {"imaging/__init__.py", "imaging/photo
                                                "monitoring/storage.py"},
                         # The rollout: plain boto3 (training/rollout.py), and the comparison's plain-Python core.
                         "deployChallenger": {"training/__init__.py", "training/rollout.py"},
-                        "promoteChallenger": {"training/__init__.py", "training/rollout.py"},
+                        "promoteChallenger": {"training/__init__.py", "training/rollout.py", "monitoring/__init__.py",
+                                              "monitoring/threshold_store.py"},
                         "compareVariants": {"handlers/rollout_errors.py", *(f"monitoring/{name}.py" for name in (
-                            "__init__", "capture_format", "compare", "estimates", "features", "formatting",
-                            "ground_truth", "storage"))},
+                            "__init__", "capture_format", "certificate", "compare", "estimates", "features",
+                            "formatting", "ground_truth", "storage"))},
                         # The fleet onboarding: its core, and the chunk function the per-photo path's code.
                         "prepareOnboarding": {"handlers/onboarding.py", "handlers/onboarding_errors.py"},
                         "reportOnboarding": {"handlers/onboarding.py", "handlers/onboarding_errors.py"},
                         "onboardChunk": {"handlers/onboarding.py", "handlers/onboarding_errors.py",
-                                         "handlers/routing_rule.py", "handlers/serialize_image.py",
-                                         "handlers/classify_image.py", "imaging/__init__.py", "imaging/photo.py"},
+                                         "handlers/routing_rule.py", "handlers/routing_threshold.py",
+                                         "handlers/serialize_image.py", "handlers/classify_image.py",
+                                         "imaging/__init__.py", "imaging/photo.py"},
                         "handOverBaseline": {"training/__init__.py", "training/rollout.py",
                                              *(f"monitoring/{name}.py" for name in ("__init__", "baseline", "storage"))},
                         # The review page: its app, page and instruction photos, and the ground-truth writer.
@@ -323,8 +327,9 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
 @pytest.mark.parametrize("function_key, actions", [
     ("serializeImage", {"s3:GetObject", "s3:ListBucket"}),
     ("classifyImage", {"sagemaker:InvokeEndpoint"}),
-    ("filterConfidence", set()),
-    ("monitorModel", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "cloudwatch:PutMetricData", "events:PutEvents"}),
+    ("filterConfidence", {"ssm:GetParameter"}),
+    ("monitorModel", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "cloudwatch:PutMetricData", "events:PutEvents",
+                      "ssm:GetParameter", "ssm:PutParameter"}),
     ("assembleDataset", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
     ("registerChallenger", {"s3:GetObject", "s3:PutObject", "sagemaker:DescribeModelPackageGroup",
                             "sagemaker:CreateModelPackageGroup", "sagemaker:CreateModelPackage"}),
@@ -334,14 +339,15 @@ def test_package_no_role_grants_wildcard_actions_or_resources(template):
     ("compareVariants", {"s3:ListBucket", "s3:GetObject"}),
     ("promoteChallenger", {"sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:AddTags",
                            "sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig", "sagemaker:DescribeModel",
-                           "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"}),
+                           "sagemaker:ListTags", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage",
+                           "ssm:PutParameter"}),
     ("handOverBaseline", {"s3:GetObject", "s3:PutObject"}),
     ("reviewPage", {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                     "sqs:SendMessage", "s3:GetObject", "s3:ListBucket", "s3:PutObject"}),
     ("prepareOnboarding", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
     ("onboardChunk", {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "sagemaker:InvokeEndpoint", "dynamodb:PutItem",
                       "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "events:PutEvents",
-                      "sqs:SendMessage"}),
+                      "sqs:SendMessage", "ssm:GetParameter"}),
     ("reportOnboarding", {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}),
 ], ids=list(FUNCTION_HANDLERS))
 def test_package_each_function_role_grants_only_what_it_needs(template, function_key, actions):
@@ -713,3 +719,19 @@ def test_package_onboarding_prefix_is_not_one_the_upload_rule_starts_executions_
 
     assert not any(onboarding.ONBOARDING_PREFIX.startswith(prefix) or prefix.startswith(onboarding.ONBOARDING_PREFIX)
                    for prefix in prefixes)
+@pytest.mark.parametrize("function_key, actions", [("filterConfidence", ["ssm:GetParameter"]),
+                                                   ("onboardChunk", ["ssm:GetParameter"]),
+                                                   ("monitorModel", ["ssm:GetParameter", "ssm:PutParameter"]),
+                                                   ("promoteChallenger", ["ssm:PutParameter"])])
+def test_package_only_the_routing_threshold_parameter_is_read_or_set(template, function_key, actions):
+    function = template["Resources"][f"{function_key[0].upper()}{function_key[1:]}LambdaFunction"]
+    role = template["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+    [statement] = [statement for statement in statements_of(role) if str(statement["Action"]).startswith("['ssm:")
+                   or str(statement["Action"]).startswith("ssm:")]
+
+    assert as_list(statement["Action"]) == actions
+    assert {"Ref": "RoutingThresholdParameter"} in statement["Resource"]["Fn::Join"][1]
+    assert function["Properties"]["Environment"]["Variables"][settings.ENV_THRESHOLD_PARAMETER] == {
+        "Ref": "RoutingThresholdParameter"}
+    parameter = template["Resources"]["RoutingThresholdParameter"]["Properties"]
+    assert json.loads(parameter["Value"])["threshold"] == settings.DEFAULT_THRESHOLD

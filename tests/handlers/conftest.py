@@ -11,6 +11,7 @@ from local.workflow import LambdaContext
 from tests.handlers.doubles import MotoEndpoint, XRayDaemon, image_bytes
 
 HANDLER_SETTINGS = (settings.ENV_ENDPOINT_NAME, settings.ENV_IMAGES_BUCKET, settings.ENV_THRESHOLD, settings.ENV_AUDIT_RATE, settings.ENV_CLASS_NAMES,
+                    settings.ENV_THRESHOLD_PARAMETER, "POWERTOOLS_PARAMETERS_MAX_AGE",
                     settings.ENV_MAX_IMAGE_BYTES, settings.ENV_MAX_IMAGE_MEGAPIXELS,
                     settings.ENV_MAX_IMAGE_SIDE, settings.ENV_SAGEMAKER_RUNTIME_URL)
 

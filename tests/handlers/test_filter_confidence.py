@@ -175,10 +175,13 @@ def test_filter_confidence_publishes_whether_a_person_decides_per_model_answer_b
                                                        "InvalidEvent"]
     # One document per model answer; a malformed event is none, so it publishes nothing.
     assert [document[settings.SENT_TO_PERSON_METRIC] for document in documents] == [[0.0], [1.0], [1.0]]
+    # Beside it, the threshold each answer was judged at (the dashboard's threshold in force).
+    assert [document[settings.ROUTING_THRESHOLD_METRIC] for document in documents] == [[0.95]] * 3
     for document in documents:
         [directive] = document["_aws"]["CloudWatchMetrics"]
         assert directive == {"Namespace": "vehicle-routing/prod", "Dimensions": [["EndpointName"]],
-                             "Metrics": [{"Name": settings.SENT_TO_PERSON_METRIC, "Unit": "Count"}]}
+                             "Metrics": [{"Name": settings.SENT_TO_PERSON_METRIC, "Unit": "Count"},
+                                         {"Name": settings.ROUTING_THRESHOLD_METRIC, "Unit": "None"}]}
         assert document["EndpointName"] == "vehicle-classifier" and document["_aws"]["Timestamp"] > 1.7e12
 
 
@@ -192,3 +195,51 @@ def test_filter_confidence_cold_start_imports_neither_boto3_nor_the_xray_sdk():
         env={**os.environ, settings.ENV_POWERTOOLS_METRICS_NAMESPACE: "vehicle-routing/test"})
 
     assert imported.stdout.strip() == "[]", imported.stderr
+
+
+def put_threshold(name: str, value) -> None:
+    import json
+
+    import boto3
+    boto3.client("ssm").put_parameter(Name=name, Value=json.dumps({"threshold": value, "source": "certificate"}),
+                                      Type="String", Overwrite=True)
+
+
+def test_filter_confidence_judges_at_the_threshold_in_the_parameter_and_says_so(load_handler, lambda_context, capsys):
+    put_threshold("/vehicle-routing/test/routing-threshold", 0.9)
+    filter_confidence = load_handler("filter_confidence", **{settings.ENV_THRESHOLD_PARAMETER:
+                                                             "/vehicle-routing/test/routing-threshold"})
+
+    result = filter_confidence.handler(classified("motorcycle", 0.92), lambda_context)
+
+    assert result["accepted"] and result["threshold"] == 0.9
+    (line,), _ = printed(capsys)
+    assert line["threshold"] == 0.9
+
+
+def test_filter_confidence_sees_a_changed_threshold_without_a_redeploy(load_handler, lambda_context):
+    name = "/vehicle-routing/test/routing-threshold"
+    put_threshold(name, 0.9)
+    filter_confidence = load_handler("filter_confidence", **{settings.ENV_THRESHOLD_PARAMETER: name,
+                                                             "POWERTOOLS_PARAMETERS_MAX_AGE": "0"})
+    assert filter_confidence.handler(classified("bicycle", 0.93), lambda_context)["threshold"] == 0.9
+
+    put_threshold(name, 0.97)
+
+    with pytest.raises(ConfidenceBelowThreshold, match="threshold 0.97"):
+        filter_confidence.handler(classified("bicycle", 0.93), lambda_context)
+
+
+@pytest.mark.parametrize("stored", [None, "not json", 1.7], ids=["missing", "malformed", "not-a-probability"])
+def test_filter_confidence_falls_back_to_the_conservative_default_when_the_parameter_is_unusable(
+        load_handler, lambda_context, stored):
+    import boto3
+    name = "/vehicle-routing/test/routing-threshold"
+    if stored == "not json":
+        boto3.client("ssm").put_parameter(Name=name, Value="{", Type="String")
+    elif stored is not None:
+        put_threshold(name, stored)
+    filter_confidence = load_handler("filter_confidence", **{settings.ENV_THRESHOLD_PARAMETER: name})
+
+    with pytest.raises(ConfidenceBelowThreshold, match=f"threshold {settings.DEFAULT_THRESHOLD}"):
+        filter_confidence.handler(classified("bicycle", 0.94), lambda_context)

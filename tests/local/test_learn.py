@@ -47,7 +47,7 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
     tiny = {"epochs": 1, "input-size": 32, "batch-size": 8, "validation-fraction": 0.1}
 
     outcome = learn.learn([photos], model_dir, later_share=0.4, hyperparameters=tiny, progress=False,
-                          say=said.append, data_dir=tmp_path / "data", report_dir=tmp_path / "report")
+                          say=said.append, data_dir=tmp_path / "data", report_dir=tmp_path / "report", audit_share=1.0)
 
     comparison = outcome["comparison"]
     assert outcome["package"].startswith("arn:aws:sagemaker:")
@@ -58,6 +58,13 @@ def test_learn_runs_the_cycle_and_promotes_only_on_a_promote_verdict(tmp_path, t
     # The monitor judges the champion with the answers so far: audited beside label-free precision.
     assert any(line.strip().startswith(("Precision of automatic routing at 0.95", "No driver was routed at 0.95",
                                         "No routed driver in this window was audited")) for line in said)
+    # The champion's certificate on the first share: 21 photos certify nothing, so the stand-in's
+    # threshold stays the default, and the verdict gives each model its own "not yet".
+    assert outcome["certificate"]["certified"] is False
+    assert any(line.strip().startswith("Certificate: Not yet certified") for line in said)
+    assert sum(line.strip().startswith("certificate from its shadow answers: Not yet certified") for line in said) == 2
+    assert outcome["threshold"]["threshold"] == settings.DEFAULT_THRESHOLD
+    assert any(line.strip().startswith("Routing threshold in the stand-in now: 0.95") for line in said)
     # Each model's precision twice, and a verdict that names the sign test's counts.
     assert sum(line.strip().startswith("precision among routed, label-free:") for line in said) == 2
     verdict = next(line for line in said if line.strip().startswith("Verdict:"))

@@ -229,7 +229,14 @@ def test_run_review_path_ground_truth_feeds_the_report(tiny_model_dir, image_fol
     assert summary["loop"]["reviews_queued"] == summary["loop"]["requests_answered"] == 2 * IMAGES_PER_CLASS
     assert len(truth) == 2 * IMAGES_PER_CLASS
     assert report_summary["loop"]["reviewed_rejections"] == 2 * IMAGES_PER_CLASS
-    assert "reviews queued                  6" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "reviews queued                  6" in printed
+    # The promise is not certified on six drivers: the summary, routing.json, the report and its JSON say so.
+    certificate = json.loads((settings.LOCAL_REPORT_DIR / "certificate.json").read_text())
+    assert summary["certificate"] == report_summary["certificate"] == certificate
+    assert certificate["certified"] is False and certificate["missing_checks"]["clean_checks"] > 0
+    assert f"  certificate                     {certificate['answer']}" in printed
+    assert certificate["model_version"].startswith("weights-sha256:")
 
 
 def test_run_second_run_gives_the_same_results(tiny_model_dir, image_folder, artifacts):

@@ -262,3 +262,38 @@ def test_each_model_shows_its_label_free_precision_beside_the_audited_one():
     assert any(line.strip().startswith("The checked drivers the challenger routes contradict the label-free figure")
                for line in lines)
     assert json.loads(json.dumps(result)) == result   # the bus events carry it as it is
+
+
+def test_each_model_gets_its_certificate_from_the_shadow_answers_with_the_champions_checks_as_strata():
+    # 400 drivers both route, all audited and right; 60 the champion sent to a person (all reviewed),
+    # which the challenger routes: 5 of those wrong.
+    pairs = [compare.Pair(f"both-{n}", answer(0.99), answer(0.99), f"both-{n}") for n in range(400)]
+    pairs += [compare.Pair(f"rescued-{n}", answer(0.8), answer(0.97, "bicycle" if n >= 5 else "motorcycle"),
+                           f"rescued-{n}") for n in range(60)]
+    labels = {pair.inference_id: "bicycle" for pair in pairs}
+
+    result = compare.compare(pairs, labels, threshold=0.95)
+
+    champion, challenger = (result["variants"][side]["certificate"] for side in ("champion", "challenger"))
+    # The champion's own reviewed 60 (answered 0.8) were all right: its census lets it go down to 0.8.
+    assert champion["certified"] and champion["threshold"] == 0.8
+    assert champion["checks"] == {"audited": {"drivers": 400, "checked": 400, "wrong": 0},
+                                  "reviewed": {"drivers": 60, "checked": 60, "wrong": 0, "unanswered": 0}}
+    # The challenger routes those 60 at 0.97, 5 of them wrong: 5 of 460 is over 1%, so only its
+    # threshold above them is certified, resting on the audited 400 alone.
+    assert challenger["certified"] and challenger["threshold"] > 0.97
+    assert challenger["checks"]["reviewed"]["drivers"] == 0
+    assert challenger["sequence"][-1]["passed"] is False and challenger["sequence"][-1]["reviewed_wrong"] == 5
+    assert any(line.startswith("  certificate from its shadow answers: Certified") for line in compare.table(result))
+
+
+def test_a_shadow_window_with_few_checks_gives_each_model_a_not_yet_with_its_numbers():
+    pairs = [compare.Pair(f"d-{n}", answer(0.99), answer(0.99), f"d-{n}") for n in range(100)]
+    labels = {f"d-{n}": "bicycle" for n in range(20)}
+
+    result = compare.compare(pairs, labels, threshold=0.95)
+
+    for side in ("champion", "challenger"):
+        cert = result["variants"][side]["certificate"]
+        assert cert["certified"] is False and cert["missing_checks"]["checks_now"] == 20
+        assert cert["answer"].startswith("Not yet certified")

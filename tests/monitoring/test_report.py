@@ -51,8 +51,11 @@ def test_analyse_counts_coverage_over_every_usable_inference_and_estimates_preci
     assert at["precision_evidence"] == {"informative": False, "minimum_checks": estimates.MINIMUM_CHECKS, "checks": 2,
                                         "of": 3, "of_what": "routed drivers", "more_checks": estimates.MINIMUM_CHECKS - 2,
                                         "more_drivers": math.ceil((estimates.MINIMUM_CHECKS - 2) * 3 / 2)}
-    assert summary["recommended_threshold"] == 0.9
-    assert summary["recommended"]["coverage"] == pytest.approx(4 / 7)
+    # Two audits certify nothing: the report opens with that, and recommends no threshold.
+    assert summary["certificate"]["certified"] is False and summary["certificate"]["threshold"] is None
+    assert summary["sentences"][0] == summary["certificate"]["answer"]
+    assert summary["sentences"][0].startswith("Not yet certified")
+    assert not any("recommend" in sentence for sentence in summary["sentences"])
     assert summary["coverage_at_target_precision"] is None
     assert summary["coverage_at_target_precision_interval"][0] <= 4 / 7 <= summary["coverage_at_target_precision_interval"][1]
     assert any(sentence.startswith(
@@ -75,22 +78,6 @@ def test_analyse_with_full_labels_gives_exact_figures(labelled_run, tmp_path):
     assert summary["coverage_at_target_precision_interval"] == [summary["coverage_at_target_precision"]] * 2
 
 
-@pytest.mark.parametrize("target, sufficient", [(0.99, False), (0.6, True)], ids=["3-of-100-needed", "6-of-3-needed"])
-def test_analyse_cautions_when_the_recommendation_rests_on_too_few_inferences(labelled_run, target, sufficient):
-    captures, truth = labelled_run
-
-    _, summary = report.analyse(captures, truth, target_precision=target)
-
-    assert summary["recommendation_evidence_sufficient"] is sufficient
-    assert any(sentence.startswith("Caution: that recommendation rests on only") for sentence in
-               summary["sentences"]) is not sufficient
-
-
-@pytest.mark.parametrize("target, needed", [(0.99, 100), (0.95, 20), (0.9, 10)], ids=["99", "95", "90"])
-def test_minimum_evidence_is_one_error_at_the_allowed_rate(target, needed):
-    assert report.minimum_evidence(target) == needed
-
-
 def test_build_report_writes_pngs_summary_and_a_self_contained_page(labelled_run, tmp_path):
     captures, truth = labelled_run
 
@@ -101,9 +88,12 @@ def test_build_report_writes_pngs_summary_and_a_self_contained_page(labelled_run
     page = result.html_path.read_text()
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == len(report.PLOT_FILES)
     assert re.findall(r'(?:src|href)="(?!data:)', page) == []  # nothing the page would fetch
-    assert json.loads(result.summary_path.read_text())["recommended_threshold"] == 0.9
+    certificate = json.loads((tmp_path / "out" / report.CERTIFICATE_FILE).read_text())
+    assert json.loads(result.summary_path.read_text())["certificate"] == certificate
+    assert certificate["certified"] is False and certificate["missing_checks"]["clean_checks"] > 0
+    assert f'<p class="verdict alarm" id="answer">{certificate["answer"]}' in page.replace("&#x27;", "'")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        [*report.PLOT_FILES.values(), report.HTML_FILE, report.SUMMARY_FILE])
+        [*report.PLOT_FILES.values(), report.HTML_FILE, report.SUMMARY_FILE, report.CERTIFICATE_FILE])
 
 
 def test_build_report_without_ground_truth_shows_only_confidence(labelled_run, tmp_path):
@@ -127,15 +117,23 @@ def test_analyse_says_when_no_ground_truth_matches(labelled_run, tmp_path):
     assert any(sentence.startswith("No ground truth matched") for sentence in summary["sentences"])
 
 
-def test_analyse_says_when_no_threshold_reaches_the_target(tmp_path):
-    write_capture_file(tmp_path / "captures", [capture_line([0.99, 0.01], inference_id="a"),
-                                               capture_line([0.7, 0.3], inference_id="b", seconds=1)])
-    ground_truth.write_ground_truth({"a": "motorcycle", "b": "bicycle"}, tmp_path / "truth", when=START)
+def test_analyse_opens_with_the_certificate_when_enough_clean_audits_prove_the_promise(tmp_path):
+    # 400 routed drivers, every one audited and right; 50 below the threshold reviewed, 10 of them wrong.
+    lines = ([capture_line([0.99, 0.01], inference_id=f"routed-{n}", seconds=n) for n in range(400)]
+             + [capture_line([0.8, 0.2], inference_id=f"reviewed-{n}", seconds=500 + n) for n in range(50)])
+    write_capture_file(tmp_path / "captures", lines)
+    labels = {f"routed-{n}": "bicycle" for n in range(400)} | {f"reviewed-{n}": "motorcycle" if n < 10 else "bicycle"
+                                                               for n in range(50)}
+    ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START)
 
-    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth")
+    result = report.build_report(tmp_path / "captures", tmp_path / "truth", threshold=0.95, output_dir=tmp_path / "out")
 
-    assert summary["recommended_threshold"] is None
-    assert any(sentence.startswith("No threshold reaches 99.0% precision") for sentence in summary["sentences"])
+    cert = result.summary["certificate"]
+    assert cert["certified"] is True and cert["threshold"] == 0.95 and cert["routed_share"] == pytest.approx(400 / 450)
+    assert result.summary["sentences"][0].startswith("Certified: at least 99.0% of routed drivers right, with 95.0% "
+                                                     "confidence, at threshold 0.95, which routes 88.9%")
+    page = result.html_path.read_text()
+    assert "<th>Certified threshold</th><td>0.95, routing 88.9% of usable drivers" in page
 
 
 def test_build_report_counts_skipped_lines_in_the_summary(tmp_path):
@@ -171,16 +169,6 @@ def test_analyse_reads_captures_and_ground_truth_from_s3(aws_credentials):
         _, summary = report.analyse("s3://report-bucket/capture", "s3://report-bucket/ground-truth", s3_client=s3)
 
     assert summary["labelled"] == 2 and summary["accuracy"] == 0.5
-
-
-@pytest.mark.parametrize("threshold, lower, current, expected", [
-    (0.9, 0.8, None, 0.9), (0.95123, 0.9, None, 0.95), (0.9375, 0.93, None, 0.937),
-    (0.999987, 0.99998, None, 0.99998 + 0.000007), (0.9612, 0.9487, 0.95, 0.95), (0.9612, 0.9487, 0.94, 0.96)],
-    ids=["already-short", "two-decimals", "needs-three", "near-one", "current-is-equivalent", "current-too-low"])
-def test_display_threshold_is_short_and_accepts_the_same_predictions(threshold, lower, current, expected):
-    shown = report.display_threshold(threshold, lower, current)
-
-    assert shown == pytest.approx(expected) and lower < shown <= threshold
 
 
 def test_main_writes_the_report_and_prints_the_sentences(labelled_run, tmp_path, capsys):
@@ -267,7 +255,7 @@ def test_analyse_tells_audited_acceptances_from_reviewed_rejections(loop_run):
                                    "routed right.") for sentence in summary["sentences"])
 
 
-def test_analyse_says_how_sure_its_recommendation_is(tmp_path):
+def test_analyse_certifies_nothing_on_too_few_audits_and_says_what_is_missing(tmp_path):
     lines = [assessment_line(0.99, f"right-{n}", n) for n in range(30)] + [assessment_line(0.7, "wrong", 40)]
     write_capture_file(tmp_path / "captures", lines)
     labels = {f"right-{n}": "bicycle" for n in range(30)} | {"wrong": "motorcycle"}
@@ -276,32 +264,12 @@ def test_analyse_says_how_sure_its_recommendation_is(tmp_path):
     _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95)
 
     assert summary["coverage_at_target_precision"] == pytest.approx(30 / 31)
-    # Every driver is labelled: a census, so the precision is exact, but 30 is too few to tell 99% from 100%.
-    assert summary["recommended_precision_interval"] == [1.0, 1.0]
-    assert summary["recommendation_evidence_sufficient"] is False
-    assert any(sentence.startswith("How sure: that precision rests on 30 checked drivers above the threshold")
-               for sentence in summary["sentences"])
-    assert any(sentence.startswith("Coverage at 99.0% precision (threshold-free") for sentence in summary["sentences"])
-
-
-def test_analyse_widens_the_recommendation_interval_for_the_unaudited_routed_drivers(tmp_path):
-    # 30 of 600 routed drivers audited, all right; 10 reviewed rejections right, 10 below them wrong.
-    lines = ([assessment_line(0.99, f"routed-{n}", n) for n in range(600)]
-             + [assessment_line(0.9, f"reviewed-{n}", 700 + n) for n in range(10)]
-             + [assessment_line(0.6, f"wrong-{n}", 800 + n) for n in range(10)])
-    write_capture_file(tmp_path / "captures", lines)
-    labels = ({f"routed-{n}": "bicycle" for n in range(30)} | {f"reviewed-{n}": "bicycle" for n in range(10)}
-              | {f"wrong-{n}": "motorcycle" for n in range(10)})
-    ground_truth.write_ground_truth(labels, tmp_path / "truth", when=START)
-
-    _, summary = report.analyse(tmp_path / "captures", tmp_path / "truth", threshold=0.95)
-
-    assert summary["recommended_threshold"] == 0.9
-    assert summary["recommended"]["coverage"] == pytest.approx(610 / 620)
-    low, high = summary["recommended_precision_interval"]
-    assert high == 1.0 and 0.85 < low < 0.95  # 30 audits of 600 leave room for about 60 wrong
-    assert summary["coverage_at_target_precision_interval"][0] < summary["recommended"]["coverage"]
-    assert summary["coverage_at_target_precision_evidence"]["checks"] == 30
+    # Every driver is labelled, but 30 audits are too few to tell 99% from 100%: no certificate, and
+    # the answer says how many clean audits are missing.
+    assert summary["certificate"]["certified"] is False
+    missing = summary["certificate"]["missing_checks"]
+    assert missing["checks_now"] == 30 and missing["clean_checks"] == missing["checks_needed"] - 30
+    assert any(sentence.startswith("Coverage at 99.0% precision, estimated (threshold-free") for sentence in summary["sentences"])
 
 
 def test_build_report_with_audits_shows_counted_and_estimated_figures_on_the_page(loop_run, tmp_path):

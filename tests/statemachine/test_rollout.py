@@ -91,7 +91,8 @@ def stack(monkeypatch, packaged_service):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-    fast = {settings.ENV_POLL_SECONDS: "1", settings.ENV_CANARY_WAIT_SECONDS: "1"}
+    # No parameter cache: each test reads the routing threshold as it is at that moment.
+    fast = {settings.ENV_POLL_SECONDS: "1", settings.ENV_CANARY_WAIT_SECONDS: "1", "POWERTOOLS_PARAMETERS_MAX_AGE": "0"}
     with mock_aws(config=MOTO_CONFIG), moto_gaps.bridged(), handlers_in_process(fast):
         deployed = deployment.deploy(packaged_service, STAGE)
         functions = boto3.client("lambda")
@@ -232,3 +233,73 @@ def test_a_challenger_whose_training_manifest_is_gone_is_never_compared(stack):
     assert (result.status, result.error) == ("FAILED", "TrainingManifestMissing")
     assert "datasets/challenger/manifest.jsonl is not there" in result.cause
     assert stack.endpoint()["EndpointConfigName"] == before
+
+
+PARAMETER = f"/{settings.SERVICE_NAME}/{STAGE}/routing-threshold"
+
+
+def certified_threshold(threshold: float, applied_at: datetime) -> None:
+    """The record `monitoring.certify --apply` leaves: a certified threshold for the champion."""
+    boto3.client("ssm").put_parameter(Name=PARAMETER, Type="String", Overwrite=True, Value=json.dumps({
+        "threshold": threshold, "source": "certificate", "applied_by": "operator", "applied_at": applied_at.isoformat(),
+        "certificate": "s3://reports/certificate.json", "model_version": f"s3://{BUCKET}/models/champion/model.tar.gz",
+        "target_precision": 0.99, "confidence": 0.95}))
+
+
+def threshold_record() -> dict:
+    return json.loads(boto3.client("ssm").get_parameter(Name=PARAMETER)["Parameter"]["Value"])
+
+
+def judged_at(stack) -> float:
+    """The threshold the deployed Check Confidence judges a driver at now."""
+    answer = {"s3_bucket": "images", "s3_key": "drivers/a.jpg", "label": "bicycle", "confidence": 0.999,
+              "usable": True, "unusable_reasons": [], "inference_id": "sequencer-etag"}
+    response = boto3.client("lambda").invoke(FunctionName=f"{GROUP}-filterConfidence", Payload=json.dumps(answer))
+    return json.loads(response["Payload"].read())["threshold"]
+
+
+def test_the_stack_deploys_the_routing_threshold_at_its_conservative_default(stack):
+    assert threshold_record()["threshold"] == settings.DEFAULT_THRESHOLD
+    assert stack.deployed.outputs["RoutingThresholdParameterName"] == PARAMETER
+    certified_threshold(0.9, NOW)
+    assert judged_at(stack) == 0.9
+
+
+def test_a_promotion_returns_the_routing_threshold_to_the_default_until_the_new_model_is_certified(stack):
+    certified_threshold(0.9, NOW - timedelta(days=1))
+    in_shadow(stack)
+    stack.capture(*wins(20))
+
+    result = stack.machine("PromoteChallengerStateMachineArn").run({}, timeout_seconds=60)
+
+    assert result.status == "SUCCEEDED", result
+    record = threshold_record()
+    assert (record["threshold"], record["source"], record["set_by"]) == (settings.DEFAULT_THRESHOLD, "default",
+                                                                         "promoteChallenger")
+    assert "models/challenger/model.tar.gz" in record["reason"]
+    assert judged_at(stack) == settings.DEFAULT_THRESHOLD
+
+
+def test_a_monitor_that_finds_the_certificate_broken_returns_the_threshold_to_the_default(stack):
+    from monitoring import baseline, features
+    rows = [features.features_of(json.dumps([0.97, 0.03]).encode(), "application/json", settings.CLASS_NAMES)] * 60
+    statistics = baseline.dataset_statistics(rows, features.feature_names(settings.CLASS_NAMES))
+    for name, body in ((baseline.STATISTICS_FILE, statistics),
+                       (baseline.CONSTRAINTS_FILE, baseline.suggest_constraints(statistics, {}))):
+        stack.s3.put_object(Bucket=BUCKET, Key=f"monitoring/baseline/{stack.endpoint_name}/{name}",
+                            Body=json.dumps(body).encode())
+    certified_threshold(0.9, NOW - timedelta(minutes=30))
+    # Since the certificate, 60 routed drivers audited and 6 found wrong: far more than 1% allows.
+    stack.capture({settings.DEFAULT_VARIANT_NAME: [(f"driver-{n}", [0.97, 0.03]) for n in range(60)]},
+                  {f"driver-{n}": "motorcycle" if n < 6 else "bicycle" for n in range(60)})
+
+    response = boto3.client("lambda").invoke(FunctionName=f"{GROUP}-monitorModel", Payload=json.dumps({
+        "start": (NOW - timedelta(minutes=30)).isoformat(), "end": (NOW + timedelta(minutes=1)).isoformat()}))
+
+    result = json.loads(response["Payload"].read())
+    assert result["threshold"] == 0.9 and result["threshold_reset"] is True, result
+    record = threshold_record()
+    assert (record["threshold"], record["source"], record["set_by"]) == (settings.DEFAULT_THRESHOLD, "default",
+                                                                         "monitorModel")
+    assert "found 6 wrong" in record["reason"]
+    assert judged_at(stack) == settings.DEFAULT_THRESHOLD
