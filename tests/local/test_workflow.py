@@ -125,9 +125,12 @@ def test_handlers_in_process_never_hide_the_process_environment_from_other_threa
 
 
 def set_threshold(threshold: str) -> None:
-    """The deployed Check Confidence's threshold, the rest of its environment as deployed."""
+    """The deployed Check Confidence's threshold as an environment variable alone (without the
+    routing-threshold parameter, which would otherwise be the one in force), the rest of its
+    environment as deployed."""
     client, name = boto3.client("lambda"), f"vehicle-routing-{STAGE}-filterConfidence"
     variables = client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    variables.pop(settings.ENV_THRESHOLD_PARAMETER, None)
     client.update_function_configuration(FunctionName=name, Environment={"Variables": {
         **variables, settings.ENV_THRESHOLD: threshold}})
 
