@@ -79,6 +79,8 @@ def handler(event: dict, context) -> dict:
     # The ImageNet weights travel too: a parent of another architecture (or none) starts from them.
     channels = [channel("train", f"{BASE_DATA_URI}/train"), channel("test", f"{BASE_DATA_URI}/test"),
                 channel(settings.PRETRAINED_CHANNEL, f"{BASE_DATA_URI}/{settings.PRETRAINED_CHANNEL}"),
+                # The parent's real photos (training.stage_data's channel) stay; the reviewed ones add to them.
+                channel(settings.REAL_CHANNEL, f"{BASE_DATA_URI}/{settings.REAL_CHANNEL}"),
                 channel("reviewed", f"{channel_uri}/{dataset.REVIEWED_CHANNEL}"),
                 channel("holdout", f"{channel_uri}/{dataset.HOLDOUT_CHANNEL}")]
     # The model the endpoint serves now (the state machine looks it up), else the configured one.
