@@ -29,13 +29,14 @@ from training import channels, cross_fit, finetune, model_artifacts, network, pr
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.real_photo_grid", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--real-repeats", type=int, nargs="+", default=[2, 4, 8],
+    parser.add_argument("--real-repeats", type=int, nargs="+", default=[2, 4],
                         help="times a real photo is shown per epoch (a thumbnail: once)")
     parser.add_argument("--real-other", nargs="+", choices=("teach", "leave-out"), default=["leave-out", "teach"])
-    parser.add_argument("--epochs", type=int, nargs="+", default=[8])
+    parser.add_argument("--epochs", type=int, nargs="+", default=[6])
+    parser.add_argument("--tune-from", type=int, default=13, help="first fine-tuned block (train.py's default)")
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-4])
-    parser.add_argument("--folds", type=int, default=4, help="folds, each holding out whole sources")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds 1..N (each also draws the thumbnails' split)")
+    parser.add_argument("--folds", type=int, default=3, help="folds, each holding out whole sources")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 1..N (each also draws the thumbnails' split)")
     parser.add_argument("--data-dir", default=str(settings.ARTIFACTS_DIR / "data"),
                         help="staged data (python -m training.stage_data): train/, real/ and pretrained/")
     return parser.parse_args(argv)
@@ -81,7 +82,7 @@ def run(args) -> dict:
     results = defaultdict(list)   # setting -> figures per seed
     for seed in range(1, args.seeds + 1):
         started = time.time()
-        net = network.build_network(len(class_names), 11, pretrained.TWO_WHEELER_CLASSES)
+        net = network.build_network(len(class_names), args.tune_from, pretrained.TWO_WHEELER_CLASSES)
         network.load_pretrained(net, imagenet, seed)
         all_thumbnails = finetune.lower_activations(net, pixels)
         real_activations = finetune.lower_activations(net, real["pixels"])

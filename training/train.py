@@ -107,10 +107,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--input-size", type=int, default=model_artifacts.DEFAULT_INPUT_SIZE,
                        help="side of the network's square input: a photo's short side is resized to it, then "
                             "centre-cropped (a multiple of 32)")
-    hyper.add_argument("--tune-from", type=int, default=11,
+    hyper.add_argument("--tune-from", type=int, default=13,
                        help=f"first EfficientNet block fine-tuned (0-{network.HEAD_ONLY - 1}); the blocks below keep "
                             f"their ImageNet weights; {network.HEAD_ONLY} trains the classifier alone")
-    hyper.add_argument("--epochs", type=int, default=8)
+    hyper.add_argument("--epochs", type=int, default=6)
     hyper.add_argument("--batch-size", type=int, default=32)
     hyper.add_argument("--learning-rate", type=float, default=3e-4, help="peak Adam learning rate (cosine decay)")
     hyper.add_argument("--weight-decay", type=float, default=1e-5)
@@ -124,12 +124,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     hyper.add_argument("--reviewed-repeats", type=int, default=8,
                        help="times each photo of the reviewed channel is shown per epoch: real photos are few "
                             "beside the thumbnails")
-    hyper.add_argument("--real-repeats", type=int, default=4,
+    hyper.add_argument("--real-repeats", type=int, default=2,
                        help="times each photo of the real-photo channel is shown per epoch (their weight against the "
                             "thumbnails)")
     hyper.add_argument("--real-other", choices=("teach", "leave-out"), default="leave-out",
                        help="whether the real-photo channel's other/ photos teach the classifier to be unsure of them")
-    hyper.add_argument("--calibration-folds", type=int, default=4,
+    hyper.add_argument("--calibration-folds", type=int, default=3,
                        help="folds of the real photos, grouped by source, whose out-of-fold logits fit the temperature "
                             "(0: fit it on the thumbnails' validation split)")
     hyper.add_argument("--seed", type=int, default=1)
