@@ -167,11 +167,12 @@ def read_real_photo(path) -> Image.Image:
 
 def load_real_photos(channel_dir, class_names, size: int = model_artifacts.DEFAULT_INPUT_SIZE) -> dict:
     """{"pixels": uint8 NHWC at size, "labels": class index or OUTLIER_LABEL (other/), "sources",
-    "names"} of a real-photo channel; empty arrays for a missing channel."""
+    "names"} of a real-photo channel; empty arrays for a missing or empty channel."""
     empty = {"pixels": np.zeros((0, size, size, 3), dtype=np.uint8), "labels": np.zeros(0, dtype=np.int64),
              "sources": np.zeros(0, dtype=object), "names": []}
-    if not channel_dir or not Path(channel_dir).is_dir():
-        return empty
+    folders = (*class_names, OTHER_FOLDER)
+    if not channel_dir or not any((Path(channel_dir) / folder).is_dir() for folder in folders):
+        return empty  # no channel, or one staged without photos (its REAL.json alone)
     files = real_photo_files(channel_dir, class_names)
     if not files:
         return empty

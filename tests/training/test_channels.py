@@ -28,6 +28,17 @@ def test_load_real_photos_of_a_missing_channel_is_empty(tmp_path):
     assert real["pixels"].shape == (0, 32, 32, 3) and len(real["labels"]) == 0
 
 
+def test_load_real_photos_of_a_channel_staged_without_photos_is_empty(tmp_path):
+    (tmp_path / "REAL.json").write_text("{}")
+    assert len(channels.load_real_photos(tmp_path, ["bicycle", "motorcycle"], size=32)["labels"]) == 0
+
+
+def test_load_real_photos_names_a_missing_class_folder(tmp_path):
+    root = _photos(tmp_path, {"bicycle": ["a.jpg"]})
+    with pytest.raises(channels.ChannelError, match=r"motorcycle is missing"):
+        channels.load_real_photos(root, ["bicycle", "motorcycle"], size=32)
+
+
 def test_load_real_photos_names_a_file_that_is_not_a_photo(tmp_path):
     root = _photos(tmp_path, {"bicycle": ["a.jpg"], "motorcycle": ["b.jpg"]})
     (root / "bicycle" / "notes.txt").write_text("hello")
