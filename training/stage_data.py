@@ -226,7 +226,8 @@ REAL_RECORD_NAME = "REAL.json"   # written last into the real-photo channel: wha
 
 
 def thumbnails_alone_line(source) -> str:
-    return f"no real photos at {source}: the model trains on the CIFAR thumbnails alone"
+    where = f"at {source}" if source is not None else "asked for"
+    return f"no real photos {where}: the model trains on the CIFAR thumbnails alone"
 
 
 def real_photo_selection(source: Path, test_sources=settings.TEST_COLLECTION_SOURCES) -> tuple:
