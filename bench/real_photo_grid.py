@@ -110,8 +110,10 @@ def run(args) -> dict:
                              settings.DEFAULT_THRESHOLD)
             results[setting].append(result)
             print(f"  seed={seed} real_repeats={repeats} real_other={other} epochs={epochs} lr={learning_rate:.0e}: "
-                  f"routed {result['routed']}/{result['vehicles']}, wrong {result['routed'] - result['routed_right']}, "
-                  f"other routed {result['other_routed']} ({time.time() - began:.0f} s)", flush=True)
+                  f"right {result['right']}/{result['vehicles']}, routed {result['routed']}, wrong "
+                  f"{result['routed'] - result['routed_right']}, refused {result['refused']}, other routed "
+                  f"{result['other_routed']}/{result['other']}, NLL {result['nll_sum'] / result['vehicles']:.3f} "
+                  f"({time.time() - began:.0f} s)", flush=True)
     return results
 
 
