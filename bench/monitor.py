@@ -8,12 +8,12 @@ class-mix-shifted windows of 200 each raise at least one.
 
 The answers are the real model's (training/inference.assess). With --traffic real (the default when
 ../shared/data/real-world is there) the steady traffic is the first collection of the real photos
-(sources the model never trained on; the baseline is the real photos it trained on, with their
-out-of-fold answers), decoded as the workflow decodes them; with --traffic cifar it is the CIFAR-100
+(sources the model never trained on; the baseline is the model's answers on the real photos it
+trained on), decoded as the workflow decodes them; with --traffic cifar it is the CIFAR-100
 test images. The shifts are that traffic darker, blurred and washed out (local/shifts.py), and a class
-mix of 90% motorcycles. Each window draws 200 answers with replacement from its pool; the pools are
-small (73 or 200 photos), so windows overlap and their false-alarm share says more about the pool
-as a whole than about independent hours.
+mix of 90% motorcycles. Each pool is judged once whole (each photo once), then in windows that
+draw 200 answers with replacement; the pools are small (73 or 200 photos), so resampled windows
+repeat photos, and their false-alarm share overstates what independent hours would raise.
 """
 import argparse
 import io
@@ -106,6 +106,13 @@ def main(argv=None) -> int:
     bicycles = [a for a, p in zip(pools["in distribution"], test_paths) if p.parent.name == "bicycle"]
     if args.traffic == "cifar" and REAL_WORLD.is_dir():
         pools["real photos"] = answers_for(model, load(shifts.photos_below(REAL_WORLD)))
+
+    # The honest steady stream for a small pool: each photo once, one window (no resampled ties).
+    print("Each pool once, as one window (each photo once: a resampled window repeats photos, and the "
+          "drift tests, which count every answer as independent, see a small pool as a shift):")
+    for kind, pool in pools.items():
+        names = sorted({violation["feature_name"] for violation in judge(pool, baseline_dir)})
+        print(f"  {kind:<18} {len(pool):>5} answers: {', '.join(names) if names else 'no violation'}")
 
     rng = random.Random(args.seed)
     print(f"Detection: share of {args.windows} windows of {WINDOW} answers raising at least one violation "

@@ -4,7 +4,6 @@ photos it learnt from, its parent, and the judgement of both on the photos kept 
 Shipped to SageMaker with training/ (train.py calls it); numpy, Pillow and the plain-Python
 monitoring core only.
 """
-import dataclasses
 import hashlib
 import json
 import tarfile
@@ -29,21 +28,15 @@ OUTLIER = channels.OUTLIER_LABEL
 
 
 def write_monitoring_baseline(serving_net, pixels, class_names, temperature: float, limit: float, model_dir,
-                              input_size: int, probabilities=None) -> dict:
+                              input_size: int) -> dict:
     """baseline/statistics.json and constraints.json (Model Monitor's formats) of what the endpoint
     sees and says for these photos, built from the very answers the endpoint gives
-    (inference.assessment_answer). probabilities, when given, replace the model's own class
-    probabilities: for photos the model trained on, their out-of-fold answers say what it says of
-    photos like them that it has not seen."""
+    (inference.assessment_answer)."""
     model = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
                                   two_wheeler_limit=limit, input_size=input_size)
     images = [Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in pixels]
-    assessments = inference.assess(model, images)
-    if probabilities is not None:
-        assessments = [dataclasses.replace(assessment, probabilities=[float(p) for p in row])
-                       for assessment, row in zip(assessments, probabilities)]
     rows = []
-    for assessment in assessments:
+    for assessment in inference.assess(model, images):
         answer = json.dumps(inference.assessment_answer(model, assessment)).encode()
         rows.append(monitoring_features.features_of(answer, inference.ASSESSMENT_CONTENT_TYPE, class_names))
     statistics = monitoring_baseline.dataset_statistics(rows, monitoring_features.feature_names(class_names))

@@ -527,7 +527,7 @@ def test_train_counts_the_real_photos_and_builds_the_baseline_from_them(run_with
     statistics = json.loads((run_with_real_photos["model_dir"] / baseline.BASELINE_DIR
                              / baseline.STATISTICS_FILE).read_text())
     assert statistics["dataset"]["item_count"] == 18
-    assert metrics["baseline"]["photos"].startswith("the real photos")
+    assert metrics["baseline"]["photos"] == "the real photos trained on"
 
 
 def test_train_without_real_photos_says_it_trains_on_thumbnails_alone(tmp_path, pretrained_channel):
