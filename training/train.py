@@ -98,8 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     # Input size and learning rate were chosen on the CIFAR validation split (bench/finetune_grid.py: 160 px,
     # Adam 3e-4; the lowest validation NLL whose endpoint meets the 40 ms latency goal). The first tuned
     # block (13) and the epochs (6) keep the out-of-fold calibration's four fine-tunings within the
-    # 7-minute budget on 2 cores; the real photos' weight and whether other things teach were chosen by
-    # cross-validation grouped by source on the second collection (bench/real_photo_grid.py).
+    # 7-minute budget on 2 cores; whether other things teach (no: it did not pay) was compared by
+    # cross-validation grouped by source on the second collection (bench/real_photo_grid.py), at the one
+    # real-photo weight measured (2; 4 was not, for lack of CPU on 2026-12-07).
     # docs/model-card.md has both grids.
     hyper = parser.add_argument_group("hyperparameters")
     hyper.add_argument("--input-size", type=int, default=model_artifacts.DEFAULT_INPUT_SIZE,
