@@ -111,9 +111,16 @@ DEFAULT_ENDPOINT_NAME = "vehicle-classifier"
 # --- Local run ----------------------------------------------------------------------------------
 # The real CIFAR-100 images of the two classes, official split; read-only, never written to.
 DEFAULT_DATA_SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "cifar100-vehicles"
-# Real photos of bicycles, motorcycles and other things (local/real_photos.py reads them): evaluation
-# and rehearsal only, never training data for the shipped defaults; read-only, never copied.
+# Real photos of bicycles, motorcycles and other things (local/real_photos.py reads them): the second
+# collection trains the shipped default, the first is its test; read-only, never copied.
 REAL_WORLD_DIR = PROJECT_ROOT.parent / "shared" / "data" / "real-world"
+# The real photos' first collection (its sources, the part of a file name before "__") is the test:
+# no model trains on it and nothing is chosen on it. Staging leaves these sources out of the
+# real-photo channel; the second collection (every other source) and a user's own photos train.
+TEST_COLLECTION_SOURCES = ("mini", "tabish", "pavle", "inet", "ozer", "carbike")
+# The staged channel of labelled real photos (bicycle/, motorcycle/, other/) beside train/ and test/
+# (training/channels.py reads it, SM_CHANNEL_REAL in a training job).
+REAL_CHANNEL = "real"
 # Everything produced locally (staged data, model, captures, results, reports) goes below this.
 ARTIFACTS_DIR = Path(os.environ.get("VEHICLE_ARTIFACTS_DIR", PROJECT_ROOT / "artifacts"))
 STATE_MACHINE_FILE = PROJECT_ROOT / "statemachine" / "classify_vehicle.asl.json"

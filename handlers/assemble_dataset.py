@@ -57,6 +57,11 @@ def channel(name: str, uri: str) -> dict:
         "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
 
 
+def has_objects(uri: str) -> bool:
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    return S3.list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/", MaxKeys=1).get("KeyCount", 0) > 0
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
@@ -81,6 +86,11 @@ def handler(event: dict, context) -> dict:
                 channel(settings.PRETRAINED_CHANNEL, f"{BASE_DATA_URI}/{settings.PRETRAINED_CHANNEL}"),
                 channel("reviewed", f"{channel_uri}/{dataset.REVIEWED_CHANNEL}"),
                 channel("holdout", f"{channel_uri}/{dataset.HOLDOUT_CHANNEL}")]
+    # The parent's real photos (training.stage_data's channel) stay, the reviewed ones add to them; base
+    # data staged before there were real photos has no such channel (SageMaker refuses an empty one).
+    real_uri = f"{BASE_DATA_URI}/{settings.REAL_CHANNEL}"
+    if has_objects(real_uri):
+        channels.append(channel(settings.REAL_CHANNEL, real_uri))
     # The model the endpoint serves now (the state machine looks it up), else the configured one.
     parent = event.get("parent_model_uri") or PARENT_MODEL_URI
     if parent:

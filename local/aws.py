@@ -176,7 +176,9 @@ class StandIn:
             self._register_endpoint()
         if self.data_dir is not None and Path(self.data_dir, "train").is_dir():
             weights = sorted(Path(self.data_dir, settings.PRETRAINED_CHANNEL).glob("*.params"))
-            for path in sorted(Path(self.data_dir).rglob("*.png")) + weights:
+            # The real-photo channel's files are links to the read-only originals: their bytes are uploaded.
+            real = sorted(p for p in Path(self.data_dir, settings.REAL_CHANNEL).rglob("*") if p.is_file())
+            for path in dict.fromkeys(sorted(Path(self.data_dir).rglob("*.png")) + weights + real):
                 s3.upload_file(str(path), self.monitoring_bucket,
                                f"{settings.DATA_PREFIX}/{path.relative_to(self.data_dir).as_posix()}")
 

@@ -198,6 +198,8 @@ def learn(folders: Sequence[Path], model_dir: Path, later_share: float = DEFAULT
     data_dir = Path(data_dir or settings.ARTIFACTS_DIR / "data")
     report_dir = Path(report_dir or settings.ARTIFACTS_DIR / "report-learn")
     offline.stage_images(data_dir)
+    if not (data_dir / settings.REAL_CHANNEL).is_dir():  # the parent's real photos: the challenger keeps them
+        say(offline.stage_real_photos(data_dir, settings.REAL_WORLD_DIR))
     if not offline.model_is_complete(model_dir):
         raise LearnError(f"no trained model in {model_dir}: run `python -m local.run` first")
     params = {"monitoringBucket": bucket, "retrainPollSeconds": "2", "minNewLabels": "4",

@@ -74,6 +74,17 @@ class Routing:
 
 # --- data and model ---------------------------------------------------------------------------------
 
+def stage_real_photos(data_dir: Path, real_photos: Optional[Path]) -> str:
+    """Stage the real-photo channel (training/stage_data.py: the second collection, or a user's own
+    bicycle/, motorcycle/ and other/; none when real_photos is None or absent); returns its one line."""
+    from training import stage_data
+    try:
+        document = stage_data.stage_real_photos(real_photos, Path(data_dir) / settings.REAL_CHANNEL)
+    except stage_data.StagingError as error:
+        raise RunError(f"Could not stage the real photos: {error}") from error
+    return stage_data.real_photos_line(document, real_photos)
+
+
 def stage_images(data_dir: Path, data_source: Optional[Path] = None, archive: Optional[Path] = None,
                  download: bool = False) -> dict:
     """Stage the images into data_dir from the first source given: the CIFAR-100 archive
@@ -129,7 +140,7 @@ def train_model(data_dir: Path, model_dir: Path) -> None:
     """Train with train.py's default hyperparameters, as SageMaker would run it."""
     from training import train
     status = train.main(["--train", str(data_dir / "train"), "--test", str(data_dir / "test"),
-                         "--model-dir", str(model_dir)])
+                         "--real", str(data_dir / settings.REAL_CHANNEL), "--model-dir", str(model_dir)])
     if status != 0 or not model_is_complete(model_dir):
         raise RunError(f"Training failed (exit status {status}); see its messages above.")
 

@@ -1,15 +1,15 @@
 """The real photos of ../shared/data/real-world, as the main command and the benchmarks read them.
 
-Its MANIFEST.tsv lists 303 photos in two collections: the first 73 rows are the first collection
-(the only one anything may be chosen on: the two-wheeler limit was checked there), the rest the
-second, which every real-photo figure is reported on. Read-only, never copied: their licence is
-unknown.
+Its MANIFEST.tsv lists 303 photos in two collections. The first (73 photos from the sources in
+settings.TEST_COLLECTION_SOURCES) is the test: no model trains on it, nothing is chosen on it. The
+second (230 photos, 13 other sources) trains the shipped default (training.stage_data stages it) and
+chooses its settings out of fold. Read-only, never copied: their licence is unknown.
 
 Each photo gets the answer a reviewer would give (settings.FOLDER_ANSWERS) and a kind for reports:
-bicycle, motorcycle, moped_or_scooter (an "other" photo its source filed under motorbikes: mopeds and
-motor scooters, whose ImageNet classes are the motorcycles' own) or other (cars, people, streets,
-kick scooters, ...). `inet__` photos are ImageNet's own samples: an ImageNet-pretrained model has
-seen them, so they are left out of every figure of such a model.
+bicycle, motorcycle (mopeds and motor scooters are filed there), moped_or_scooter (an "other" photo
+its source filed under motorbikes; none since the collection moved them to motorcycle/) or other
+(cars, people, streets, kick scooters, ...). `inet__` photos are ImageNet's own samples: an
+ImageNet-pretrained model has seen them, so they are left out of every figure of such a model.
 """
 import csv
 import re
@@ -20,7 +20,6 @@ from typing import List, Optional
 import settings
 
 MANIFEST = "MANIFEST.tsv"
-FIRST_COLLECTION_SIZE = 73
 IMAGENET_SOURCE = "inet"
 KINDS = ("bicycle", "motorcycle", "moped_or_scooter", "other")
 # Source folders of motorbikes: an "other" photo from one is a moped or a motor scooter (PROVENANCE.md).
@@ -55,13 +54,14 @@ def read(root: Path = settings.REAL_WORLD_DIR, collection: Optional[int] = None,
     with manifest.open(newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     photos = []
-    for number, row in enumerate(rows):
+    for row in rows:
         folder, name = row["class"], row["filename"]
         source = name.split("__", 1)[0]
         kind = folder
         if folder == "other" and _MOTORBIKE_FOLDER.search(row.get("source_path", "")):
             kind = "moped_or_scooter"
-        photo = RealPhoto(root / folder / name, folder, source, 1 if number < FIRST_COLLECTION_SIZE else 2, kind)
+        photo = RealPhoto(root / folder / name, folder, source, 1 if source in settings.TEST_COLLECTION_SOURCES else 2,
+                          kind)
         if (collection is None or photo.collection == collection) and (include_imagenet or not photo.seen_by_imagenet):
             photos.append(photo)
     return photos

@@ -11,8 +11,10 @@
    and the monitoring report (monitoring/), runs the deterioration monitor over the run's
    capture, and shuts everything down.
 
-Beside the 200 CIFAR test thumbnails, the run routes the real photos of ../shared/data/real-world
-(second collection: local/real_photos.py) when that folder is there, and sums each set up apart:
+The model trains on the CIFAR thumbnails and the second collection of the real photos of
+../shared/data/real-world (staged as the real-photo channel). Beside the 200 CIFAR test thumbnails,
+the run routes that folder's first collection (local/real_photos.py), whose sources no training saw,
+and sums each set up apart:
 the model reads photos at 160 px, and a 32-px thumbnail, upsampled, shows the backbone's ImageNet
 head too little of a two-wheeler, so a third of the thumbnails go to a person as "not a two-wheeler".
 `--image PATH [PATH ...]` instead sends your own photos (files, or the images in folders) through
@@ -43,7 +45,7 @@ from local import operations_page
 from local import real_photos
 from local.product import (LOW_CONFIDENCE_ERROR, OFFLINE_STAGE, PHOTO_SUFFIXES, TO_A_PERSON, UNUSABLE_ERROR, Routing,
                            RunError, close_the_loop, model_is_complete, quiet_expected_noise, route_all, run_monitor,
-                           running_product, stage_images, test_images, train_model, write_monitoring)
+                           running_product, stage_images, stage_real_photos, test_images, train_model, write_monitoring)
 from monitoring import formatting, label_free
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ RESULTS_JSON = "routing.json"
 RESULTS_CSV = "routing.csv"
 # The sets of photos the main command routes, summed up apart.
 CIFAR_SET = "CIFAR-100 test thumbnails"
-REAL_SET = "real photos, second collection"
+REAL_SET = "real photos, first collection (sources never trained on)"
 OWN_SET = "your photos"
 
 
@@ -198,9 +200,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sample", type=int, metavar="N",
                         help="route a reproducible random sample of N test images (default: all)")
     parser.add_argument("--real-photos", type=Path, metavar="DIR", default=settings.REAL_WORLD_DIR,
-                        help="also route the second collection of the real photos in this folder, answered by "
+                        help="the real photos: their second collection (or your own bicycle/, motorcycle/, other/) "
+                             "trains the model, their first collection (the test) is routed too, answered by "
                              "their folders (skipped when it does not exist; default: %(default)s)")
-    parser.add_argument("--no-real-photos", action="store_true", help="route the CIFAR test images only")
+    parser.add_argument("--no-real-photos", action="store_true",
+                        help="train on the CIFAR thumbnails alone and route the CIFAR test images only")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-source", type=Path, default=None,
                         help="image folder laid out {train,test}/{class}/*.png (default: "
@@ -244,9 +248,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def real_photo_list(folder: Path) -> list:
-    """The real photos' second collection (local/real_photos.py), [] when the folder is absent."""
+    """The real photos' first collection, the test (local/real_photos.py), [] when the folder is absent
+    or has no manifest of collections (a user's own photos: they train, nothing of them is routed)."""
     try:
-        return real_photos.read(folder, collection=2)
+        return real_photos.read(folder, collection=1)
     except FileNotFoundError:
         return []
 
@@ -290,6 +295,7 @@ def run_quietly(args: argparse.Namespace) -> int:
         document = stage_images(data_dir, args.data_source, args.archive, args.download)
         print(f"Data: {data_dir} ({'already staged' if document.get('already_staged') else 'staged'}: "
               f"{json.dumps(document['counts'])})")
+        print(f"Data: {stage_real_photos(data_dir, None if args.no_real_photos else args.real_photos)}")
     if args.retrain or not model_is_complete(model_dir):
         print(f"Training the model into {model_dir} with the default hyperparameters ...", flush=True)
         train_model(data_dir, model_dir)
@@ -309,6 +315,9 @@ def run_quietly(args: argparse.Namespace) -> int:
         photo_sets.update((str(item.path), REAL_SET) for item in real)
         kinds.update((str(item.path), item.kind) for item in real)
         images += [(item.path, item.answer) for item in real]
+        if real:
+            print(f"Routing {len(real)} real photos of the first collection: the model never trained on their "
+                  f"sources ({', '.join(sorted({item.source for item in real}))})")
     ground_truth_dir = settings.LOCAL_GROUND_TRUTH_DIR / run_id
     with running_product(model_dir, args.endpoint_name, args.port, capture_dir, args.threshold,
                          operations_page_file=settings.LOCAL_REPORT_DIR / operations_page.PAGE_FILE) as product:

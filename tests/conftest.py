@@ -25,6 +25,19 @@ def no_endpoint_overrides_from_the_shell(monkeypatch):
         monkeypatch.delenv(name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_staged_real_photos(tmp_path_factory):
+    """train.py's default real-photo channel is below the machine's artifacts: no test trains on the
+    staged real photos; a test that wants a real-photo channel writes its own and names it."""
+    previous = os.environ.get("SM_CHANNEL_REAL")
+    os.environ["SM_CHANNEL_REAL"] = str(tmp_path_factory.mktemp("no-real-photos") / "real")
+    yield
+    if previous is None:
+        del os.environ["SM_CHANNEL_REAL"]
+    else:
+        os.environ["SM_CHANNEL_REAL"] = previous
+
+
 @pytest.fixture
 def dummy_aws_credentials(monkeypatch):
     """Credentials and a region for boto3 clients that only ever reach moto."""

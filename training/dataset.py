@@ -221,7 +221,8 @@ def build(ground_truth: storage.Location, captures: storage.Location, output: st
     if not answers:
         raise DatasetError(f"no ground truth found below {ground_truth}: the review loop has answered nothing yet")
     photos = captured_photos(captures, {answer.inference_id for answer in answers}, s3_client)
-    base_training = photo_hashes(storage.join(base, "train"), s3_client) if base else set()
+    base_training = (photo_hashes(storage.join(base, "train"), s3_client)
+                     | photo_hashes(storage.join(base, settings.REAL_CHANNEL), s3_client)) if base else set()
     base_test = photo_hashes(storage.join(base, "test"), s3_client) if base else set()
     assembly = assemble(answers, photos, base_training, base_test, holdout_share)
     usable = sum(len(examples) for examples in assembly.examples.values())

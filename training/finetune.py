@@ -25,6 +25,9 @@ class TrainingDiverged(RuntimeError):
 def lower_activations(net, pixels, batch_size: int = 32):
     """(activations, activations of the mirror images) of the frozen lower blocks, float32 numpy."""
     import mxnet as mx
+    if not len(pixels):  # no photos of a kind (no real photos): empty arrays of the activations' shape
+        empty = net.lower(mx.nd.zeros((1, pixels.shape[3], *pixels.shape[1:3]))).asnumpy()[:0]
+        return empty, empty.copy()
     views = ([], [])
     for start in range(0, len(pixels), batch_size):
         data = mx.nd.array(channels.to_nchw(pixels[start:start + batch_size]))

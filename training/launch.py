@@ -125,6 +125,7 @@ def train_locally(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperp
                                else DEFAULT_DATA_DIR / pretrained.CHANNEL)
     env = dict(os.environ, SM_CHANNEL_TRAIN=str(data_dir / "train"), SM_CHANNEL_TEST=str(data_dir / "test"),
                SM_CHANNEL_PRETRAINED=str(weights.parent), SM_MODEL_DIR=str(model_dir),
+               SM_CHANNEL_REAL=str(data_dir / settings.REAL_CHANNEL),
                SM_NUM_CPUS=str(os.cpu_count() or 1))
     command = [sys.executable, str(TRAINING_DIR / TRAIN_ENTRY_POINT), *options]
     lines = []
@@ -136,7 +137,7 @@ def train_locally(model_dir=DEFAULT_MODEL_DIR, data_dir=DEFAULT_DATA_DIR, hyperp
             if _EPOCH_PATTERN.match(line):
                 progress.update(1)
                 progress.set_postfix_str(line.split("validation_accuracy=")[1].split()[0], refresh=False)
-            elif line.startswith(("final ", "classes=")):
+            elif line.startswith(("final ", "classes=", "cached ", "out-of-fold ", "no real photos")):
                 progress.write(line.rstrip())
     if process.returncode != 0:
         raise LaunchError(f"train.py failed (exit {process.returncode}):\n{''.join(lines[-20:])}")
@@ -247,10 +248,14 @@ def run_cloud(args, sagemaker_session=None):
         if not (data_dir / "train").is_dir():
             stage_data.stage("folder", settings.DEFAULT_DATA_SOURCE, data_dir)
         pretrained.stage(data_dir / pretrained.CHANNEL)
+        if not (data_dir / settings.REAL_CHANNEL / stage_data.REAL_RECORD_NAME).is_file():
+            real = stage_data.stage_real_photos(settings.REAL_WORLD_DIR, data_dir / settings.REAL_CHANNEL)
+            print(stage_data.real_photos_line(real, settings.REAL_WORLD_DIR))
         stage_data.upload_directory(data_dir, f"{base_uri}/data", s3_client=sagemaker_session.boto_session.client("s3"))
     capture_uri = args.capture_s3_uri or f"{base_uri}/{CAPTURE_SUBPREFIX}"
     channels = {"train": f"{base_uri}/data/train", "test": f"{base_uri}/data/test",
-                pretrained.CHANNEL: f"{base_uri}/data/{pretrained.CHANNEL}"}
+                pretrained.CHANNEL: f"{base_uri}/data/{pretrained.CHANNEL}",
+                settings.REAL_CHANNEL: f"{base_uri}/data/{settings.REAL_CHANNEL}"}
     if args.with_reviews:
         channels.update(reviewed_channels(args, base_uri, capture_uri, sagemaker_session.boto_session.client("s3")))
     estimator = build_estimator(args.role, sagemaker_session, parse_hyperparameters(args.hyperparameter),

@@ -24,14 +24,14 @@ from monitoring import baseline as monitoring_baseline  # noqa: E402 - shipped b
 from monitoring import features as monitoring_features  # noqa: E402
 
 # The label of a not-a-vehicle photo in the training arrays: no class, taught as uniform.
-OUTLIER = -1
+OUTLIER = channels.OUTLIER_LABEL
 
 
 def write_monitoring_baseline(serving_net, pixels, class_names, temperature: float, limit: float, model_dir,
                               input_size: int) -> dict:
     """baseline/statistics.json and constraints.json (Model Monitor's formats) of what the endpoint
-    sees and says for these photos (the validation split: never trained on, never the test images),
-    built from the very answers the endpoint gives (inference.assessment_answer)."""
+    sees and says for these photos, built from the very answers the endpoint gives
+    (inference.assessment_answer)."""
     model = inference.LoadedModel(network=serving_net, class_names=tuple(class_names), temperature=temperature,
                                   two_wheeler_limit=limit, input_size=input_size)
     images = [Image.fromarray(np.asarray(image, dtype=np.uint8)) for image in pixels]
@@ -106,7 +106,7 @@ def model_version(model_dir) -> str:
     return hashlib.sha256((Path(model_dir) / model_artifacts.PARAMS_FILE).read_bytes()).hexdigest()[:16]
 
 
-def data_provenance(args, train_count: int, validation_count: int, reviewed: dict) -> dict:
+def data_provenance(args, train_count: int, validation_count: int, reviewed: dict, real: dict) -> dict:
     """Where this model's data came from: counts per source and the reviewed dataset's manifest hash."""
     summary = Path(args.reviewed) / "dataset.json" if args.reviewed else None
     manifest_sha256 = None
@@ -114,4 +114,7 @@ def data_provenance(args, train_count: int, validation_count: int, reviewed: dic
         manifest_sha256 = json.loads(summary.read_text()).get("manifest_sha256")
     return {"cifar_train": train_count, "cifar_validation": validation_count,
             "reviewed": {name: int(len(array)) for name, array in reviewed.items()},
-            "reviewed_repeats": args.reviewed_repeats, "dataset_manifest_sha256": manifest_sha256}
+            "reviewed_repeats": args.reviewed_repeats, "dataset_manifest_sha256": manifest_sha256,
+            "real": {"vehicles": int(np.sum(real["labels"] >= 0)), "other": int(np.sum(real["labels"] < 0)),
+                     "sources": sorted(set(real["sources"])), "repeats": args.real_repeats,
+                     "other_taught": args.real_other == "teach"}}

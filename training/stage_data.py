@@ -38,7 +38,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import settings
-from training import pretrained
+from training import channels, pretrained
 
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"  # published on the CIFAR page
@@ -220,6 +220,69 @@ def stage(kind: str, source: Path, output_dir: Path, force: bool = False, show_p
     return document
 
 
+# --- the real-photo channel ------------------------------------------------------------------------
+
+REAL_RECORD_NAME = "REAL.json"   # written last into the real-photo channel: what was staged from where
+
+
+def thumbnails_alone_line(source) -> str:
+    where = f"at {source}" if source is not None else "asked for"
+    return f"no real photos {where}: the model trains on the CIFAR thumbnails alone"
+
+
+def real_photo_selection(source: Path, test_sources=settings.TEST_COLLECTION_SOURCES) -> tuple:
+    """([(path, folder)] to stage, {test source: photos left out}): every readable photo of the class
+    folders, the test collection's sources left out. ChannelError (one line) for a broken folder."""
+    files = channels.real_photo_files(source, list(settings.CLASS_NAMES))
+    selected, left_out = [], {}
+    for path, folder in tqdm(files, desc="checking real photos", unit="photo", leave=False):
+        source_name = channels.source_of(path)
+        if source_name in test_sources:
+            left_out[source_name] = left_out.get(source_name, 0) + 1
+            continue
+        channels.read_real_photo(path)   # decodes it as the workflow will: a broken file stops staging here
+        selected.append((path, folder))
+    return selected, dict(sorted(left_out.items()))
+
+
+def stage_real_photos(source: Optional[Path], channel_dir: Path) -> dict:
+    """Stage labelled real photos as the real-photo channel: {bicycle,motorcycle,other}/<photo> as
+    links to the read-only originals (never copies: uploading follows them), and REAL.json. A missing
+    source stages an empty channel (the thumbnails alone train); a broken one raises StagingError."""
+    channel_dir = Path(channel_dir)
+    selected, left_out = [], {}
+    if source is not None and Path(source).is_dir():
+        try:
+            selected, left_out = real_photo_selection(Path(source))
+        except channels.ChannelError as error:
+            raise StagingError(str(error)) from None
+    counts, sources = {}, {}
+    channel_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=channel_dir.parent, prefix=f".{channel_dir.name}.staging-"))
+    try:
+        for path, folder in selected:
+            (scratch / folder).mkdir(exist_ok=True)
+            os.symlink(Path(path).resolve(), scratch / folder / path.name)
+            counts[folder] = counts.get(folder, 0) + 1
+            name = channels.source_of(path)
+            sources[name] = sources.get(name, 0) + 1
+        document = {"source": str(Path(source).resolve()) if selected else None, "counts": counts,
+                    "sources": dict(sorted(sources.items())), "left_out_test_sources": left_out}
+        (scratch / REAL_RECORD_NAME).write_text(json.dumps(document, indent=2) + "\n")
+        replace_directory(scratch, channel_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return document
+
+
+def real_photos_line(document: dict, source) -> str:
+    if not document["counts"]:
+        return thumbnails_alone_line(source)
+    left_out = document["left_out_test_sources"]
+    return (f"real photos: {json.dumps(document['counts'])} from {len(document['sources'])} sources of {source}"
+            + (f" (left out, the test collection: {', '.join(left_out)})" if left_out else ""))
+
+
 # --- download and upload ---------------------------------------------------------------------------
 
 def download_archive(destination: Path, url: str = CIFAR100_URL, md5: str = CIFAR100_MD5) -> Path:
@@ -290,6 +353,12 @@ def parse_args(argv=None):
                         help=f"folder laid out {{train,test}}/{{class}}/*.png (default: {settings.DEFAULT_DATA_SOURCE})")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where to stage (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="stage again even if the output matches the source")
+    real = parser.add_mutually_exclusive_group()
+    real.add_argument("--real-photos", type=Path, default=settings.REAL_WORLD_DIR,
+                      help="labelled real photos in bicycle/, motorcycle/ and other/, staged as the real-photo channel "
+                           f"(linked, never copied; sources {', '.join(settings.TEST_COLLECTION_SOURCES)} left out: "
+                           "they are the test) (default: %(default)s)")
+    real.add_argument("--no-real-photos", action="store_true", help="train on the CIFAR thumbnails alone")
     parser.add_argument("--s3-uri", help="also upload the staged tree to s3://BUCKET/PREFIX")
     return parser.parse_args(argv)
 
@@ -309,6 +378,9 @@ def main(argv=None) -> int:
         document = stage(kind, source, args.output_dir, force=args.force)
         state = "already staged" if document.get("already_staged") else "staged"
         print(f"{state}: {args.output_dir} {json.dumps(document['counts'])}")
+        real_source = None if args.no_real_photos else args.real_photos
+        real = stage_real_photos(real_source, args.output_dir / settings.REAL_CHANNEL)
+        print(real_photos_line(real, real_source))
         if args.s3_uri:
             keys = upload_directory(args.output_dir, args.s3_uri)
             print(f"uploaded {len(keys)} files to {args.s3_uri}")

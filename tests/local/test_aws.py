@@ -209,6 +209,11 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
                               Body=tiny_png(100 + index, 2 * channel))
     for weights in pretrained_channel.iterdir():
         s3.upload_file(str(weights), bucket, f"{settings.DATA_PREFIX}/{settings.PRETRAINED_CHANNEL}/{weights.name}")
+    # The parent's real photos, from two sources (the real-photo channel training.stage_data stages).
+    for index, source in enumerate(("kvt", "olx")):
+        for channel, name in enumerate(settings.CLASS_NAMES):
+            s3.put_object(Bucket=bucket, Key=f"{settings.DATA_PREFIX}/{settings.REAL_CHANNEL}/{name}/{source}__{index}.png",
+                          Body=tiny_png(300 + index, 2 * channel))
     # What the loop leaves: 8 captured drivers' photos and people's answers (one not a vehicle).
     start = datetime.now(timezone.utc) - timedelta(minutes=10)
     answers = {f"driver-{n}": settings.REVIEW_LABELS[n % 3] for n in range(8)}
@@ -244,6 +249,8 @@ def test_sls_invoke_stepf_retrain_model_trains_a_challenger_and_registers_it_pen
     uris = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels}
     assert uris["parent"] == parent
     assert uris[settings.PRETRAINED_CHANNEL] == f"s3://{bucket}/{settings.DATA_PREFIX}/{settings.PRETRAINED_CHANNEL}"
+    # The parent's real photos stay in the challenger's training; the reviewed ones add to them.
+    assert uris[settings.REAL_CHANNEL] == f"s3://{bucket}/{settings.DATA_PREFIX}/{settings.REAL_CHANNEL}"
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == output["model_data"]
     evaluation = json.loads(s3.get_object(Bucket=bucket, Key=storage_key(output["evaluation"]))["Body"].read())

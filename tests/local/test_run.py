@@ -167,16 +167,16 @@ def test_run_sends_a_photo_that_is_not_a_two_wheeler_to_a_person_and_the_monitor
 
 
 def real_photo_folder(root: Path) -> Path:
-    """A folder laid out like ../shared/data/real-world: a manifest whose first 73 rows are the first
-    collection (never routed, so no files), then a few photos of the second, ImageNet's own among them."""
-    rows = [("bicycle", f"first__{number}.jpg", f"bikes/{number}.jpg") for number in range(73)]
-    second = [("bicycle", "shop__a.jpg", "bikes/a.jpg"), ("motorcycle", "moto__b.jpg", "motorcycles/b.jpg"),
-              ("other", "street__c.jpg", "motorbikes/c.jpg"), ("other", "cars__d.jpg", "cars/d.jpg"),
-              ("other", "inet__n03100240_convertible.jpg", "imagenet/convertible.jpg")]
-    for number, (folder, name, _) in enumerate(second):
+    """A folder laid out like ../shared/data/real-world: a manifest naming first-collection photos (the
+    test's sources, routed), ImageNet's own among them, then a second-collection photo (trained on)."""
+    first = [("bicycle", "mini__a.jpg", "bikes/a.jpg"), ("motorcycle", "ozer__b.jpg", "motorcycles/b.jpg"),
+             ("other", "pavle__c.jpg", "motorbikes/c.jpg"), ("other", "carbike__d.jpg", "cars/d.jpg"),
+             ("other", "inet__n03100240_convertible.jpg", "imagenet/convertible.jpg")]
+    second = [("bicycle", "shop__e.jpg", "bikes/e.jpg"), ("motorcycle", "moto__f.jpg", "motorcycles/f.jpg")]
+    for number, (folder, name, _) in enumerate(first + second):
         (root / folder).mkdir(parents=True, exist_ok=True)
         (root / folder / name).write_bytes(samples.encoded(samples.scene(320, 240, noise=8, seed=number), "JPEG"))
-    lines = ["class\tfilename\tsource_path"] + ["\t".join(row) for row in rows + second]
+    lines = ["class\tfilename\tsource_path"] + ["\t".join(row) for row in first + second]
     (root / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
     return root
 
@@ -194,8 +194,8 @@ def test_run_routes_the_real_photos_beside_the_thumbnails_and_sums_each_set_up_a
     by_name = {Path(row["image"]).name: row for row in results["images"]}
     assert len(by_name) == 2 + 4 and "inet__n03100240_convertible.jpg" not in by_name  # ImageNet's own left out
     assert {name: row["true_class"] for name, row in by_name.items() if row["photo_set"] == run.REAL_SET} == {
-        "shop__a.jpg": "bicycle", "moto__b.jpg": "motorcycle", "street__c.jpg": settings.NOT_A_VEHICLE,
-        "cars__d.jpg": settings.NOT_A_VEHICLE}
+        "mini__a.jpg": "bicycle", "ozer__b.jpg": "motorcycle", "pavle__c.jpg": settings.NOT_A_VEHICLE,
+        "carbike__d.jpg": settings.NOT_A_VEHICLE}
     sets = results["summary"]["sets"]
     assert sets[run.CIFAR_SET]["images"] == 2 and sets[run.REAL_SET]["images"] == 4
     # The gate is open (limit 0) and the threshold 0.5: everything is routed, the moped and the car too.

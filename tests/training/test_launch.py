@@ -54,6 +54,11 @@ def launched(tiny_model_dir, tmp_path_factory):
         for value, class_name in enumerate(settings.CLASS_NAMES):
             (data_dir / split / class_name).mkdir(parents=True)
             Image.new("RGB", (32, 32), (200 * value, 40, 90)).save(data_dir / split / class_name / "0.png")
+    # The real photos staged beside them (a user's own labelled folders, as the launcher finds them).
+    real_photos = tmp_path_factory.mktemp("real-photos")
+    for value, folder in enumerate((*settings.CLASS_NAMES, "other")):
+        (real_photos / folder).mkdir()
+        Image.new("RGB", (64, 48), (90, 200 * (value % 2), 40)).save(real_photos / folder / f"own__{folder}.jpg")
     args = launch.parse_args(["cloud", "--role", ROLE, "--s3-prefix", BASE_URI, "--no-logs",
                               "--upload-data", "--data-dir", str(data_dir),
                               "--hyperparameter", "epochs=2", "--endpoint-name", "vehicle-classifier-test",
@@ -64,6 +69,7 @@ def launched(tiny_model_dir, tmp_path_factory):
         patch.setattr(telemetry_logging, "_send_telemetry_request", lambda *args, **kwargs: telemetry.append(args))
         for name, value in AWS_TEST_ENV.items():
             patch.setenv(name, value)
+        patch.setattr(settings, "REAL_WORLD_DIR", real_photos)
         # The SDK polls job and endpoint status with sleeps of up to 30 s; moto answers at once.
         patch.setattr(sagemaker.session.time, "sleep", lambda seconds: None)
         boto_session = boto3.Session(region_name="us-east-1")
@@ -106,7 +112,7 @@ def test_run_cloud_creates_training_job_with_mxnet_script_mode(launched):
     assert json.loads(job["HyperParameters"]["epochs"]) == "2"
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
     assert channels == {"train": f"{BASE_URI}/data/train", "test": f"{BASE_URI}/data/test",
-                        "pretrained": f"{BASE_URI}/data/pretrained"}
+                        "pretrained": f"{BASE_URI}/data/pretrained", "real": f"{BASE_URI}/data/real"}
     assert job["OutputDataConfig"]["S3OutputPath"] == f"{BASE_URI}/models"
 
 
@@ -116,6 +122,8 @@ def test_run_cloud_uploads_the_staged_data_and_the_pinned_pretrained_weights(lau
 
     assert hashlib.sha256(weights).hexdigest() == pretrained.PARAMS_SHA256
     assert f"{BASE_URI}/data/train/bicycle/0.png" in launched["s3_objects"]
+    # The real-photo channel's links are uploaded as the photos' bytes.
+    assert launched["s3_objects"][f"{BASE_URI}/data/real/motorcycle/own__motorcycle.jpg"][:2] == b"\xff\xd8"
 
 
 @pytest.mark.slow

