@@ -1,10 +1,15 @@
 """The review page in a real browser (Debian's chromium, headless) against the AWS stand-in on 127.0.0.1.
 
 One browser for the module; each test has its own queue and page server. A missing browser fails
-these tests (local/browser.py): they never skip. The screenshots in docs/review-page/ come from here.
+these tests (local/browser.py): they never skip. The screenshots in docs/review-page/ come from here:
+`REVIEW_PAGE_SCREENSHOTS=docs/review-page .venv/bin/python -m pytest tests/reviewing/test_page.py`
+refreshes them; a plain run writes its screenshots to a temporary folder, so tests never change the tree.
 """
 import itertools
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +24,7 @@ from reviewing.serve import serving
 from tests.reviewing.conftest import BUCKET, make_review_queue, request
 import settings
 
-SCREENSHOTS = settings.PROJECT_ROOT / "docs" / "review-page"
+SCREENSHOTS = Path(os.environ.get("REVIEW_PAGE_SCREENSHOTS") or tempfile.mkdtemp(prefix="review-page-"))
 VIEWPORT = {"width": 1280, "height": 860}
 _names = itertools.count()
 
