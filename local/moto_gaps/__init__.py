@@ -17,6 +17,7 @@ from unittest import mock
 # The CloudWatch gaps live beside the rest; the stand-in and the tests reach them through this module.
 from local.moto_gaps.cloudwatch import (POWERTOOLS_EMF_MODULES, EmbeddedMetricsToCloudWatch,  # noqa: F401
                                         bridge_cloudwatch_figures, sample_queue_metrics)
+from local.moto_gaps.executions import bridge_executions
 from local.moto_gaps.json_paths import bridge_json_paths
 from local.moto_gaps.sqs import attributes_counted_when_read
 
@@ -543,5 +544,6 @@ def bridged(s3_client_factory=_default_s3_client, endpoint_listener=None,
         stack.enter_context(mock.patch.object(sqs_models.Queue, "attributes",
                                               attributes_counted_when_read(sqs_models.Queue.attributes)))
         bridge_json_paths(stack)
+        bridge_executions(stack)
         bridge_cloudwatch_figures(stack)
         yield
