@@ -8,11 +8,14 @@ matching on Lambda's `errorType`) is moto's. What is deployed (functions, handle
 the state machine with its function ARNs) comes from the CloudFormation template `sls package`
 generates (local/deployment.py), never from reading serverless.yml here.
 
-Each deployed function behaves like one warm Lambda container per code and environment: its
-handler module is imported on first invocation with the function's environment applied (plus the
-`overrides` of the world it runs in: endpoint URLs, credentials, region), and that container serves
-one invocation at a time. A redeploy with other code or another environment gets a new container,
-as on AWS. The handlers read their configuration and create their clients at import, so that is
+Each deployed function behaves like warm Lambda containers per code and environment: a container's
+handler module is imported on its first invocation with the function's environment applied (plus
+the `overrides` of the world it runs in: endpoint URLs, credentials, region), and a container serves
+one invocation at a time. A redeploy with other code or another environment gets new containers, as
+on AWS. A function has a fixed number of containers (the room this machine has, where Lambda would
+start more up to the account's concurrency): an invocation that finds them all busy waits a moment
+for one, and is then throttled as Lambda throttles a function at its concurrency limit (HTTP 429,
+TooManyRequestsException), which the state machine retries. The handlers read their configuration and create their clients at import, so that is
 when the environment must be in place; it is applied by setting those variables and afterwards
 restoring exactly those, never by replacing os.environ, because other threads read their region
 and credentials from it at any moment.
@@ -34,9 +37,24 @@ from types import ModuleType
 from typing import Iterator
 from unittest import mock
 
+from moto.awslambda.exceptions import LambdaClientError
+
 import settings
 
 FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# How long an invocation waits for a busy function's container before it is throttled: long enough
+# for a handful of concurrent executions to take turns, short against the Task states' timeouts.
+THROTTLE_AFTER_SECONDS = 5.0
+
+
+class Throttled(LambdaClientError):
+    """What Lambda answers an invocation beyond a function's concurrency (Step Functions names it
+    Lambda.TooManyRequestsException, and retries it)."""
+    code = 429
+
+    def __init__(self, function_name: str, containers: int):
+        super().__init__("TooManyRequestsException",
+                         f"Rate Exceeded: all {containers} containers of {function_name} are busy")
 
 
 # --- The seam: moto Lambda invokes run the handler in this process --------------------------------
@@ -44,12 +62,14 @@ class InProcessLambda:
     """Replacement for LambdaFunction._invoke_lambda: one warm 'container' (module) per function,
     code and environment."""
 
-    def __init__(self, overrides: dict | None = None, containers: int = 1):
+    def __init__(self, overrides: dict | None = None, containers: int = 1,
+                 throttle_after_seconds: float = THROTTLE_AFTER_SECONDS):
         self._overrides = dict(overrides or {})
         self._modules: dict[tuple, ModuleType] = {}
         # Up to `containers` warm containers per function serve invocations at once, as Lambda scales
         # a function out; an invocation takes the lowest free one, so sequential calls stay warm.
         self._containers = max(1, int(containers))
+        self._throttle_after_seconds = throttle_after_seconds
         self._free: dict[tuple, list] = {}
         self._containers_lock = threading.Condition()
         # Two functions importing at once must not interleave their environments.
@@ -62,7 +82,7 @@ class InProcessLambda:
             event = json.loads(event or "{}")
         environment = {**(function.environment_vars or {}), **self._overrides}
         container = (function.function_arn, function.code_sha_256, tuple(sorted(environment.items())))
-        with self._container(container) as index:
+        with self._container(container, function.function_name) as index:
             try:
                 handler = self._handler(function, (*container, index), environment)
                 return json.dumps(handler(event if event is not None else {}, LambdaContext.of(function))), False, ""
@@ -72,11 +92,13 @@ class InProcessLambda:
                 return json.dumps(payload), True, ""
 
     @contextmanager
-    def _container(self, container: tuple) -> Iterator[int]:
-        """A warm container of this function, serving this one invocation, as Lambda's do."""
+    def _container(self, container: tuple, function_name: str) -> Iterator[int]:
+        """A warm container of this function, serving this one invocation, as Lambda's do; Throttled
+        when none frees up in time."""
         with self._containers_lock:
             free = self._free.setdefault(container, list(range(self._containers)))
-            self._containers_lock.wait_for(lambda: free)
+            if not self._containers_lock.wait_for(lambda: free, timeout=self._throttle_after_seconds):
+                raise Throttled(function_name, self._containers)
             index = min(free)
             free.remove(index)
         try:
@@ -179,38 +201,21 @@ def own_handler_modules() -> Iterator[None]:
 
 
 @contextmanager
-def handlers_in_process(overrides: dict | None = None, containers: int = 1) -> Iterator[InProcessLambda]:
+def handlers_in_process(overrides: dict | None = None, containers: int = 1,
+                        throttle_after_seconds: float = THROTTLE_AFTER_SECONDS) -> Iterator[InProcessLambda]:
     """While active, every moto Lambda invocation runs the function's handler in this process, with
     the function's environment plus `overrides` (the stand-in's endpoints and credentials), in up to
-    `containers` warm containers per function at once."""
+    `containers` warm containers per function at once; one that finds none free within
+    throttle_after_seconds is throttled."""
     from moto.awslambda.models import LambdaFunction
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    seam = InProcessLambda(overrides, containers)
+    seam = InProcessLambda(overrides, containers, throttle_after_seconds)
 
     def invoke(function, event=None):
         return seam(function, event)
 
-    with mock.patch.object(LambdaFunction, "_invoke_lambda", invoke), \
-            mock.patch.object(lambda_eval_utils, "boto_client_for", shared_clients(lambda_eval_utils.boto_client_for)):
+    with mock.patch.object(LambdaFunction, "_invoke_lambda", invoke):
         yield seam
-
-
-def shared_clients(boto_client_for):
-    """moto's interpreter makes a new boto3 Lambda client for every Task state it runs (with fixed
-    dummy credentials, whatever the state's), which was an eighth of an execution's CPU time here;
-    boto3 clients are thread-safe, so one per region and service serves every execution."""
-    clients = {}
-    lock = threading.Lock()
-
-    def client_for(region: str, service: str, state_credentials=None):
-        with lock:
-            if (region, service) not in clients:
-                clients[region, service] = boto_client_for(region=region, service=service,
-                                                           state_credentials=state_credentials)
-            return clients[region, service]
-
-    return client_for
 
 
 # --- Executions ---------------------------------------------------------------------------------

@@ -2,11 +2,14 @@ import json
 import os
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 import settings
 from moto import mock_aws
@@ -168,17 +171,6 @@ def test_workflow_run_needs_no_region_in_the_environment_once_deployed(aws_crede
     assert (result.status, result.error) == ("FAILED", "ImageNotFound")
 
 
-def test_handlers_in_process_gives_moto_one_lambda_client_per_region(aws_credentials):
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-    with handlers_in_process():
-        clients = [lambda_eval_utils.boto_client_for(region=region, service="lambda", state_credentials=None)
-                   for region in ("us-east-1", "us-east-1", "eu-west-1")]
-
-    assert clients[0] is clients[1]
-    assert clients[2] is not clients[0] and clients[2].meta.region_name == "eu-west-1"
-
-
 FAKE_HANDLER = '''
 import threading
 import time
@@ -234,3 +226,47 @@ def test_seam_serves_concurrent_invocations_in_up_to_its_warm_containers(seam_ro
 
     assert len(set(at_once)) == distinct
     assert len(set(one_after_another)) == 1 and one_after_another[0] in at_once  # the first stays warm
+
+
+def test_seam_throttles_an_invocation_when_no_container_frees_up_in_time(seam_root):
+    from local.workflow import InProcessLambda, Throttled
+    seam, function = InProcessLambda(containers=1, throttle_after_seconds=0.2), fake_function("busy")
+    busy = threading.Thread(target=seam, args=(function, {"sleep": 1.0}))
+    busy.start()
+    time.sleep(0.1)
+
+    with pytest.raises(Throttled) as throttled:
+        seam(function, {})
+    busy.join()
+
+    assert (throttled.value.code, throttled.value.error_type) == (429, "TooManyRequestsException")
+    assert "container" in json.loads(seam(function, {})[0])  # served again once free
+
+
+def test_a_throttled_invocation_reaches_the_caller_as_lambdas_429(seam_root, aws_credentials):
+    with mock_aws(config=MOTO_CONFIG), handlers_in_process(containers=1, throttle_after_seconds=0.2):
+        # No retries of its own, as Step Functions' Lambda client: the 429 reaches the state machine.
+        awslambda = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
+        role = boto3.client("iam").create_role(RoleName="fake", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        awslambda.create_function(FunctionName="busy", Runtime="python3.11", Role=role, Handler="fake_handler.handler",
+                                  Code={"ZipFile": zipped_source()})
+        busy = threading.Thread(target=awslambda.invoke, kwargs={"FunctionName": "busy", "Payload": b'{"sleep": 1.0}'})
+        busy.start()
+        time.sleep(0.3)
+        with pytest.raises(ClientError) as throttled:
+            awslambda.invoke(FunctionName="busy", Payload=b"{}")
+        busy.join()
+        served = awslambda.invoke(FunctionName="busy", Payload=b"{}")
+
+    assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert served["StatusCode"] == 200 and "FunctionError" not in served
+
+
+def zipped_source() -> bytes:
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("fake_handler.py", FAKE_HANDLER)
+    return buffer.getvalue()
