@@ -14,9 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 import settings
 from handlers import routing_rule
-from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
+from handlers.errors import ConfidenceBelowThreshold, UnusableImage
 from handlers.routing_threshold import ThresholdSource, current_threshold
-from handlers.support import log_decision, s3_uri
+from handlers.support import json_object, log_decision, s3_uri
 
 STEP = "filter_confidence"
 # The rule's inputs (handlers/routing_rule.py holds the rule itself, shared with the fleet onboarding).
@@ -48,24 +48,26 @@ warnings.filterwarnings("ignore", "No application metrics to publish", module="a
 def handler(event: dict, context) -> dict:
     threshold = current_threshold(THRESHOLD_SOURCE)
     try:
-        if not isinstance(event, dict):
-            raise InvalidEvent(f"the state input must be a JSON object, got {type(event).__name__}")
-        decision = routing_rule.decide(event.get("label"), event.get("confidence"), event.get("usable"),
+        decision = routing_rule.decide(json_object(event).get("label"), event.get("confidence"), event.get("usable"),
                                        event.get("unusable_reasons"), event.get("inference_id"), threshold,
                                        AUDIT_RATE, image=s3_uri(event))
         if decision.error is not None:
             raise decision.error
     except Exception as error:
         if isinstance(error, (UnusableImage, ConfidenceBelowThreshold)):
-            metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)
+            _measure(sent_to_person=1, threshold=threshold)
         log_decision(logger, STEP, type(error).__name__, image=s3_uri(event), reason=str(error),
                      label=event.get("label") if isinstance(event, dict) else None,
                      confidence=event.get("confidence") if isinstance(event, dict) else None,
                      threshold=threshold)
         raise
-    metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=0)
-    metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)
+    _measure(sent_to_person=0, threshold=threshold)
     log_decision(logger, STEP, "accepted", image=s3_uri(event), label=decision.label, confidence=decision.confidence,
                  threshold=threshold, route=decision.route, audit=decision.audit)
     return {**event, "accepted": True, "threshold": threshold, "route": decision.route, "audit": decision.audit}
+
+
+def _measure(sent_to_person: int, threshold: float) -> None:
+    """A model's answer as metrics: sent to a person (1) or routed (0), and the threshold it was judged at."""
+    metrics.add_metric(name=settings.SENT_TO_PERSON_METRIC, unit=MetricUnit.Count, value=sent_to_person)
+    metrics.add_metric(name=settings.ROUTING_THRESHOLD_METRIC, unit=MetricUnit.NoUnit, value=threshold)

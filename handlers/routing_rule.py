@@ -3,8 +3,8 @@ driver in the audited share, and where does the driver go.
 
 Check Confidence (handlers/filter_confidence.py, one photo per execution) and the fleet onboarding
 (handlers/onboard_chunk.py, a chunk of a manifest per call) both decide with `decide()`, so a
-driver gets the same answer whichever way the photo came in. Plain Python, no AWS: the threshold
-and the audit rate are inputs, read by the callers from their configuration.
+driver gets the same answer whichever way the photo came in. No AWS call: the threshold and the
+audit rate are inputs, read by the callers from their configuration.
 """
 import hashlib
 import math
@@ -14,6 +14,7 @@ from typing import Optional
 
 import settings
 from handlers.errors import ConfidenceBelowThreshold, InvalidEvent, UnusableImage
+from handlers.support import non_empty_text
 
 ROUTED = "routed"
 REVIEW = "review"
@@ -78,8 +79,7 @@ def audit_rate_from_environment() -> float:
 
 
 def _classification(label, confidence) -> tuple[str, float]:
-    if not isinstance(label, str) or not label:
-        raise InvalidEvent(f"the event needs a non-empty text field 'label', got {label!r}"[:300])
+    non_empty_text(label, "label")
     if label not in settings.ROUTE_BY_LABEL:
         raise InvalidEvent(f"label must be one of {sorted(settings.ROUTE_BY_LABEL)}, got {label!r}")
     if (not isinstance(confidence, (int, float)) or isinstance(confidence, bool)

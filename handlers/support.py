@@ -18,13 +18,21 @@ def single_attempt_client(service_name: str):
     return boto3.client(service_name, config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
-def required_text(event: dict, field: str) -> str:
+def json_object(event) -> dict:
+    """The state input, which must be a JSON object (InvalidEvent otherwise)."""
     if not isinstance(event, dict):
         raise InvalidEvent(f"the state input must be a JSON object, got {type(event).__name__}")
-    value = event.get(field)
+    return event
+
+
+def non_empty_text(value, field: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidEvent(f"the event needs a non-empty text field {field!r}, got {value!r}"[:300])
     return value
+
+
+def required_text(event: dict, field: str) -> str:
+    return non_empty_text(json_object(event).get(field), field)
 
 
 def s3_uri(event: dict) -> str:
