@@ -4,9 +4,11 @@
 
 Uploads land under drivers/ in the stand-in (python -m local.aws's, on 127.0.0.1) within --seconds,
 each starting its own classify-vehicle execution through the upload rule, with the local endpoint at
-its offline concurrency. A dispatch subscriber on the decisions bus hears the outcomes: every upload
-must end in exactly one DriverRouted or DriverNeedsReview, none lost and none twice. Prints the
-counts and the end-to-end latency (upload to the execution's end) at p50 and p99, per round; each
+its offline concurrency and --lambda-containers per function: an invocation beyond them is
+throttled as Lambda throttles, and the state machine retries it. A dispatch subscriber on the
+decisions bus hears the outcomes: every upload must end in exactly one DriverRouted or
+DriverNeedsReview, none lost and none twice. Prints the counts, the throttled invocations and the
+end-to-end latency (upload to the execution's end) at p50 and p99, per round; each
 round uploads new photos, so rounds show whether the result repeats. Bounded: it stops after
 --timeout seconds whatever happened.
 """
@@ -27,7 +29,9 @@ from imaging import samples
 from local import loop
 from local.product import PHOTO_SUFFIXES, RunError, quiet_expected_noise, require_model, running_product
 
-UPLOAD_THREADS = 8
+# A burst is many phones uploading at once: enough concurrent uploaders to keep to the schedule while
+# the stand-in starts an execution inside each upload (as S3's notification reaches Step Functions).
+UPLOAD_THREADS = 32
 
 
 def photo_bodies(count: int, real_dir: Path) -> list[bytes]:
@@ -105,7 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="seconds a round may take after its last upload before it stops (default: %(default)s)")
     parser.add_argument("--lambda-containers", type=int, default=4,
-                        help="warm containers per function in the stand-in (Lambda scales out; default: %(default)s)")
+                        help="warm containers per function in the stand-in; an invocation that finds them all busy "
+                             "is throttled, and the state machine retries it (default: %(default)s)")
     parser.add_argument("--model-dir", type=Path, default=settings.ARTIFACTS_DIR / "model",
                         help="the trained model (default: %(default)s)")
     parser.add_argument("--real-dir", type=Path, default=settings.REAL_WORLD_DIR,
@@ -132,7 +137,9 @@ def main(argv=None) -> int:
                             stand_in_options={"lambda_containers": args.lambda_containers}) as product:
         for number in range(1, args.rounds + 1):
             print(f"round {number}: {args.uploads} uploads over {args.seconds:.0f} s ...", flush=True)
+            throttled_before = sum(product.stand_in.lambdas.throttled.values())
             results.append(burst(product, bodies, f"{loop.UPLOAD_PREFIX}/burst-{number}", args.seconds, args.timeout))
+            results[-1]["throttled"] = sum(product.stand_in.lambdas.throttled.values()) - throttled_before
     print(f"CPU time of this process (stand-in, handlers, endpoint): {time.process_time() - cpu_began:.0f} s "
           f"(the machine's other work is not in it)")
     for number, result in enumerate(results, start=1):
@@ -140,7 +147,8 @@ def main(argv=None) -> int:
         print(f"round {number}: {result['uploads']} uploads in {result['upload_seconds']:.0f} s; ended exactly once: "
               f"{result['exactly_once']} ({result['routed']} DriverRouted, {result['review']} DriverNeedsReview); "
               f"lost {result['lost']}, more than once {result['more_than_once']}; executions {result['executions']}; "
-              f"why: {result['reasons']}")
+              f"why: {result['reasons']}; Lambda invocations throttled (and retried by the state machine): "
+              f"{result['throttled']}")
         if latencies:
             print(f"  end-to-end latency (upload to the execution's end): p50 {percentile(latencies, 0.5):.1f} s, "
                   f"p99 {percentile(latencies, 0.99):.1f} s, mean {statistics.mean(latencies):.1f} s, "

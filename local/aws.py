@@ -77,6 +77,7 @@ class StandIn:
         # handlers one at a time, as the offline run measures them).
         self.lambda_containers = lambda_containers
         self._endpoint_server = None
+        self.lambdas = None              # the in-process Lambda seam (its throttle counts), once started
         self._models_by_url: dict = {}   # ModelDataUrl -> the model served for it (UpdateEndpoint)
         self.endpoint_name = endpoint_name or deployed_endpoint_name()
         self._extra_listener = extra_listener
@@ -130,7 +131,7 @@ class StandIn:
         overrides = self.client_environment()
         if self.model_dir is not None:
             overrides[settings.ENV_SAGEMAKER_RUNTIME_URL] = self._start_endpoint()
-        self._stack.enter_context(handlers_in_process(overrides, self.lambda_containers))
+        self.lambdas = self._stack.enter_context(handlers_in_process(overrides, self.lambda_containers))
         # A fresh AWS each time: moto keeps its state per process, and a stand-in started before in
         # this process (the offline run in a test session, say) must leave nothing behind.
         self._post("/moto-api/reset", {})

@@ -15,10 +15,12 @@ one invocation at a time. A redeploy with other code or another environment gets
 on AWS. A function has a fixed number of containers (the room this machine has, where Lambda would
 start more up to the account's concurrency): an invocation that finds them all busy waits a moment
 for one, and is then throttled as Lambda throttles a function at its concurrency limit (HTTP 429,
-TooManyRequestsException), which the state machine retries. The handlers read their configuration and create their clients at import, so that is
-when the environment must be in place; it is applied by setting those variables and afterwards
-restoring exactly those, never by replacing os.environ, because other threads read their region
-and credentials from it at any moment.
+TooManyRequestsException), which the state machine retries.
+
+The handlers read their configuration and create their clients at import, so that is when the
+environment must be in place; it is applied by setting those variables and afterwards restoring
+exactly those, never by replacing os.environ, because other threads read their region and
+credentials from it at any moment.
 
 Handlers log their decisions as JSON lines on stdout through their Powertools Logger, the Python
 logger named after the service (settings.SERVICE_NAME); disable it to silence them. Each invocation
@@ -31,6 +33,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -70,6 +73,7 @@ class InProcessLambda:
         # a function out; an invocation takes the lowest free one, so sequential calls stay warm.
         self._containers = max(1, int(containers))
         self._throttle_after_seconds = throttle_after_seconds
+        self.throttled: Counter = Counter()   # invocations throttled so far, by function name
         self._free: dict[tuple, list] = {}
         self._containers_lock = threading.Condition()
         # Two functions importing at once must not interleave their environments.
@@ -98,6 +102,7 @@ class InProcessLambda:
         with self._containers_lock:
             free = self._free.setdefault(container, list(range(self._containers)))
             if not self._containers_lock.wait_for(lambda: free, timeout=self._throttle_after_seconds):
+                self.throttled[function_name] += 1
                 raise Throttled(function_name, self._containers)
             index = min(free)
             free.remove(index)

@@ -240,6 +240,7 @@ def test_seam_throttles_an_invocation_when_no_container_frees_up_in_time(seam_ro
     busy.join()
 
     assert (throttled.value.code, throttled.value.error_type) == (429, "TooManyRequestsException")
+    assert seam.throttled == {"busy": 1}
     assert "container" in json.loads(seam(function, {})[0])  # served again once free
 
 
