@@ -26,6 +26,7 @@ import settings
 from handlers import onboarding
 from imaging import samples
 from local import onboard
+from local.aws import STAND_IN_LAMBDA_CONTAINERS
 from local.product import PHOTO_SUFFIXES, RunError, quiet_expected_noise, require_model, running_product
 
 GOAL_SECONDS = 15 * 60
@@ -94,7 +95,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the trained model (default: %(default)s)")
     parser.add_argument("--kill-at", type=float, default=None, metavar="F",
                         help="stop the first run once this share of drivers is decided, then start it again")
-    parser.add_argument("--lambda-containers", type=int, default=4,
+    parser.add_argument("--lambda-containers", type=int, default=STAND_IN_LAMBDA_CONTAINERS,
                         help="warm containers per function in the stand-in, so onboardMaxConcurrency chunks run at "
                              "once as on Lambda (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -27,6 +27,7 @@ from pathlib import Path
 import settings
 from imaging import samples
 from local import loop
+from local.aws import STAND_IN_LAMBDA_CONTAINERS
 from local.product import PHOTO_SUFFIXES, RunError, quiet_expected_noise, require_model, running_product
 
 # A burst is many phones uploading at once: enough concurrent uploaders to keep to the schedule while
@@ -108,7 +109,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="bursts, one after the other (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="seconds a round may take after its last upload before it stops (default: %(default)s)")
-    parser.add_argument("--lambda-containers", type=int, default=4,
+    parser.add_argument("--lambda-containers", type=int, default=STAND_IN_LAMBDA_CONTAINERS,
                         help="warm containers per function in the stand-in; an invocation that finds them all busy "
                              "is throttled, and the state machine retries it (default: %(default)s)")
     parser.add_argument("--model-dir", type=Path, default=settings.ARTIFACTS_DIR / "model",

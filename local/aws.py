@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 4599
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 DEFAULT_REGION = "us-east-1"
+# Warm containers per function when a run scales out (the stand-in CLI, the fleet onboarding and its
+# benchmarks): as many as onboardFleet runs chunks at once (onboardMaxConcurrency).
+STAND_IN_LAMBDA_CONTAINERS = 4
 # The execution role the stand-in's own endpoint records name (moto checks no IAM).
 STAND_IN_SAGEMAKER_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 # moto runs state machine definitions only when asked to; without it executions just "succeed".
@@ -337,9 +340,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the staged CIFAR images the retraining pipeline's jobs train on, uploaded to the monitoring "
                              "bucket at start (default: %(default)s; skipped when not staged)")
     parser.add_argument("--region", default=DEFAULT_REGION, help="region to print in the exports (default: %(default)s)")
+    parser.add_argument("--lambda-containers", type=int, default=STAND_IN_LAMBDA_CONTAINERS, metavar="N",
+                        help="warm containers per function, each serving one invocation at a time; one that finds "
+                             "them all busy is throttled (429 TooManyRequestsException) and the state machines retry "
+                             "it, as on Lambda at a concurrency limit (default: %(default)s, as many as onboardFleet "
+                             "runs chunks at once)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
+    if not 1 <= args.lambda_containers <= 64:
+        parser.error("--lambda-containers must be between 1 and 64")
     return args
 
 
@@ -351,7 +361,7 @@ def main(argv=None) -> int:
     try:
         with StandIn(args.port, model_dir=model_dir, endpoint_name=args.endpoint_name, capture_dir=args.capture,
                      region=args.region, monitoring_bucket=settings.LOCAL_MONITORING_BUCKET,
-                     data_dir=args.data_dir) as stand_in:
+                     data_dir=args.data_dir, lambda_containers=args.lambda_containers) as stand_in:
             print(f"AWS stand-in listening on {stand_in.url}")
             if model_dir:
                 print(f"SageMaker endpoint {stand_in.endpoint_name!r} served by {stand_in.endpoint_url} with {model_dir} "

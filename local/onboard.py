@@ -26,14 +26,13 @@ from typing import Optional
 
 import settings
 from handlers import onboarding
+from local.aws import STAND_IN_LAMBDA_CONTAINERS
 from local.product import PHOTO_SUFFIXES, RunError
 
 ONBOARD_OUTPUT = "OnboardFleetStateMachineArn"
 PHOTOS_PREFIX = f"{onboarding.ONBOARDING_PREFIX}/photos"
 UPLOAD_THREADS = 8
 POLL_SECONDS = 0.5
-# Warm containers per function in the stand-in: onboardMaxConcurrency chunks run at once, as on Lambda.
-LAMBDA_CONTAINERS = 4
 
 
 @dataclass(frozen=True)
@@ -182,9 +181,10 @@ def main(argv=None) -> int:
         require_model(args.model_dir)
         run_id = "onboard-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         output = args.output / run_id
+        scaled_out = {"lambda_containers": STAND_IN_LAMBDA_CONTAINERS}
         with quiet_expected_noise(), running_product(args.model_dir, settings.DEFAULT_ENDPOINT_NAME, args.port,
                                                      output / "captures", args.threshold,
-                                                     stand_in_options={"lambda_containers": LAMBDA_CONTAINERS}) as product:
+                                                     stand_in_options=scaled_out) as product:
             s3, bucket = product.clients["s3"], product.workflow.images_bucket
             manifest_key = stage(s3, bucket, rows, run_id, progress=not args.quiet)
             started = time.perf_counter()
