@@ -2,8 +2,10 @@
 
 `bridged()` patches moto while the stand-in (local/aws.py) or a test runs; nothing else in the
 project works around moto. Each bridge says what AWS does and what upstream change would make it
-unnecessary, and tests/local/test_moto_gaps.py checks that the gap is still there in moto as
-installed (so a moto upgrade that fixes it fails that test and the bridge can go).
+unnecessary, and a test checks that the gap is still there in moto as installed (so a moto upgrade
+that fixes it fails that test and the bridge can go): tests/local/test_moto_gaps.py for the bridges
+here, tests/local/moto_gaps/test_<module>.py for those of the modules beside this one (CloudWatch,
+the HTTP API, SQS, JSONPath, executions), whose costs grow with a fleet or a burst.
 """
 import copy
 import json

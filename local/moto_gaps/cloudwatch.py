@@ -1,8 +1,8 @@
 """The moto gaps of CloudWatch, bridged: the metrics AWS publishes for the stack's resources (AWS/States,
 AWS/Lambda, AWS/SQS), the Embedded Metric Format lines the handlers print, metric filters on the
 execution log, and GetMetricData's percentiles, SEARCH and math, which the operators' dashboard
-reads. local/moto_gaps/__init__.py's bridged() applies them with the rest; tests/local/test_moto_gaps.py
-checks each gap is still there in moto as installed.
+reads. local/moto_gaps/__init__.py's bridged() applies them with the rest;
+tests/local/moto_gaps/test_cloudwatch.py checks each gap is still there in moto as installed.
 """
 import json
 import logging

@@ -1,0 +1,21 @@
+"""What the tests of local/moto_gaps/ share: each gap tested twice, in plain moto and bridged."""
+import json
+from contextlib import nullcontext
+
+from local import moto_gaps
+
+BRIDGED = [False, True]
+IDS = ["plain-moto", "bridged"]
+
+
+def moto(bridged: bool):
+    return moto_gaps.bridged() if bridged else nullcontext()
+
+
+def template(resources: dict, outputs: dict | None = None) -> str:
+    return json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources, "Outputs": outputs or {}})
+
+
+STATE_MACHINE = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+    "StateMachineName": "from-a-stack", "RoleArn": "arn:aws:iam::123456789012:role/states",
+    "DefinitionString": json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})}}

@@ -5,7 +5,6 @@ A plain-moto test failing after a moto upgrade means moto fixed that gap: remove
 """
 import json
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from unittest import mock
 
 import boto3
@@ -16,6 +15,7 @@ from moto.stepfunctions.parser.asl.parse import asl_parser
 from local import moto_gaps
 from local.aws import MOTO_CONFIG
 from local.workflow import FINISHED
+from tests.local.moto_gaps import BRIDGED, IDS, moto
 
 # A Pass and a retried, caught DynamoDB Task: paths, a retrier's per-execution attempt count, a client.
 DEFINITION = json.dumps({"StartAt": "Shape", "States": {
@@ -26,13 +26,6 @@ DEFINITION = json.dumps({"StartAt": "Shape", "States": {
              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
              "ResultPath": "$.found", "Next": "Done"},
     "Done": {"Type": "Succeed"}}})
-
-
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
 
 
 def run_executions(count: int, with_table: bool) -> list:
@@ -67,10 +60,10 @@ def counting(target, name: str):
     return calls, mock.patch.object(target, name, counted)
 
 
-@pytest.mark.parametrize("bridged", [False, True], ids=["plain-moto", "bridged"])
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
 def test_a_definition_is_parsed_once_for_all_its_executions_only_when_bridged(bridged):
     parses, counting_parses = counting(asl_parser.AmazonStateLanguageParser, "parse")
-    with mock_aws(config=MOTO_CONFIG), moto_gaps.bridged() if bridged else nullcontext(), counting_parses:
+    with mock_aws(config=MOTO_CONFIG), moto(bridged), counting_parses:
         outputs = run_executions(6, with_table=True)
 
     assert outputs[1]["found"]["Item"]["label"] == {"S": "bicycle"} and "Item" not in outputs[2]["found"]
@@ -86,12 +79,12 @@ def test_a_shared_program_keeps_each_executions_retries_and_failures_its_own():
     assert [output["key"] for output in outputs] == [f"k{number}" for number in range(8)]
 
 
-@pytest.mark.parametrize("bridged", [False, True], ids=["plain-moto", "bridged"])
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
 def test_task_states_share_one_client_per_region_and_service_only_when_bridged(bridged):
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_dynamodb
 
-    with moto_gaps.bridged() if bridged else nullcontext():
+    with moto(bridged):
         clients = [module.boto_client_for(region=region, service=service, state_credentials=None)
                    for module, region, service in [(lambda_eval_utils, "us-east-1", "lambda"),
                                                    (lambda_eval_utils, "us-east-1", "lambda"),

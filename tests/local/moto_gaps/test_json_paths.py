@@ -3,7 +3,6 @@ bridged it parses each path once, with the same results.
 
 The plain-moto test failing after a moto upgrade means moto fixed the gap: remove the bridge.
 """
-from contextlib import nullcontext
 from unittest import mock
 
 import pytest
@@ -11,7 +10,8 @@ from jsonpath_ng import parser as jsonpath_parser
 from moto.events.utils import EventTemplateParser
 from moto.stepfunctions.parser.asl.utils import json_path
 
-from local import moto_gaps
+from tests.local.moto_gaps import BRIDGED, IDS, moto
+
 
 EVENT = {"detail": {"driver_id": "D-1", "label": "bicycle"}, "ingestion-time": 0}
 
@@ -34,10 +34,10 @@ def evaluate_twice() -> list:
             for _ in range(2)]
 
 
-@pytest.mark.parametrize("bridged", [False, True], ids=["plain-moto", "bridged"])
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
 def test_each_path_is_parsed_once_only_when_bridged(bridged):
     built, counting = counting_parsers()
-    with moto_gaps.bridged() if bridged else nullcontext(), counting:
+    with moto(bridged), counting:
         results = evaluate_twice()
 
     assert results == [("bicycle", {"driver": "D-1"})] * 2

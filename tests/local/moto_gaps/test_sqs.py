@@ -3,7 +3,6 @@ does not, while GetQueueAttributes still counts the messages right.
 
 The plain-moto test failing after a moto upgrade means moto fixed the gap: remove the bridge.
 """
-from contextlib import nullcontext
 from unittest import mock
 
 import boto3
@@ -12,15 +11,9 @@ from moto import mock_aws
 from moto.sqs import models as sqs_models
 
 from local import moto_gaps
+from tests.local.moto_gaps import BRIDGED, IDS, moto
 
 MESSAGES = 30
-
-
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
 
 
 def counting_scans():
@@ -42,9 +35,9 @@ def queue_with_messages(sqs) -> str:
     return url
 
 
-@pytest.mark.parametrize("bridged", [False, True], ids=["plain-moto", "bridged"])
+@pytest.mark.parametrize("bridged", BRIDGED, ids=IDS)
 def test_sending_and_receiving_scan_the_queue_only_in_plain_moto(bridged):
-    with mock_aws(), moto_gaps.bridged() if bridged else nullcontext():
+    with mock_aws(), moto(bridged):
         sqs = boto3.client("sqs")
         url = queue_with_messages(sqs)
         scans, counting = counting_scans()
