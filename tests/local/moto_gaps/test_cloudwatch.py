@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from local import moto_gaps
 from local.aws import MOTO_CONFIG
-from tests.local.moto_gaps import BRIDGED, IDS, STATE_MACHINE, moto, template
+from tests.local.moto_gaps import BRIDGED, IDS, STATE_MACHINE, finished, moto, template
 
 
 def publish_sent_to_person(value: int, single: bool) -> None:
@@ -70,15 +70,6 @@ def test_a_quiet_run_keeps_the_metric_values_but_prints_no_embedded_metric_forma
 
 def metric_names(namespace: str) -> set:
     return {metric["MetricName"] for metric in boto3.client("cloudwatch").list_metrics(Namespace=namespace)["Metrics"]}
-
-
-def finished(stepfunctions, execution_arn: str) -> dict:
-    for _ in range(200):
-        described = stepfunctions.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError("the execution kept running")
 
 
 LOG_GROUP = "/aws/vendedlogs/states/failing"

@@ -4,7 +4,6 @@ Not bridged by a patch but designed around, in the state machine itself: these n
 closes each gap, so that the design can use what AWS offers (docs/onboarding.md, "moto's gaps").
 """
 import json
-import time
 
 import boto3
 import pytest
@@ -12,6 +11,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local.aws import MOTO_CONFIG
+from tests.local.moto_gaps import finished
 
 
 def distributed_map(**extra) -> dict:
@@ -31,13 +31,7 @@ def run_distributed_map(definition: dict) -> dict:
     stepfunctions = boto3.client("stepfunctions")
     arn = stepfunctions.create_state_machine(name="map", definition=json.dumps(definition),
                                              roleArn="arn:aws:iam::123456789012:role/states")["stateMachineArn"]
-    execution = stepfunctions.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"]
-    for _ in range(200):
-        description = stepfunctions.describe_execution(executionArn=execution)
-        if description["status"] != "RUNNING":
-            return description
-        time.sleep(0.05)
-    raise TimeoutError("the map did not finish")
+    return finished(stepfunctions, stepfunctions.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"])
 
 
 def test_a_distributed_map_reads_its_items_from_s3_and_runs_a_child_each():

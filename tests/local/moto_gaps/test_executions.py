@@ -14,8 +14,7 @@ from moto.stepfunctions.parser.asl.parse import asl_parser
 
 from local import moto_gaps
 from local.aws import MOTO_CONFIG
-from local.workflow import FINISHED
-from tests.local.moto_gaps import BRIDGED, IDS, moto
+from tests.local.moto_gaps import BRIDGED, IDS, finished, moto
 
 # A Pass and a retried, caught DynamoDB Task: paths, a retrier's per-execution attempt count, a client.
 DEFINITION = json.dumps({"StartAt": "Shape", "States": {
@@ -41,10 +40,7 @@ def run_executions(count: int, with_table: bool) -> list:
     def run(number: int) -> dict:
         execution = stepfunctions.start_execution(stateMachineArn=arn, name=f"e{number}",
                                                 input=json.dumps({"key": f"k{number}"}))
-        while True:
-            described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
-            if described["status"] in FINISHED:
-                return json.loads(described.get("output") or "null")
+        return json.loads(finished(stepfunctions, execution["executionArn"]).get("output") or "null")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(run, range(count)))
