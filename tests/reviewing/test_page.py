@@ -84,8 +84,15 @@ def photo_loaded(page) -> None:
                            " return !p.hidden && p.complete && p.naturalWidth > 0; }")
 
 
+def on_screen(page) -> None:
+    """Wait until the page shows a request or the empty queue (a key pressed before is ignored)."""
+    page.wait_for_function("() => !document.getElementById('task').hidden || "
+                           "!document.getElementById('empty').hidden")
+
+
 def answer_one(page, key: str) -> str:
     """Press the key on the request shown, wait for the next (or the empty queue); the id answered."""
+    on_screen(page)
     current = shown_id(page)
     page.keyboard.press(key)
     page.wait_for_function(f"() => document.getElementById('empty').offsetParent !== null || "
@@ -97,6 +104,7 @@ def answer_until_empty(page, key: str, most: int = 10) -> list:
     """Answer with this key until the queue is empty; the inference ids answered."""
     answered = []
     for _ in range(most):
+        on_screen(page)
         if page.locator("#empty").is_visible():
             return answered
         answered.append(answer_one(page, key))
