@@ -231,9 +231,9 @@ def test_seam_serves_concurrent_invocations_in_up_to_its_warm_containers(seam_ro
 def test_seam_throttles_an_invocation_when_no_container_frees_up_in_time(seam_root):
     from local.workflow import InProcessLambda, Throttled
     seam, function = InProcessLambda(containers=1, throttle_after_seconds=0.2), fake_function("busy")
-    busy = threading.Thread(target=seam, args=(function, {"sleep": 1.0}))
+    busy = threading.Thread(target=seam, args=(function, {"sleep": 2.0}))
     busy.start()
-    time.sleep(0.1)
+    time.sleep(0.5)  # the busy invocation holds the one container by now, even on a loaded machine
 
     with pytest.raises(Throttled) as throttled:
         seam(function, {})
@@ -251,9 +251,9 @@ def test_a_throttled_invocation_reaches_the_caller_as_lambdas_429(seam_root, aws
         role = boto3.client("iam").create_role(RoleName="fake", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         awslambda.create_function(FunctionName="busy", Runtime="python3.11", Role=role, Handler="fake_handler.handler",
                                   Code={"ZipFile": zipped_source()})
-        busy = threading.Thread(target=awslambda.invoke, kwargs={"FunctionName": "busy", "Payload": b'{"sleep": 1.0}'})
+        busy = threading.Thread(target=awslambda.invoke, kwargs={"FunctionName": "busy", "Payload": b'{"sleep": 3.0}'})
         busy.start()
-        time.sleep(0.3)
+        time.sleep(1.0)  # the busy invocation holds the one container by now, even on a loaded machine
         with pytest.raises(ClientError) as throttled:
             awslambda.invoke(FunctionName="busy", Payload=b"{}")
         busy.join()
