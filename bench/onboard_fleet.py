@@ -27,7 +27,7 @@ from handlers import onboarding
 from imaging import samples
 from local import onboard
 from local.aws import STAND_IN_LAMBDA_CONTAINERS
-from local.product import PHOTO_SUFFIXES, RunError, quiet_expected_noise, require_model, running_product
+from local.product import PHOTO_SUFFIXES, exit_status, quiet_expected_noise, require_model, running_product
 
 GOAL_SECONDS = 15 * 60
 # The bench stops by itself: a run still going after this is reported as such (on a machine shared
@@ -107,13 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        require_model(args.model_dir)
-    except RunError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def measure(args: argparse.Namespace) -> int:
+    require_model(args.model_dir)
     real_dir = args.real_dir if args.real_dir.is_dir() else Path(tempfile.mkdtemp())
     with tempfile.TemporaryDirectory(prefix="onboard-bench-") as scratch:
         began = time.perf_counter()
@@ -161,6 +156,11 @@ def main(argv=None) -> int:
           f"events published, {len(rerun_events)} heard on the bus, {rerun_summary['decided_earlier']} drivers "
           f"decided earlier")
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return exit_status(lambda: measure(args))
 
 
 if __name__ == "__main__":

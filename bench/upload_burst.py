@@ -28,7 +28,7 @@ import settings
 from imaging import samples
 from local import loop
 from local.aws import STAND_IN_LAMBDA_CONTAINERS
-from local.product import PHOTO_SUFFIXES, RunError, quiet_expected_noise, require_model, running_product
+from local.product import PHOTO_SUFFIXES, exit_status, quiet_expected_noise, require_model, running_product
 
 # A burst is many phones uploading at once: enough concurrent uploaders to keep to the schedule while
 # the stand-in starts an execution inside each upload (as S3's notification reaches Step Functions).
@@ -122,13 +122,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        require_model(args.model_dir)
-    except RunError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def measure(args: argparse.Namespace) -> int:
+    require_model(args.model_dir)
     bodies = photo_bodies(args.uploads, args.real_dir)
     results = []
     cpu_began = time.process_time()
@@ -155,6 +150,11 @@ def main(argv=None) -> int:
                   f"p99 {percentile(latencies, 0.99):.1f} s, mean {statistics.mean(latencies):.1f} s, "
                   f"max {max(latencies):.1f} s")
     return 0 if all(result["exactly_once"] == result["uploads"] for result in results) else 1
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return exit_status(lambda: measure(args))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from typing import Optional
 import settings
 from handlers import onboarding
 from local.aws import STAND_IN_LAMBDA_CONTAINERS
-from local.product import PHOTO_SUFFIXES, RunError
+from local.product import (PHOTO_SUFFIXES, RunError, exit_status, quiet_expected_noise, require_model,
+                           running_product)
 
 ONBOARD_OUTPUT = "OnboardFleetStateMachineArn"
 PHOTOS_PREFIX = f"{onboarding.ONBOARDING_PREFIX}/photos"
@@ -173,43 +174,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def onboard(args: argparse.Namespace) -> int:
+    rows = rows_of_manifest(args.source) if args.source.is_file() else rows_of_folder(args.source)
+    require_model(args.model_dir)
+    run_id = "onboard-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    output = args.output / run_id
+    scaled_out = {"lambda_containers": STAND_IN_LAMBDA_CONTAINERS}
+    with quiet_expected_noise(), running_product(args.model_dir, settings.DEFAULT_ENDPOINT_NAME, args.port,
+                                                 output / "captures", args.threshold,
+                                                 stand_in_options=scaled_out) as product:
+        s3, bucket = product.clients["s3"], product.workflow.images_bucket
+        manifest_key = stage(s3, bucket, rows, run_id, progress=not args.quiet)
+        started = time.perf_counter()
+        description = run_onboarding(product.clients["stepfunctions"], s3,
+                                     product.deployment.outputs[ONBOARD_OUTPUT], bucket, manifest_key, run_id,
+                                     len(rows), progress=not args.quiet)
+        seconds = time.perf_counter() - started
+        if description["status"] != "SUCCEEDED":
+            raise RunError(f"onboardFleet {description['status']}: {description.get('error')}: "
+                           f"{description.get('cause')}")
+        output.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, onboarding.report_key(run_id), str(output / "report.csv"))
+        s3.download_file(bucket, onboarding.summary_key(run_id), str(output / "summary.json"))
+        events = product.dispatch.received()
+    summary = json.loads((output / "summary.json").read_text())
+    print(f"onboardFleet run {run_id} finished in {seconds:.1f} s")
+    for line in summary_lines(summary):
+        print(line)
+    print(f"Dispatch heard {events.get(settings.DRIVER_ROUTED, 0)} DriverRouted and "
+          f"{events.get(settings.DRIVER_NEEDS_REVIEW, 0)} DriverNeedsReview events.")
+    print(f"Report: {output / 'report.csv'}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from local.product import quiet_expected_noise, require_model, running_product
-    try:
-        rows = rows_of_manifest(args.source) if args.source.is_file() else rows_of_folder(args.source)
-        require_model(args.model_dir)
-        run_id = "onboard-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        output = args.output / run_id
-        scaled_out = {"lambda_containers": STAND_IN_LAMBDA_CONTAINERS}
-        with quiet_expected_noise(), running_product(args.model_dir, settings.DEFAULT_ENDPOINT_NAME, args.port,
-                                                     output / "captures", args.threshold,
-                                                     stand_in_options=scaled_out) as product:
-            s3, bucket = product.clients["s3"], product.workflow.images_bucket
-            manifest_key = stage(s3, bucket, rows, run_id, progress=not args.quiet)
-            started = time.perf_counter()
-            description = run_onboarding(product.clients["stepfunctions"], s3,
-                                         product.deployment.outputs[ONBOARD_OUTPUT], bucket, manifest_key, run_id,
-                                         len(rows), progress=not args.quiet)
-            seconds = time.perf_counter() - started
-            if description["status"] != "SUCCEEDED":
-                raise RunError(f"onboardFleet {description['status']}: {description.get('error')}: "
-                               f"{description.get('cause')}")
-            output.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, onboarding.report_key(run_id), str(output / "report.csv"))
-            s3.download_file(bucket, onboarding.summary_key(run_id), str(output / "summary.json"))
-            events = product.dispatch.received()
-        summary = json.loads((output / "summary.json").read_text())
-        print(f"onboardFleet run {run_id} finished in {seconds:.1f} s")
-        for line in summary_lines(summary):
-            print(line)
-        print(f"Dispatch heard {events.get(settings.DRIVER_ROUTED, 0)} DriverRouted and "
-              f"{events.get(settings.DRIVER_NEEDS_REVIEW, 0)} DriverNeedsReview events.")
-        print(f"Report: {output / 'report.csv'}")
-    except RunError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(lambda: onboard(args))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import settings
 from local import loop as operations_loop
@@ -43,6 +44,15 @@ OFFLINE_STAGE = "offline"
 
 class RunError(Exception):
     """Something the person running the command can fix; printed without a traceback."""
+
+
+def exit_status(command: Callable[[], int]) -> int:
+    """A command's exit status: command()'s own, or 1 once a RunError it raised is printed as one line."""
+    try:
+        return command()
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 @dataclass
