@@ -310,6 +310,11 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def statement_by_action(role: dict) -> dict:
+    """Each action the role grants, with the statement that grants it."""
+    return {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+
+
 def test_package_no_role_grants_wildcard_actions_or_resources(template):
     for name, role in resources_of_type(template, "AWS::IAM::Role").items():
         for statement in statements_of(role):
@@ -363,7 +368,7 @@ def test_package_each_function_role_grants_only_what_it_needs(template, function
 
 def test_package_monitor_reads_the_capture_and_baseline_and_writes_only_its_reports(template):
     role = template["Resources"]["MonitorModelIamRoleLambdaExecution"]
-    by_action = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+    by_action = statement_by_action(role)
 
     def arns(action):
         return ["".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
@@ -621,7 +626,7 @@ def test_package_retrain_model_state_machine_passes_asl_validator_and_calls_its_
 def test_package_retrain_role_may_invoke_its_functions_run_its_jobs_and_pass_only_the_training_role(template):
     machine = template["Resources"]["RetrainModelStateMachine"]["Properties"]
     role = template["Resources"]["RetrainModelStateMachineRole"]
-    granted = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+    granted = statement_by_action(role)
 
     assert machine["RoleArn"] == {"Fn::GetAtt": ["RetrainModelStateMachineRole", "Arn"]}
     # Describing the endpoint, its config and model finds the parent: the model served now.
@@ -699,7 +704,7 @@ def test_package_onboard_fleet_passes_asl_validator_with_a_bounded_distributed_m
 def test_package_onboard_fleet_role_may_invoke_its_functions_read_its_chunks_and_run_its_children(template):
     machine = template["Resources"]["OnboardFleetStateMachine"]["Properties"]
     role = template["Resources"]["OnboardFleetStateMachineRole"]
-    granted = {action: statement for statement in statements_of(role) for action in as_list(statement["Action"])}
+    granted = statement_by_action(role)
 
     assert machine["RoleArn"] == {"Fn::GetAtt": ["OnboardFleetStateMachineRole", "Arn"]}
     assert set(granted) - STATE_MACHINE_TRACING_ACTIONS == {
