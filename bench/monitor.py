@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import settings  # noqa: E402
 from imaging import photo  # noqa: E402
 from local import real_photos, shifts  # noqa: E402
-from monitoring import capture_format, features, monitor  # noqa: E402
+from monitoring import capture_format, monitor  # noqa: E402
 from training import inference  # noqa: E402
 
 REAL_WORLD = settings.REAL_WORLD_DIR
